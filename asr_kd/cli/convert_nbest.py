@@ -1,0 +1,54 @@
+"""`asr-kd convert-nbest`: read an N-best set in any format, write JSONL or Kaldi.
+
+    asr-kd convert-nbest [--from FMT] [--to jsonl|kaldi] IN OUT [--ref REF]
+                         [--nemo-n N] [--nemo-manifest M] [--words-txt W]
+
+``--from`` defaults to detection from IN; ``--to`` defaults to ``jsonl``.
+``--ref`` (Kaldi ``text`` or sclite ``trn``) replaces any references in IN;
+every utterance needs one, and references without an N-best entry are
+reported on stderr.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..errors import InputError
+from ..nbest import FORMATS, WRITABLE_FORMATS, attach_refs, read_nbest, read_refs, write_nbest
+from ..nbest.io import detect_format
+
+
+def register(sub) -> None:
+    p = sub.add_parser("convert-nbest", help="convert N-best lists between formats",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("input", metavar="IN", help="N-best file or folder")
+    p.add_argument("output", metavar="OUT", help="output file (jsonl) or folder (kaldi)")
+    p.add_argument("--from", dest="src", choices=FORMATS, default=None,
+                   help="input format (default: detect from IN)")
+    p.add_argument("--to", dest="dst", choices=WRITABLE_FORMATS, default="jsonl",
+                   help="output format (default: jsonl)")
+    p.add_argument("--ref", help="references: Kaldi text or sclite trn file")
+    p.add_argument("--nemo-n", type=int, help="nemo: hypotheses per utterance")
+    p.add_argument("--nemo-manifest", help="nemo: manifest JSONL giving ids and references")
+    p.add_argument("--words-txt", help="kaldi: words.txt symbol table for integer 'words'")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    src = args.src or detect_format(args.input)
+    opts = {}
+    if src == "nemo":
+        opts = {"n": args.nemo_n, "manifest": args.nemo_manifest}
+    elif args.nemo_n is not None or args.nemo_manifest is not None:
+        raise InputError(f"--nemo-n / --nemo-manifest apply to nemo input, not {src}")
+    if src == "kaldi" and args.words_txt:
+        opts["words_txt"] = args.words_txt
+    nbest = read_nbest(args.input, src, **opts)
+    if args.ref:
+        extra = attach_refs(nbest, read_refs(args.ref), args.ref)
+        if extra:
+            print(f"asr-kd convert-nbest: warning: {len(extra)} references have no N-best "
+                  f"entry (e.g. {', '.join(extra[:5])})", file=sys.stderr)
+    write_nbest(nbest, args.output, args.dst)
+    print(f"asr-kd convert-nbest: {len(nbest)} utterances, {nbest.num_hyps()} hypotheses "
+          f"({src}) -> {args.output} ({args.dst})", file=sys.stderr)
+    return 0

@@ -1,0 +1,36 @@
+"""asr-kd ppl: perplexity of a model folder on a text."""
+from __future__ import annotations
+
+import json
+
+from ..corpus import read_sentences
+from ..modeldir import load_model
+from ..perplexity import perplexity
+from ..train import pick_device
+from .common import add_common, add_device
+
+
+def register(sub) -> None:
+    p = sub.add_parser("ppl", help="perplexity of a model on a text")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--text", required=True, help="text (plain or Kaldi text)")
+    p.add_argument("--mode", default="stream", choices=["stream", "sentence"])
+    p.add_argument("--text-format", default="auto", choices=["auto", "plain", "kaldi"])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_device(p)
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    device = pick_device(args.device)
+    model, tok, cfg = load_model(args.model, device)
+    res = perplexity(model, tok, read_sentences(args.text, args.text_format), args.mode,
+                     device, quiet=args.quiet)
+    if args.json:
+        print(json.dumps({"ppl": round(res["ppl"], 4), "tokens": res["tokens"], "oov": res["oov"],
+                          "sentences": res["sentences"], "mode": args.mode}))
+    else:
+        print(f"{args.model}: {args.mode} ppl {res['ppl']:.2f} over {res['tokens']} tokens "
+              f"({res['sentences']} sentences, {res['oov']} OOV words scored as <unk>)")
+    return 0

@@ -1,0 +1,121 @@
+"""Training configuration: YAML file + ``--key value`` command-line overrides.
+
+One flat YAML mapping holds model keys (see :class:`asr_kd.models.LMConfig`)
+and training keys (see :class:`TrainConfig`).  Overrides accept ``--hidden-dim
+650`` or ``--hidden_dim 650``; values are parsed as YAML scalars.  Unknown keys
+are refused so a typo never silently trains the wrong model.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import yaml
+
+from .errors import InputError
+from .models import LMConfig
+
+
+@dataclass
+class TrainConfig:
+    """How to train (shared by train-lm and distill)."""
+
+    batching: str = "sentence"      # "sentence" | "stream"
+    batch_size: int = 32            # sentences (sentence mode) or streams (stream mode)
+    bptt: int = 35                  # window length in stream mode
+    max_len: int = 400              # sentence mode: longer sentences are split
+    epochs: int = 10
+    optimizer: str = "sgd"          # "sgd" | "adamw"
+    lr: float = 1.0
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    lr_schedule: str = "plateau"    # "plateau" | "epoch_decay" | "constant"
+    decay_factor: float = 0.5
+    decay_start: int = 4            # epoch_decay: epochs after this one decay
+    plateau_threshold: float = 0.003  # relative valid-PPL gain needed to keep the LR
+    min_lr: float = 0.0
+    early_stop: int = 0             # stop after this many epochs without improvement (0 = off)
+    clip: float = 5.0
+    grad_reduction: str = "token"   # "token": mean per token; "sequence": sum over time / batch (Zaremba)
+    checkpoint_every: int = 0       # steps between mid-epoch checkpoints (0 = epoch ends only)
+    max_bad_steps: int = 20         # consecutive non-finite steps before giving up
+    amp: bool = True                # bf16 autocast on CUDA (ignored on CPU)
+    eval_batch_size: int = 64
+    text_format: str = "auto"       # "auto" | "plain" | "kaldi"
+
+    def validate(self) -> None:
+        choices = {"batching": ("sentence", "stream"), "optimizer": ("sgd", "adamw"),
+                   "lr_schedule": ("plateau", "epoch_decay", "constant"),
+                   "grad_reduction": ("token", "sequence"),
+                   "text_format": ("auto", "plain", "kaldi")}
+        for k, allowed in choices.items():
+            if getattr(self, k) not in allowed:
+                raise ValueError(f"{k} must be one of {', '.join(allowed)}, got {getattr(self, k)!r}")
+        if self.batch_size < 1 or self.bptt < 1 or self.epochs < 0:
+            raise ValueError("batch_size and bptt must be >= 1 and epochs >= 0")
+        if self.lr <= 0:
+            raise ValueError("lr must be > 0")
+
+
+MODEL_KEYS = {f.name for f in fields(LMConfig)} - {"vocab_size"}
+TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
+
+
+def parse_overrides(extra: list[str], allowed: set[str]) -> dict:
+    """``['--hidden-dim', '650', '--tie', 'no']`` -> ``{'hidden_dim': 650, 'tie': 'no'}``."""
+    out, i = {}, 0
+    while i < len(extra):
+        tok = extra[i]
+        if not tok.startswith("--"):
+            raise InputError(f"unexpected argument {tok!r} (overrides look like --key value)")
+        key = tok[2:].replace("-", "_")
+        if "=" in key:
+            key, val = key.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(extra):
+                raise InputError(f"option {tok} needs a value")
+            val = extra[i + 1]
+            i += 2
+        if key not in allowed:
+            raise InputError(f"unknown option --{key.replace('_', '-')}; known: "
+                             + ", ".join(sorted(allowed)))
+        out[key] = yaml.safe_load(val)
+    return out
+
+
+def load_config(path: str | None, overrides: dict, extra_keys: set[str] = frozenset()) -> dict:
+    """Read the YAML mapping at ``path`` (optional) and apply ``overrides``."""
+    raw = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                raw = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            raise InputError("no such config file", path) from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise InputError(f"bad YAML ({getattr(e, 'problem', e)})", path,
+                             None if mark is None else mark.line + 1) from None
+        if not isinstance(raw, dict):
+            raise InputError("expected a mapping of options", path)
+        bad = set(raw) - MODEL_KEYS - TRAIN_KEYS - set(extra_keys)
+        if bad:
+            raise InputError(f"unknown options {', '.join(sorted(bad))}", path)
+    raw.update(overrides)
+    return raw
+
+
+def split_config(raw: dict) -> tuple[dict, TrainConfig, dict]:
+    """(model kwargs, TrainConfig, remaining keys) from one flat mapping."""
+    model = {k: v for k, v in raw.items() if k in MODEL_KEYS}
+    try:
+        train = TrainConfig(**{k: v for k, v in raw.items() if k in TRAIN_KEYS})
+        train.validate()
+    except (TypeError, ValueError) as e:
+        raise InputError(f"bad training option: {e}") from None
+    rest = {k: v for k, v in raw.items() if k not in MODEL_KEYS and k not in TRAIN_KEYS}
+    return model, train, rest
+
+
+def config_dict(train: TrainConfig) -> dict:
+    return asdict(train)

@@ -1,0 +1,192 @@
+"""LSTM language models and teacher ensembles.
+
+``LstmLM`` keeps the output layer apart from the recurrent body: ``hidden()``
+returns the states ``h`` (B, T, d_out) that feed the output layer, and
+``output_weight`` (V, d_out) / ``output_bias`` (V,) are exposed, because the
+distillation loss takes hidden states and output weights, never logits.
+
+Sentence scoring is ``log P(w1..wn </s> | <s>)`` in natural log.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class LMConfig:
+    """Architecture of an LstmLM (stored in the model folder's config.json)."""
+
+    vocab_size: int
+    embed_dim: int = 200
+    hidden_dim: int = 200
+    num_layers: int = 2
+    proj_dim: int = 0          # > 0: LSTMP (projected recurrent/output state)
+    dropout: float = 0.0
+    tie: str = "auto"          # "auto" ties when embed_dim == output dim; "yes" | "no"
+    init_range: float = 0.1
+
+    @property
+    def out_dim(self) -> int:
+        return self.proj_dim if self.proj_dim > 0 else self.hidden_dim
+
+    @property
+    def tied(self) -> bool:
+        if self.tie == "yes":
+            if self.embed_dim != self.out_dim:
+                raise ValueError("tie=yes needs embed_dim == output dim (hidden or proj)")
+            return True
+        return self.tie == "auto" and self.embed_dim == self.out_dim
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LMConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model options: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+class LstmLM(nn.Module):
+    """Embedding -> dropout -> LSTM(P) stack -> dropout -> linear output (optionally tied)."""
+
+    def __init__(self, cfg: LMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.lstm = nn.LSTM(cfg.embed_dim, cfg.hidden_dim, cfg.num_layers, batch_first=True,
+                            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+                            proj_size=cfg.proj_dim if cfg.proj_dim > 0 else 0)
+        self.out = nn.Linear(cfg.out_dim, cfg.vocab_size)
+        if cfg.tied:
+            self.out.weight = self.embed.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r = self.cfg.init_range
+        for name, p in self.named_parameters():
+            if name == "out.weight" and self.cfg.tied:
+                continue
+            nn.init.uniform_(p, -r, r)
+        nn.init.zeros_(self.out.bias)
+
+    # -- pieces ------------------------------------------------------------
+    @property
+    def output_weight(self) -> torch.Tensor:
+        """(V, d_out) output projection."""
+        return self.out.weight
+
+    @property
+    def output_bias(self) -> torch.Tensor:
+        """(V,) output bias."""
+        return self.out.bias
+
+    def init_state(self, batch_size: int, device=None):
+        """Zero (h, c): h (L, B, d_out), c (L, B, hidden)."""
+        L, H = self.cfg.num_layers, self.cfg.hidden_dim
+        w = self.embed.weight
+        device = device or w.device
+        h = torch.zeros(L, batch_size, self.cfg.out_dim, device=device, dtype=w.dtype)
+        c = torch.zeros(L, batch_size, H, device=device, dtype=w.dtype)
+        return h, c
+
+    def hidden(self, inputs: torch.Tensor, state=None):
+        """inputs (B, T) ids -> (h (B, T, d_out) after output dropout, new state)."""
+        x = self.drop(self.embed(inputs))
+        if state is None:
+            state = self.init_state(inputs.shape[0], inputs.device)
+        h, state = self.lstm(x, state)
+        # The oneDNN LSTM returns a transposed view; the output GEMMs are several
+        # times slower on it than on a contiguous copy.
+        return self.drop(h.contiguous()), state
+
+    def forward(self, inputs: torch.Tensor, state=None):
+        """inputs (B, T) -> (logits (B, T, V), new state)."""
+        h, state = self.hidden(inputs, state)
+        return self.out(h), state
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- scoring -----------------------------------------------------------
+    def token_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor, state=None):
+        """log p(target_t | inputs_<=t) per position: (B, T); 0 where target is ignored."""
+        logits, state = self.forward(inputs, state)
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        safe = targets.clamp(min=0)
+        out = lp.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+        return out.masked_fill(targets < 0, 0.0), state
+
+
+class TeacherEnsemble(nn.Module):
+    """Several LMs over one vocabulary, combined by probability or logit average.
+
+    ``combine="prob"``: p = mean_m softmax(z_m) (log-mean-exp of log-probs);
+    ``combine="logit"``: p = softmax(mean_m z_m).
+    """
+
+    def __init__(self, members: list[LstmLM], combine: str = "prob"):
+        super().__init__()
+        if combine not in ("prob", "logit"):
+            raise ValueError(f"unknown ensemble combine mode {combine!r}")
+        sizes = {m.cfg.vocab_size for m in members}
+        if len(sizes) != 1:
+            raise ValueError(f"ensemble members disagree on vocabulary size: {sorted(sizes)}")
+        self.members = nn.ModuleList(members)
+        self.combine = combine
+
+    def num_params(self) -> int:
+        return sum(m.num_params() for m in self.members)
+
+    def init_state(self, batch_size: int, device=None):
+        return [m.init_state(batch_size, device) for m in self.members]
+
+    def hidden(self, inputs, state=None):
+        """List of per-member (h (B, T, D_m)) and the list of new states."""
+        state = state or [None] * len(self.members)
+        hs, new = [], []
+        for m, s in zip(self.members, state):
+            h, s2 = m.hidden(inputs, s)
+            hs.append(h)
+            new.append(s2)
+        return hs, new
+
+    def token_logprobs(self, inputs, targets, state=None):
+        state = state or [None] * len(self.members)
+        logits, new = [], []
+        for m, s in zip(self.members, state):
+            z, s2 = m(inputs, s)
+            logits.append(z.float())
+            new.append(s2)
+        if self.combine == "logit":
+            lp = torch.log_softmax(torch.stack(logits).mean(0), dim=-1)
+        else:
+            lps = torch.stack([torch.log_softmax(z, -1) for z in logits])
+            lp = torch.logsumexp(lps, 0) - torch.log(torch.tensor(float(len(logits))))
+        safe = targets.clamp(min=0)
+        out = lp.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+        return out.masked_fill(targets < 0, 0.0), new
+
+
+def score_sentences(model, token_ids: list[list[int]], bos: int, eos: int,
+                    device=None) -> list[float]:
+    """log P(w1..wn </s> | <s>) for each sentence (natural log), one padded batch.
+
+    token_ids: list of id lists without ``<s>``/``</s>``.  Returns a float per sentence.
+    """
+    from .corpus import pad_batch
+
+    if not token_ids:
+        return []
+    batch = pad_batch([[bos] + s + [eos] for s in token_ids])
+    device = device or next(model.parameters()).device
+    with torch.no_grad():
+        lp, _ = model.token_logprobs(batch.inputs.to(device), batch.targets.to(device))
+    return lp.sum(1).double().cpu().tolist()

@@ -1,0 +1,351 @@
+"""One training loop for LM training and distillation.
+
+The loop reads top to bottom: for each epoch, for each batch, ask the
+*objective* for a summed loss, backpropagate, clip, step; evaluate on the
+validation set at the end of the epoch; adjust the learning rate; checkpoint.
+
+An objective provides::
+
+    init_state(batch_size, device) -> state
+    loss(model, batch, state) -> (loss_sum: Tensor, parts: dict[str, float], new_state)
+
+where ``loss_sum`` is summed over the batch's real tokens (parts are sums too).
+
+Resume is exact: ``train_state.pt`` (loaded with ``weights_only=True``) holds
+the current weights, optimizer, learning rate, torch RNG states, epoch, step
+within the epoch and, in stream mode, the carried recurrent state.  Data order
+is a function of (seed, epoch), so a resumed run sees the same batches and
+reaches the same final weights as an uninterrupted one on the same device.
+``model.safetensors`` holds the best weights by validation perplexity.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import asdict
+
+import torch
+
+from .config import TrainConfig
+from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
+from .errors import InputError
+from .fileio import atomic_write
+from .modeldir import save_model
+
+log = logging.getLogger("asr_kd")
+
+STATE_FILE = "train_state.pt"
+METRICS_FILE = "metrics.csv"
+
+
+class TrainingError(InputError):
+    """Training cannot go on (diverged, bad data); message says what to change."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+def make_batches(ids, tokenizer, cfg: TrainConfig, seed: int, train: bool):
+    """Batches for one corpus in the configured mode."""
+    bs = cfg.batch_size if train else cfg.eval_batch_size
+    if cfg.batching == "stream":
+        # Evaluation in stream mode keeps the training batch size so the numbers are
+        # comparable to the literature (Zaremba et al. evaluate with the same layout).
+        return StreamBatches(ids, tokenizer.bos, tokenizer.eos,
+                             cfg.batch_size if not train else bs, cfg.bptt)
+    return SentenceBatches(ids, tokenizer.bos, tokenizer.eos, bs, seed=seed,
+                           shuffle=train, max_len=cfg.max_len)
+
+
+def detach_state(state):
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    return type(state)(detach_state(s) for s in state)
+
+
+def to_device(state, device):
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    return type(state)(to_device(s, device) for s in state)
+
+
+class LMObjective:
+    """Cross-entropy on the true next token."""
+
+    def init_state(self, model, batch_size, device):
+        return model.init_state(batch_size, device)
+
+    def loss(self, model, batch, state):
+        logits, state = model(batch.inputs, state)
+        loss_sum = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), batch.targets.reshape(-1),
+            ignore_index=IGNORE_INDEX, reduction="sum")
+        return loss_sum, {}, state
+
+
+@torch.no_grad()
+def evaluate(model, batches, device, amp: bool = False) -> tuple[float, int]:
+    """Summed NLL (natural log) and token count of ``batches`` under ``model``."""
+    was_training = model.training
+    model.eval()
+    nll, ntok, state = 0.0, 0, None
+    for b in batches.epoch(0):
+        inputs, targets = b.inputs.to(device), b.targets.to(device)
+        if b.reset or state is None:
+            state = model.init_state(inputs.shape[0], device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            lp, state = model.token_logprobs(inputs, targets, state)
+        nll -= float(lp.double().sum())
+        ntok += int((targets != IGNORE_INDEX).sum())
+    model.train(was_training)
+    return nll, ntok
+
+
+class _StopFlag:
+    """SIGTERM/SIGINT set a flag; the loop checkpoints at the next step and exits."""
+
+    def __init__(self):
+        self.raised = None
+
+    def __enter__(self):
+        self._old = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside some test runners)
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.raised is not None:  # second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        self.raised = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Interrupted(Exception):
+    """Training stopped on a signal after writing a checkpoint."""
+
+
+def _lr_for_epoch(cfg: TrainConfig, epoch: int, lr: float) -> float:
+    if cfg.lr_schedule == "epoch_decay":
+        return max(cfg.min_lr, cfg.lr * cfg.decay_factor ** max(0, epoch + 1 - cfg.decay_start))
+    return lr
+
+
+def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, out_dir: str,
+          *, seed: int = 0, device: torch.device | str = "cpu", resume: bool = False,
+          quiet: bool = False, extra_config: dict | None = None, max_steps: int | None = None):
+    """Train ``model`` with ``objective``; write the model folder and metrics to ``out_dir``.
+
+    train_ids / valid_ids: token ids per sentence (no ``<s>``/``</s>``).
+    max_steps: stop (with a checkpoint) after this many optimizer steps in this call;
+    used by tests to simulate an interruption.
+    Returns the list of per-epoch metric rows.
+    """
+    from tqdm import tqdm
+
+    device = torch.device(device)
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(seed)
+    model.to(device)
+    train_b = make_batches(train_ids, tokenizer, cfg, seed, train=True)
+    valid_b = make_batches(valid_ids, tokenizer, cfg, seed, train=False)
+    if len(train_b) == 0:
+        raise InputError("training corpus yields no batches")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    use_amp = cfg.amp and device.type == "cuda"
+
+    st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "lr": cfg.lr,
+          "best_ppl": math.inf, "bad_epochs": 0, "history": [], "stream_state": None,
+          "epoch_sums": {"loss": 0.0, "tokens": 0, "skipped": 0, "seconds": 0.0}}
+    state_path = os.path.join(out_dir, STATE_FILE)
+    if resume and os.path.isfile(state_path):
+        st = _load_state(state_path, model, opt, device)
+        log.info("resuming from %s: epoch %d, step %d", state_path, st["epoch"] + 1,
+                 st["step_in_epoch"])
+    elif resume:
+        log.info("no %s in %s: starting from scratch", STATE_FILE, out_dir)
+
+    extra = dict(extra_config or {})
+    extra["train"] = asdict(cfg)
+    extra["seed"] = seed
+
+    def checkpoint(stream_state):
+        st["stream_state"] = detach_state(to_device(stream_state, "cpu"))
+        _save_state(state_path, model, opt, st)
+
+    steps_this_call = 0
+    bad_in_row = 0
+    with _StopFlag() as stop:
+        while st["epoch"] < cfg.epochs:
+            epoch = st["epoch"]
+            st["lr"] = _lr_for_epoch(cfg, epoch, st["lr"])
+            for g in opt.param_groups:
+                g["lr"] = st["lr"]
+            model.train()
+            sums = st["epoch_sums"]
+            state = to_device(st["stream_state"], device)
+            t0 = time.time() - sums["seconds"]
+            bar = tqdm(total=len(train_b), initial=st["step_in_epoch"], disable=quiet,
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                       dynamic_ncols=True)
+            for batch in train_b.epoch(epoch, start=st["step_in_epoch"]):
+                inputs, targets = batch.inputs.to(device), batch.targets.to(device)
+                if batch.reset or state is None:
+                    state = objective.init_state(model, inputs.shape[0], device)
+                state = detach_state(state)
+                b = type(batch)(inputs, targets, batch.reset)
+                ntok = b.num_tokens
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    loss_sum, parts, state = objective.loss(model, b, state)
+                denom = ntok if cfg.grad_reduction == "token" else inputs.shape[0]
+                loss = loss_sum / max(1, denom)
+                opt.zero_grad(set_to_none=True)
+                ok = bool(torch.isfinite(loss_sum))
+                if ok:
+                    loss.backward()
+                    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.clip if cfg.clip > 0 else float("inf"))
+                    ok = bool(torch.isfinite(gnorm))
+                if ok:
+                    opt.step()
+                    bad_in_row = 0
+                    sums["loss"] += float(loss_sum.detach())
+                    sums["tokens"] += ntok
+                    for k, v in parts.items():
+                        sums[k] = sums.get(k, 0.0) + float(v)
+                else:
+                    opt.zero_grad(set_to_none=True)
+                    sums["skipped"] += 1
+                    bad_in_row += 1
+                    log.warning("non-finite loss or gradient at epoch %d step %d: step skipped",
+                                epoch + 1, st["step_in_epoch"] + 1)
+                    state = None if cfg.batching == "sentence" else objective.init_state(
+                        model, inputs.shape[0], device)
+                    if bad_in_row >= cfg.max_bad_steps:
+                        checkpoint(state)
+                        raise TrainingError(
+                            f"{bad_in_row} non-finite steps in a row at epoch {epoch + 1}: "
+                            "lower the learning rate, check the data, or turn off bf16 (--amp false)")
+                st["step_in_epoch"] += 1
+                st["global_step"] += 1
+                steps_this_call += 1
+                sums["seconds"] = time.time() - t0
+                if sums["tokens"]:
+                    avg = sums["loss"] / sums["tokens"]
+                    bar.set_postfix(loss=f"{avg:.3f}", ppl=f"{math.exp(min(avg, 50)):.1f}",
+                                    tok_s=f"{sums['tokens'] / max(sums['seconds'], 1e-9):.0f}",
+                                    refresh=False)
+                bar.update(1)
+                hit_limit = max_steps is not None and steps_this_call >= max_steps
+                if stop.raised or hit_limit or (
+                        cfg.checkpoint_every and st["global_step"] % cfg.checkpoint_every == 0):
+                    checkpoint(state)
+                if stop.raised:
+                    bar.close()
+                    raise Interrupted(
+                        f"stopped by {stop.raised} at epoch {epoch + 1}, step {st['step_in_epoch']}; "
+                        f"checkpoint written to {state_path}; rerun the same command with --resume "
+                        "to continue")
+                if hit_limit:
+                    bar.close()
+                    return st["history"]
+            bar.close()
+            # -- end of epoch: validate, schedule, checkpoint --------------------
+            nll, vtok = evaluate(model, valid_b, device, use_amp)
+            valid_ppl = math.exp(nll / max(vtok, 1))
+            train_loss = sums["loss"] / max(sums["tokens"], 1)
+            row = {"epoch": epoch + 1, "step": st["global_step"], "lr": st["lr"],
+                   "train_loss": round(train_loss, 5), "train_ppl": round(math.exp(min(train_loss, 50)), 3),
+                   "valid_ppl": round(valid_ppl, 3), "tokens": sums["tokens"],
+                   "seconds": round(sums["seconds"], 2),
+                   "tokens_per_s": round(sums["tokens"] / max(sums["seconds"], 1e-9), 1),
+                   "skipped_steps": sums["skipped"]}
+            for k, v in sums.items():
+                if k not in ("loss", "tokens", "skipped", "seconds"):
+                    row[k] = round(v / max(sums["tokens"], 1), 5)
+            st["history"].append(row)
+            log.info("epoch %d: lr %.4g train ppl %.2f valid ppl %.2f (%.0f tok/s, %d skipped)",
+                     epoch + 1, st["lr"], row["train_ppl"], valid_ppl, row["tokens_per_s"],
+                     sums["skipped"])
+            improved = valid_ppl < st["best_ppl"] * (1 - cfg.plateau_threshold)
+            if valid_ppl < st["best_ppl"]:
+                st["best_ppl"] = valid_ppl
+                save_model(model, tokenizer, out_dir,
+                           dict(extra, best_epoch=epoch + 1, valid_ppl=round(valid_ppl, 3)))
+            st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
+            if cfg.lr_schedule == "plateau" and not improved:
+                st["lr"] = max(cfg.min_lr, st["lr"] * cfg.decay_factor)
+            st["epoch"] += 1
+            st["step_in_epoch"] = 0
+            st["epoch_sums"] = {"loss": 0.0, "tokens": 0, "skipped": 0, "seconds": 0.0}
+            _write_metrics(os.path.join(out_dir, METRICS_FILE), st["history"])
+            stop_early = cfg.early_stop and st["bad_epochs"] >= cfg.early_stop
+            if stop_early:
+                log.info("no improvement for %d epochs: stopping early", st["bad_epochs"])
+                st["epoch"] = cfg.epochs
+            checkpoint(None)
+    if not os.path.isfile(os.path.join(out_dir, "model.safetensors")):
+        save_model(model, tokenizer, out_dir, extra)
+    return st["history"]
+
+
+def _write_metrics(path: str, rows: list[dict]) -> None:
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    with atomic_write(path) as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _rng_states() -> dict:
+    d = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        d["cuda"] = torch.cuda.get_rng_state_all()
+    return d
+
+
+def _save_state(path: str, model, opt, st: dict) -> None:
+    payload = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "optimizer": opt.state_dict(), "rng": _rng_states(), "progress": st}
+    with atomic_write(path, "wb") as f:
+        torch.save(payload, f)
+
+
+def _load_state(path: str, model, opt, device) -> dict:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(payload["model"])
+        opt.load_state_dict(payload["optimizer"])
+        progress = payload["progress"]
+        rng = payload["rng"]
+    except Exception as e:  # any unpickling/shape/key problem means a bad checkpoint
+        raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200] if str(e) else ''})", path) from None
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    model.to(device)
+    return progress
