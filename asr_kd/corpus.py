@@ -81,6 +81,7 @@ class Batch:
     inputs: torch.Tensor
     targets: torch.Tensor
     reset: bool
+    positions: torch.Tensor | None = None   # (B, T) canonical target index, -1 on padding
 
     @property
     def num_tokens(self) -> int:
@@ -99,12 +100,16 @@ class SentenceBatches:
     def __init__(self, ids: list[list[int]], bos: int, eos: int, batch_size: int,
                  seed: int = 0, shuffle: bool = True, max_len: int = 400):
         self.seqs = []
+        self.offsets = []   # canonical index of each piece's first target (file order)
+        total = 0
         for s in ids:
             full = [bos] + s + [eos]
             for i in range(0, max(1, len(full) - 1), max_len):
                 piece = full[i: i + max_len + 1]
                 if len(piece) >= 2:
                     self.seqs.append(piece)
+                    self.offsets.append(total)
+                    total += len(piece) - 1
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
 
     def num_tokens(self) -> int:
@@ -130,19 +135,25 @@ class SentenceBatches:
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """Batches of ``epoch``, skipping the first ``start`` (for resume)."""
         for members in self._order(epoch)[start:]:
-            yield pad_batch([self.seqs[i] for i in members])
+            yield pad_batch([self.seqs[i] for i in members], [self.offsets[i] for i in members])
 
 
-def pad_batch(seqs: list[list[int]]) -> Batch:
-    """Inputs ``s[:-1]`` and targets ``s[1:]`` padded to (B, max len - 1)."""
+def pad_batch(seqs: list[list[int]], offsets: list[int] | None = None) -> Batch:
+    """Inputs ``s[:-1]`` and targets ``s[1:]`` padded to (B, max len - 1).
+
+    offsets: canonical index of each sequence's first target; gives ``positions``.
+    """
     T = max(len(s) for s in seqs) - 1
     inputs = torch.zeros(len(seqs), T, dtype=torch.long)
     targets = torch.full((len(seqs), T), IGNORE_INDEX, dtype=torch.long)
+    positions = None if offsets is None else torch.full((len(seqs), T), -1, dtype=torch.long)
     for b, s in enumerate(seqs):
         t = torch.tensor(s, dtype=torch.long)
         inputs[b, : len(s) - 1] = t[:-1]
         targets[b, : len(s) - 1] = t[1:]
-    return Batch(inputs, targets, reset=True)
+        if positions is not None:
+            positions[b, : len(s) - 1] = torch.arange(offsets[b], offsets[b] + len(s) - 1)
+    return Batch(inputs, targets, reset=True, positions=positions)
 
 
 class StreamBatches:
@@ -165,6 +176,8 @@ class StreamBatches:
             raise ValueError("corpus too small for this batch size")
         self.inputs = data[: batch_size * cols].view(batch_size, cols)
         self.targets = data[1: batch_size * cols + 1].view(batch_size, cols)
+        # Canonical target index = position in the stream (row-major over the layout).
+        self.positions = torch.arange(batch_size * cols).view(batch_size, cols)
         self.bptt = bptt
 
     def num_tokens(self) -> int:
@@ -176,4 +189,5 @@ class StreamBatches:
     def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
         for k in range(start, len(self)):
             sl = slice(k * self.bptt, (k + 1) * self.bptt)
-            yield Batch(self.inputs[:, sl], self.targets[:, sl], reset=(k == 0))
+            yield Batch(self.inputs[:, sl], self.targets[:, sl], reset=(k == 0),
+                        positions=self.positions[:, sl])

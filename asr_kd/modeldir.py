@@ -105,8 +105,9 @@ def load_model(model_dir: str, device: str | torch.device = "cpu"):
         raise InputError(f"bad model section ({e})", os.path.join(model_dir, CONFIG)) from None
     tokenizer = load_tokenizer_for(model_dir, cfg)
     if tokenizer.size != lm_cfg.vocab_size:
+        tok_file = os.path.join(model_dir, cfg.get("tokenizer", {}).get("file", "words.txt"))
         raise InputError(f"tokenizer has {tokenizer.size} ids but the model was built for "
-                         f"{lm_cfg.vocab_size}", model_dir)
+                         f"{lm_cfg.vocab_size}", tok_file)
     wpath = os.path.join(model_dir, WEIGHTS)
     if not os.path.isfile(wpath):
         raise InputError("missing weights file", wpath)
@@ -130,3 +131,28 @@ def load_model(model_dir: str, device: str | torch.device = "cpu"):
     model.load_state_dict(sd, strict=False)
     model.to(device).eval()
     return model, tokenizer, cfg
+
+
+def same_tokenizer(a, b) -> bool:
+    """True when two tokenizers map text to the same ids."""
+    if a.kind != b.kind or a.size != b.size:
+        return False
+    if a.kind == "spm":
+        with open(a.path, "rb") as fa, open(b.path, "rb") as fb:
+            return fa.read() == fb.read()
+    return a.itos == b.itos
+
+
+def load_models(model_dirs: list[str], device="cpu", combine: str = "prob"):
+    """One model, or a TeacherEnsemble of several sharing one tokenizer: (model, tokenizer)."""
+    from .models import TeacherEnsemble
+
+    loaded = [load_model(d, device) for d in model_dirs]
+    tok = loaded[0][1]
+    for d, (_, t, _) in zip(model_dirs[1:], loaded[1:]):
+        if not same_tokenizer(tok, t):
+            raise InputError(f"vocabulary differs from {model_dirs[0]}'s; ensemble members "
+                             "must share one tokenizer", d)
+    if len(loaded) == 1:
+        return loaded[0][0], tok
+    return TeacherEnsemble([m for m, _, _ in loaded], combine).to(device).eval(), tok

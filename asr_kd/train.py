@@ -67,10 +67,13 @@ def make_batches(ids, tokenizer, cfg: TrainConfig, seed: int, train: bool):
 
 
 def detach_state(state):
+    """Detach a (nested tuple/list/dict of) recurrent state tensors."""
     if state is None:
         return None
     if isinstance(state, torch.Tensor):
         return state.detach()
+    if isinstance(state, dict):
+        return {k: detach_state(v) for k, v in state.items()}
     return type(state)(detach_state(s) for s in state)
 
 
@@ -79,6 +82,8 @@ def to_device(state, device):
         return None
     if isinstance(state, torch.Tensor):
         return state.to(device)
+    if isinstance(state, dict):
+        return {k: to_device(v, device) for k, v in state.items()}
     return type(state)(to_device(s, device) for s in state)
 
 
@@ -215,7 +220,7 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
                 if batch.reset or state is None:
                     state = objective.init_state(model, inputs.shape[0], device)
                 state = detach_state(state)
-                b = type(batch)(inputs, targets, batch.reset)
+                b = type(batch)(inputs, targets, batch.reset, batch.positions)
                 ntok = b.num_tokens
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     loss_sum, parts, state = objective.loss(model, b, state)
@@ -275,8 +280,10 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
             nll, vtok = evaluate(model, valid_b, device, use_amp)
             valid_ppl = math.exp(nll / max(vtok, 1))
             train_loss = sums["loss"] / max(sums["tokens"], 1)
+            # Perplexity is of the true next word: for distillation use the hard CE part.
+            train_ce = sums.get("hard", sums["loss"]) / max(sums["tokens"], 1)
             row = {"epoch": epoch + 1, "step": st["global_step"], "lr": st["lr"],
-                   "train_loss": round(train_loss, 5), "train_ppl": round(math.exp(min(train_loss, 50)), 3),
+                   "train_loss": round(train_loss, 5), "train_ppl": round(math.exp(min(train_ce, 50)), 3),
                    "valid_ppl": round(valid_ppl, 3), "tokens": sums["tokens"],
                    "seconds": round(sums["seconds"], 2),
                    "tokens_per_s": round(sums["tokens"] / max(sums["seconds"], 1e-9), 1),

@@ -160,12 +160,14 @@ class SpmTokenizer:
         """Train ``<out_prefix>.model`` on one-sentence-per-line text; return its path."""
         import sentencepiece as spm
 
+        # TrainerSpec has no seed field; the library-wide generator seed is the knob.
+        spm.SetRandomGeneratorSeed(seed)
         try:
             spm.SentencePieceTrainer.Train(
                 input=os.fspath(text_path), model_prefix=out_prefix,
                 vocab_size=vocab_size, model_type=model_type,
                 unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-                character_coverage=1.0, random_seed=seed,
+                character_coverage=1.0,
                 hard_vocab_limit=False, minloglevel=2, num_threads=1)
         except RuntimeError as e:
             raise InputError(f"SentencePiece training failed: {e}", text_path) from None

@@ -33,7 +33,10 @@ def run(args) -> int:
             f.write("\n".join(sentences) + "\n")
         try:
             prefix = os.path.join(args.out, ".spm-tmp")
-            SpmTokenizer.train(f.name, prefix, args.spm_size, args.spm_type)
+            try:
+                SpmTokenizer.train(f.name, prefix, args.spm_size, args.spm_type)
+            except InputError as e:  # name the user's text, not the temporary copy
+                raise InputError(e.detail, args.text) from None
             os.replace(prefix + ".model", os.path.join(args.out, "spm.model"))
             os.replace(prefix + ".vocab", os.path.join(args.out, "spm.vocab"))
         finally:

@@ -1,0 +1,65 @@
+"""asr-kd cache-teacher: store a teacher's top-K predictions for every training token."""
+from __future__ import annotations
+
+import logging
+
+from ..config import MODEL_KEYS, TRAIN_KEYS, load_config, parse_overrides, split_config
+from ..corpus import read_sentences
+from ..errors import InputError
+from ..modeldir import load_models
+from ..teacher_cache import build_cache
+from ..train import pick_device
+from .common import add_common, add_device, setup_logging
+
+log = logging.getLogger("asr_kd")
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise InputError(f"--shard expects i/n (e.g. 0/4), got {spec!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise InputError(f"--shard {spec}: need 0 <= i < n")
+    return i, n
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "cache-teacher", help="cache a teacher's top-K predictions for distillation",
+        description="Run the teacher(s) over the training text once and store, for every "
+        "training token, the top-K ids, their log-probs and log p(y), in memory-mapped shards. "
+        "The batch layout (batching, batch_size for stream mode, max_len) must match the "
+        "distillation config: pass the same --config.")
+    p.add_argument("--teacher", nargs="+", required=True, help="teacher model folder(s)")
+    p.add_argument("--ensemble", default="prob", choices=["prob", "logit"])
+    p.add_argument("--text", required=True, help="the training text distillation will use")
+    p.add_argument("--topk", type=int, default=32)
+    p.add_argument("--out", required=True, help="cache folder")
+    p.add_argument("--config", help="the distillation YAML config (batching layout)")
+    p.add_argument("--shard-tokens", type=int, default=1 << 22, help="rows per shard")
+    p.add_argument("--shard", default="0/1", help="i/n: compute every n-th shard from i "
+                   "(parallel jobs; the manifest appears when all are done)")
+    add_device(p)
+    add_common(p)
+    p.set_defaults(func=run, allow_extra=True)
+
+
+def run(args) -> int:
+    setup_logging(args)
+    overrides = parse_overrides(args.extra, MODEL_KEYS | TRAIN_KEYS)
+    _, tcfg, _ = split_config(load_config(args.config, overrides))
+    device = pick_device(args.device)
+    teacher, tok = load_models(args.teacher, device, args.ensemble)
+    ids = [tok.encode(s) for s in read_sentences(args.text, tcfg.text_format)]
+    meta = build_cache(teacher, tok, ids, args.out, args.topk, mode=tcfg.batching,
+                       batch_size=tcfg.batch_size, bptt=tcfg.bptt, max_len=tcfg.max_len,
+                       shard_tokens=args.shard_tokens, device=device, teacher_dirs=args.teacher,
+                       quiet=args.quiet, shard=parse_shard(args.shard))
+    if meta["missing_shards"]:
+        print(f"wrote shard(s) of job {args.shard}; {len(meta['missing_shards'])} of "
+              f"{meta['num_shards']} shards still missing (other jobs)")
+    else:
+        print(f"cache complete: {meta['num_tokens']} tokens, top-{args.topk}, "
+              f"{meta['num_shards']} shard(s) in {args.out}")
+    return 0

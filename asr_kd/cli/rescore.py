@@ -1,0 +1,65 @@
+"""asr-kd rescore: add an LM score to every hypothesis of an N-best set."""
+from __future__ import annotations
+
+import logging
+import time
+
+from ..errors import InputError
+from ..modeldir import load_models
+from ..nbest import read_nbest, write_kaldi_scores, write_nbest
+from ..rescore import rescore_nbest
+from ..textfilter import TextFilter
+from ..train import pick_device
+from .common import add_common, add_device, setup_logging
+
+log = logging.getLogger("asr_kd")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "rescore", help="add lm:NAME scores to N-best hypotheses",
+        description="Score every hypothesis with an LM (or an ensemble of LMs) and add "
+        "'lm:NAME' (natural-log sentence probability with </s>), 'oov:NAME' and 'nwords'. "
+        "All existing scores are kept.")
+    p.add_argument("--nbest", required=True, help="N-best input (file or folder)")
+    p.add_argument("--format", default=None, help="input format (default: detected)")
+    p.add_argument("--model", required=True, nargs="+", help="model folder(s); several = ensemble")
+    p.add_argument("--ensemble", default="prob", choices=["prob", "logit"],
+                   help="how several models combine (default: probability average)")
+    p.add_argument("--name", required=True, help="score key suffix: adds lm:NAME")
+    p.add_argument("--out", required=True, help="output: .jsonl[.gz] file, or a Kaldi folder "
+                   "with --out-format kaldi")
+    p.add_argument("--out-format", default="jsonl", choices=["jsonl", "kaldi"])
+    p.add_argument("--text-filter", default=None,
+                   help="rules file or inline rules ('lowercase; mister => mr.') applied "
+                   "before LM scoring only")
+    p.add_argument("--batch-tokens", type=int, default=20000,
+                   help="tokens per scoring group (memory bound)")
+    p.add_argument("--method", default="trie", choices=["trie", "padded"],
+                   help="trie: shared prefixes scored once (default); padded: naive")
+    add_device(p)
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    setup_logging(args)
+    if not args.name or any(c.isspace() for c in args.name):
+        raise InputError(f"--name must be a non-empty word, got {args.name!r}")
+    device = pick_device(args.device)
+    nbest = read_nbest(args.nbest, args.format)
+    model, tok = load_models(args.model, device, args.ensemble)
+    filt = TextFilter.from_spec(args.text_filter)
+    t0 = time.time()
+    nbest, stats = rescore_nbest(nbest, model, tok, args.name, filt, args.method,
+                                 args.batch_tokens, device, quiet=args.quiet)
+    dt = time.time() - t0
+    if args.out_format == "kaldi":
+        write_nbest(nbest, args.out, "kaldi")
+        write_kaldi_scores(nbest, args.out, args.name)
+    else:
+        write_nbest(nbest, args.out, "jsonl")
+    print(f"scored {stats.sequences} hypotheses ({stats.unique_sequences} unique) of "
+          f"{len(nbest)} utterances in {dt:.1f} s ({stats.sequences / max(dt, 1e-9):.0f} hyps/s, "
+          f"{stats.token_evals} LM token evaluations); wrote {args.out}")
+    return 0

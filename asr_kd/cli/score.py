@@ -1,0 +1,113 @@
+"""`asr-kd score`: pick the best hypothesis per utterance with given weights, report WER.
+
+Prints Kaldi-style ``%WER``, ``%SER`` and ``%ORACLE`` lines (or one JSON object
+with ``--json``).  References come from the N-best file or ``--ref`` (Kaldi
+``text`` or sclite ``trn``).  Without any reference the chosen hypotheses are
+still written and no WER is computed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+from ..errors import InputError
+from ..fileio import open_text
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score", help="choose the best hypotheses with given weights and report WER",
+        description=__doc__.split("\n\n")[0])
+    p.add_argument("--nbest", required=True, help="N-best file or folder")
+    p.add_argument("--format", default=None, help="N-best format (default: detect)")
+    w = p.add_mutually_exclusive_group(required=True)
+    w.add_argument("--weights", help='weights JSON, e.g. {"am": 1.0, "lm0": 0.5, "wip": 0.2}')
+    w.add_argument("--weight", action="append", metavar="KEY=VALUE",
+                   help="one weight (repeatable); key 'wip' multiplies the word count")
+    p.add_argument("--ref", help="references (Kaldi text or sclite trn); default: from the N-best")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out-hyp", help="write chosen hypotheses as Kaldi text")
+    p.add_argument("--out-trn", help="write chosen hypotheses as sclite trn")
+    p.set_defaults(func=run)
+
+
+def load_nbest(path: str, fmt: str | None, ref: str | None):
+    """Read an N-best set and, when ``ref`` is given, attach its references."""
+    from ..nbest import attach_refs, read_nbest, read_refs  # readers load lazily: the CLI starts fast
+
+    nbest = read_nbest(path, fmt)
+    if ref is not None:
+        extra = attach_refs(nbest, read_refs(ref), ref)
+        if extra:
+            print(f"asr-kd: warning: {ref}: {len(extra)} references have no N-best entry and "
+                  f"are not scored (first: {extra[0]})", file=sys.stderr)
+    return nbest
+
+
+def has_refs(nbest, where: str) -> bool:
+    """True if every utterance has a reference, False if none has; InputError if only some."""
+    missing = [u.utt for u in nbest if u.ref is None]
+    if missing and len(missing) < len(nbest):
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputError(f"{len(missing)} of {len(nbest)} utterances have no reference: {shown}",
+                         where)
+    return not missing
+
+
+def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]:
+    """Weights from a JSON file (``{"key": number}``) or ``KEY=VALUE`` strings."""
+    if path is not None:
+        with open_text(path) as f:
+            try:
+                obj = json.loads(f.read().decode("utf-8-sig"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise InputError(f"not valid JSON: {e}", path) from None
+        if not isinstance(obj, dict) or not obj:
+            raise InputError('expected a JSON object {"key": weight, ...}', path)
+        items = list(obj.items())
+    else:
+        items = []
+        for s in pairs or []:
+            key, eq, val = s.rpartition("=")  # rpartition: keys like "lm:student" have no '='
+            if not eq or not key:
+                raise InputError(f"--weight {s!r}: expected KEY=VALUE")
+            items.append((key, val))
+    weights = {}
+    for key, val in items:
+        try:
+            v = float(val)
+        except (TypeError, ValueError):
+            v = math.nan
+        if isinstance(val, bool) or not math.isfinite(v):
+            raise InputError(f"weight {key!r}: expected a finite number, got {val!r}", path)
+        weights[key] = v
+    return weights
+
+
+def run(args) -> int:
+    from ..scoring import (corpus_wer, kaldi_ser_line, kaldi_wer_line, oracle_line, pick_best,
+                           write_text, write_trn)
+
+    nbest = load_nbest(args.nbest, args.format, args.ref)
+    weights = parse_weights(args.weights, args.weight)
+    chosen = pick_best(nbest, weights)
+    if args.out_hyp:
+        write_text(args.out_hyp, nbest, chosen)
+    if args.out_trn:
+        write_trn(args.out_trn, nbest, chosen)
+    if not has_refs(nbest, args.ref or args.nbest):
+        print("asr-kd score: no references: chosen hypotheses only, no WER computed",
+              file=sys.stderr)
+        if args.json:
+            print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
+                              "ins": None, "del": None, "sub": None, "utts": len(nbest)}))
+        return 0
+    r = corpus_wer(nbest, chosen)
+    if args.json:
+        print(json.dumps(r.to_dict()))
+    else:
+        print(kaldi_wer_line(r))
+        print(kaldi_ser_line(r))
+        print(oracle_line(r))
+    return 0

@@ -1,0 +1,80 @@
+"""`asr-kd tune`: search score weights minimising WER on a dev N-best set.
+
+The first ``--scores`` key is fixed at 1.0; the others (and ``wip`` with
+``--wip``) are searched.  Prints the best weights, their Kaldi-style WER lines
+and the WER curve along the main LM weight; writes the weights as JSON.
+"""
+from __future__ import annotations
+
+import json
+
+from ..errors import InputError
+from ..fileio import atomic_write
+from .score import has_refs, load_nbest
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("tune", help="tune score weights on dev N-best lists",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--nbest", required=True, help="dev N-best file or folder")
+    p.add_argument("--format", default=None, help="N-best format (default: detect)")
+    p.add_argument("--ref", help="references (Kaldi text or sclite trn); default: from the N-best")
+    p.add_argument("--scores", required=True,
+                   help="comma-separated score keys, first fixed at 1.0, e.g. am,lm0,lm:student")
+    p.add_argument("--wip", action="store_true", help="also tune a word insertion penalty")
+    p.add_argument("--out", required=True, help="write the best weights here (JSON)")
+    p.add_argument("--lm-key", help="weight whose WER curve is shown (default: second key)")
+    p.add_argument("--plot", help="also plot the curve to this PNG")
+    p.set_defaults(func=run)
+
+
+def plot_curve(path: str, key: str, curve, best: float) -> None:
+    """WER against one weight, the chosen value marked; written atomically as PNG."""
+    import matplotlib
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    xs, ys = zip(*curve)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(xs, ys, marker=".")
+    ax.axvline(best, color="grey", linestyle="--", label=f"best {key} = {best:g}")
+    ax.set_xlabel(f"weight of {key}")
+    ax.set_ylabel("WER (%)")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+
+
+def run(args) -> int:
+    from ..scoring import (corpus_wer, hyp_error_matrix, kaldi_ser_line, kaldi_wer_line,
+                           oracle_line, pick_best)
+    from ..tune import tune_weights
+
+    keys = [k.strip() for k in args.scores.split(",") if k.strip()]
+    if not keys:
+        raise InputError(f"--scores {args.scores!r}: expected comma-separated score keys")
+    nbest = load_nbest(args.nbest, args.format, args.ref)
+    if not has_refs(nbest, args.ref or args.nbest):
+        raise InputError("tuning needs references: none in the N-best, give --ref",
+                         args.nbest)
+    errors = hyp_error_matrix(nbest)
+    res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors)
+    r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
+
+    with atomic_write(args.out) as f:
+        f.write(json.dumps(res.weights, indent=2) + "\n")
+    if args.plot:
+        plot_curve(args.plot, res.curve_key, res.curve, res.weights[res.curve_key])
+
+    print("best weights: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items()))
+    print(kaldi_wer_line(r))
+    print(kaldi_ser_line(r))
+    print(oracle_line(r))
+    print(f"\nWER along {res.curve_key} (other weights at their best):")
+    print(f"{res.curve_key:>12}  WER")
+    for x, wer in res.curve:
+        mark = "  <- best" if x == res.weights[res.curve_key] else ""
+        print(f"{x:12.4f}  {wer:.2f}{mark}")
+    return 0

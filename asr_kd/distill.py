@@ -1,0 +1,90 @@
+"""Distillation: the KD objective for the shared training loop.
+
+Per target position (DESIGN section 5)::
+
+    L = (1 - alpha*w) * CE(y, q^1) + alpha*w * tau^2 * KL(p^tau || q^tau)
+
+computed by :func:`asr_kd.ops.kd_loss` from the student's hidden states and
+output layer, and the teacher either run live (one model or an ensemble,
+hidden states + output layer, never full logits stored) or read from an
+offline top-K cache (:mod:`asr_kd.teacher_cache`).  The trust weight ``w`` is
+our definition (``none``, ``prob``, ``rank``, ``margin``; see
+:mod:`asr_kd.ops.trust`): the published paper's exact trust formula could not
+be obtained.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .models import TeacherEnsemble
+from .ops import TeacherLogits, TeacherTopK, kd_loss
+
+
+@dataclass
+class KDSettings:
+    """Loss settings (command-line flags of ``asr-kd distill``)."""
+
+    alpha: float = 0.5
+    tau: float = 2.0
+    trust: str = "none"
+    trust_k: int = 10
+    trust_beta: float = 1.0
+    ensemble: str = "prob"
+    impl: str = "auto"
+    chunk_size: int = 4096
+
+
+class KDObjective:
+    """Training objective: KD loss against a live teacher or a top-K cache.
+
+    State is ``{"s": student state, "t": teacher state}`` so stream mode carries
+    both recurrent states across windows.
+    """
+
+    def __init__(self, settings: KDSettings, teacher=None, cache=None):
+        if (teacher is None) == (cache is None):
+            raise ValueError("give exactly one of teacher or cache")
+        self.s = settings
+        self.teacher = teacher
+        self.cache = cache
+        if teacher is not None:
+            teacher.eval()
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+
+    def init_state(self, model, batch_size, device):
+        t = self.teacher.init_state(batch_size, device) if self.teacher is not None else None
+        return {"s": model.init_state(batch_size, device), "t": t}
+
+    def _teacher(self, batch, t_state):
+        if self.cache is not None:
+            pos = batch.positions.reshape(-1).clamp(min=0)
+            ids, lps, tgt = self.cache.lookup(pos)
+            return TeacherTopK(ids, lps, tgt), None
+        with torch.no_grad():
+            self.teacher.eval()
+            if isinstance(self.teacher, TeacherEnsemble):
+                hs, t_state = self.teacher.hidden(batch.inputs, t_state)
+                members = [TeacherLogits(h.reshape(-1, h.shape[-1]), m.output_weight, m.output_bias)
+                           for h, m in zip(hs, self.teacher.members)]
+                return members, t_state
+            h, t_state = self.teacher.hidden(batch.inputs, t_state)
+            return TeacherLogits(h.reshape(-1, h.shape[-1]), self.teacher.output_weight,
+                                 self.teacher.output_bias), t_state
+
+    def loss(self, model, batch, state):
+        state = state or {"s": None, "t": None}
+        h, s_state = model.hidden(batch.inputs, state["s"])
+        teacher, t_state = self._teacher(batch, state["t"])
+        s = self.s
+        parts = kd_loss(h.reshape(-1, h.shape[-1]), model.output_weight, model.output_bias,
+                        batch.targets.reshape(-1), teacher=teacher, alpha=s.alpha, tau=s.tau,
+                        trust=s.trust, trust_k=s.trust_k, trust_beta=s.trust_beta,
+                        ensemble=s.ensemble, impl=s.impl, chunk_size=s.chunk_size,
+                        return_parts=True)
+        n = batch.num_tokens
+        stats = {"hard": float(parts.hard) * n, "soft": float(parts.soft) * n,
+                 "trust": float(parts.trust) * n}
+        return parts.loss * n, stats, {"s": s_state, "t": t_state}

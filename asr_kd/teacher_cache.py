@@ -1,0 +1,249 @@
+"""Offline teacher cache: top-K predictions for every training token.
+
+Layout of a cache folder::
+
+    manifest.json          what was cached and how (written last, atomically)
+    words.txt | spm.model  the teachers' tokenizer (the student must use it)
+    shard-00000/           ids.npy (n, K) int32, logprobs.npy (n, K) float32,
+    shard-00001/ ...       target.npy (n,) float32, done.json (written last)
+
+Rows are indexed by the *canonical target index* of the training batches
+(:mod:`asr_kd.corpus`): in sentence mode, targets in file order (a function of
+``max_len`` only); in stream mode, row-major positions of the (batch_size,
+cols) stream layout, so the cache records and checks ``batch_size``.
+Each shard holds ``shard_tokens`` rows (the last fewer).  Arrays are .npy and
+opened with ``mmap_mode="r"``, so a 37M-token WSJ cache (about 7 GB at K=32)
+is never read whole.  A rerun skips shards whose ``done.json`` exists, so an
+interrupted job resumes where it stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import torch
+
+from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
+from .errors import InputError
+from .fileio import atomic_write
+from .modeldir import save_tokenizer, same_tokenizer
+from .vocab import load_vocab_path
+
+FORMAT = "asr_kd-teacher-cache"
+
+
+def ids_digest(ids: list[list[int]]) -> str:
+    """A short hash of the encoded corpus, so a cache is never used with other text."""
+    h = hashlib.sha256()
+    for s in ids:
+        h.update(np.asarray(s, dtype=np.int64).tobytes())
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
+def _layout(ids, tok, mode, batch_size, bptt, max_len):
+    if mode == "stream":
+        return StreamBatches(ids, tok.bos, tok.eos, batch_size, bptt)
+    return SentenceBatches(ids, tok.bos, tok.eos, batch_size, shuffle=False, max_len=max_len)
+
+
+@torch.no_grad()
+def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
+                mode: str = "sentence", batch_size: int = 32, bptt: int = 35,
+                max_len: int = 400, shard_tokens: int = 1 << 22, device="cpu",
+                teacher_dirs: list[str] | None = None, quiet: bool = True,
+                shard: tuple[int, int] = (0, 1)) -> dict:
+    """Run ``teacher`` over the corpus and write the cache; returns the manifest.
+
+    teacher: LstmLM or TeacherEnsemble (with ``token_logprobs``).
+    shard: (i, n) computes only shards s with s % n == i (for parallel jobs);
+    the manifest is written once every shard is done.
+    """
+    from tqdm import tqdm
+
+    if topk < 1 or topk > tok.size:
+        raise InputError(f"--topk must be in 1..{tok.size}")
+    device = torch.device(device)
+    teacher.eval().to(device)
+    layout = _layout(ids, tok, mode, batch_size, bptt, max_len)
+    total = layout.num_tokens()
+    n_shards = (total + shard_tokens - 1) // shard_tokens
+    os.makedirs(out_dir, exist_ok=True)
+    save_tokenizer(tok, out_dir)
+    meta = {"format": FORMAT, "version": 1, "mode": mode, "topk": topk,
+            "num_tokens": total, "shard_tokens": shard_tokens, "num_shards": n_shards,
+            "batch_size": batch_size if mode == "stream" else None,
+            "bptt": bptt if mode == "stream" else None, "max_len": max_len,
+            "vocab_size": tok.size, "tokenizer": tok.kind, "corpus": ids_digest(ids),
+            "teachers": [os.path.abspath(d) for d in (teacher_dirs or [])]}
+    todo = [s for s in range(n_shards) if s % shard[1] == shard[0]
+            and not os.path.isfile(os.path.join(out_dir, f"shard-{s:05d}", "done.json"))]
+    if todo:
+        _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_dir,
+                        device, quiet)
+    missing = [s for s in range(n_shards)
+               if not os.path.isfile(os.path.join(out_dir, f"shard-{s:05d}", "done.json"))]
+    if not missing:
+        with atomic_write(os.path.join(out_dir, "manifest.json")) as f:
+            json.dump(meta, f, indent=2)
+    meta["missing_shards"] = missing
+    return meta
+
+
+def _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_dir, device, quiet):
+    from tqdm import tqdm
+
+    want = set(todo)
+    bufs: dict[int, dict[str, np.ndarray]] = {}
+    filled: dict[int, int] = {}
+
+    def buf(s):
+        # Disk-backed arrays in a temporary folder: stream mode touches every shard
+        # in every window, and RAM must not hold a 37M-token cache.
+        if s not in bufs:
+            n = min(shard_tokens, total - s * shard_tokens)
+            tmp = os.path.join(out_dir, f"shard-{s:05d}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+            mm = np.lib.format.open_memmap
+            bufs[s] = {"ids": mm(os.path.join(tmp, "ids.npy"), "w+", np.int32, (n, topk)),
+                       "logprobs": mm(os.path.join(tmp, "logprobs.npy"), "w+", np.float32, (n, topk)),
+                       "target": mm(os.path.join(tmp, "target.npy"), "w+", np.float32, (n,))}
+            filled[s] = 0
+        return bufs[s]
+
+    state = None
+    bar = tqdm(total=len(layout), disable=quiet, desc="cache-teacher", unit="batch")
+    for batch in layout.epoch(0):
+        bar.update(1)
+        pos = batch.positions
+        lo, hi = int(pos[pos >= 0].min()), int(pos.max())
+        shards_here = set(range(lo // shard_tokens, hi // shard_tokens + 1))
+        inputs, targets = batch.inputs.to(device), batch.targets.to(device)
+        if batch.reset or state is None:
+            state = teacher.init_state(inputs.shape[0], device)
+        # Stream mode must run every window to carry the state; sentence mode can skip.
+        if mode == "sentence" and not (shards_here & want):
+            continue
+        lp, state = _teacher_logprobs(teacher, inputs, state)
+        real = targets != IGNORE_INDEX
+        lp, tg, ps = lp[real], targets[real], pos.to(device)[real]
+        top_lp, top_id = lp.topk(topk, dim=-1)
+        t_lp = lp.gather(1, tg.unsqueeze(1)).squeeze(1)
+        ps_np = ps.cpu().numpy()
+        top_id, top_lp, t_lp = top_id.cpu().numpy(), top_lp.float().cpu().numpy(), t_lp.float().cpu().numpy()
+        for s in sorted(shards_here & want):
+            sel = (ps_np // shard_tokens) == s
+            if not sel.any():
+                continue
+            b = buf(s)
+            rows = ps_np[sel] - s * shard_tokens
+            b["ids"][rows] = top_id[sel]
+            b["logprobs"][rows] = top_lp[sel]
+            b["target"][rows] = t_lp[sel]
+            filled[s] += int(sel.sum())
+            if filled[s] == len(b["target"]):
+                _write_shard(out_dir, s, bufs.pop(s))
+    bar.close()
+    for s, b in bufs.items():  # cannot happen unless the layout skipped rows
+        raise RuntimeError(f"shard {s} incomplete ({filled[s]}/{len(b['target'])} rows)")
+
+
+def _teacher_logprobs(teacher, inputs, state):
+    """(B, T, V) log-probabilities and the new state, for a model or ensemble."""
+    from .models import TeacherEnsemble
+
+    if isinstance(teacher, TeacherEnsemble):
+        outs, new = [], []
+        for m, s in zip(teacher.members, state):
+            z, s2 = m(inputs, s)
+            outs.append(z.float())
+            new.append(s2)
+        if teacher.combine == "logit":
+            return torch.log_softmax(torch.stack(outs).mean(0), -1), new
+        lps = torch.stack([torch.log_softmax(z, -1) for z in outs])
+        return torch.logsumexp(lps, 0) - np.log(len(outs)), new
+    z, state = teacher(inputs, state)
+    return torch.log_softmax(z.float(), -1), state
+
+
+def _write_shard(out_dir: str, s: int, arrays: dict[str, np.ndarray]) -> None:
+    """Flush a filled shard's memory maps and move its folder to the final name."""
+    final = os.path.join(out_dir, f"shard-{s:05d}")
+    tmp = final + ".tmp"
+    for arr in arrays.values():
+        arr.flush()
+        with open(arr.filename, "rb+") as f:
+            os.fsync(f.fileno())
+    with atomic_write(os.path.join(tmp, "done.json")) as f:
+        json.dump({"rows": int(len(arrays["target"]))}, f)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+class TeacherCache:
+    """Read side: ``lookup(positions)`` -> (ids (M, K) long, logprobs (M, K), target (M,))."""
+
+    def __init__(self, cache_dir: str):
+        path = os.path.join(cache_dir, "manifest.json")
+        if not os.path.isfile(path):
+            raise InputError("not a complete teacher cache (no manifest.json; did every "
+                             "shard finish?)", cache_dir)
+        try:
+            with open(path, encoding="utf-8") as f:
+                self.meta = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"corrupt manifest ({e})", path) from None
+        if self.meta.get("format") != FORMAT:
+            raise InputError("not a teacher cache manifest", path)
+        self.dir = cache_dir
+        self.tokenizer = load_vocab_path(cache_dir)
+        self.shard_tokens = self.meta["shard_tokens"]
+        self.shards = []
+        for s in range(self.meta["num_shards"]):
+            d = os.path.join(cache_dir, f"shard-{s:05d}")
+            if not os.path.isfile(os.path.join(d, "done.json")):
+                raise InputError(f"shard {s} is missing or incomplete", d)
+            try:
+                self.shards.append({k: np.load(os.path.join(d, k + ".npy"), mmap_mode="r")
+                                    for k in ("ids", "logprobs", "target")})
+            except (OSError, ValueError) as e:
+                raise InputError(f"corrupt shard ({e})", d) from None
+
+    def check(self, tok, ids, mode: str, batch_size: int, bptt: int, max_len: int) -> None:
+        """Refuse a cache made for another tokenizer, text or batch layout."""
+        m = self.meta
+        if not same_tokenizer(tok, self.tokenizer):
+            raise InputError("the cache's vocabulary differs from the student's", self.dir)
+        if m["corpus"] != ids_digest(ids):
+            raise InputError("the cache was built from another training text", self.dir)
+        if m["mode"] != mode:
+            raise InputError(f"cache built in {m['mode']} mode, training in {mode} mode", self.dir)
+        if mode == "stream" and m["batch_size"] != batch_size:
+            raise InputError(f"stream cache built with batch_size {m['batch_size']}, "
+                             f"training uses {batch_size}", self.dir)
+        if mode == "sentence" and m["max_len"] != max_len:
+            raise InputError(f"cache built with max_len {m['max_len']}, training uses {max_len}",
+                             self.dir)
+
+    def lookup(self, positions: torch.Tensor):
+        """positions (M,) canonical target indices -> ids (M, K), logprobs (M, K), target (M,)."""
+        p = positions.cpu().numpy()
+        s = p // self.shard_tokens
+        K = self.meta["topk"]
+        ids = np.empty((len(p), K), np.int64)
+        lps = np.empty((len(p), K), np.float32)
+        tgt = np.empty(len(p), np.float32)
+        for k in np.unique(s):
+            sel = s == k
+            rows = p[sel] - k * self.shard_tokens
+            sh = self.shards[int(k)]
+            ids[sel] = sh["ids"][rows]
+            lps[sel] = sh["logprobs"][rows]
+            tgt[sel] = sh["target"][rows]
+        dev = positions.device
+        return (torch.from_numpy(ids).to(dev), torch.from_numpy(lps).to(dev),
+                torch.from_numpy(tgt).to(dev))
