@@ -60,8 +60,11 @@ def make_batches(ids, tokenizer, cfg: TrainConfig, seed: int, train: bool):
     if cfg.batching == "stream":
         # Evaluation in stream mode keeps the training batch size so the numbers are
         # comparable to the literature (Zaremba et al. evaluate with the same layout).
-        return StreamBatches(ids, tokenizer.bos, tokenizer.eos,
-                             cfg.batch_size if not train else bs, cfg.bptt)
+        try:
+            return StreamBatches(ids, tokenizer.bos, tokenizer.eos, cfg.batch_size, cfg.bptt)
+        except ValueError:
+            raise InputError(f"{'training' if train else 'validation'} text is too small for "
+                             f"{cfg.batch_size} streams (stream batching): lower batch_size") from None
     return SentenceBatches(ids, tokenizer.bos, tokenizer.eos, bs, seed=seed,
                            shuffle=train, max_len=cfg.max_len)
 
