@@ -1,10 +1,12 @@
 """asr-kd rescore: add an LM score to every hypothesis of an N-best set."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 from ..errors import InputError
+from ..fileio import atomic_write
 from ..modeldir import load_models
 from ..nbest import read_nbest, write_kaldi_scores, write_nbest
 from ..rescore import rescore_nbest
@@ -37,6 +39,7 @@ def register(sub) -> None:
                    help="tokens per scoring group (memory bound)")
     p.add_argument("--method", default="trie", choices=["trie", "padded"],
                    help="trie: shared prefixes scored once (default); padded: naive")
+    p.add_argument("--stats-out", help="also write timing and counts as JSON")
     add_device(p)
     add_common(p)
     p.set_defaults(func=run)
@@ -59,6 +62,12 @@ def run(args) -> int:
         write_kaldi_scores(nbest, args.out, args.name)
     else:
         write_nbest(nbest, args.out, "jsonl")
+    if args.stats_out:
+        with atomic_write(args.stats_out) as f:
+            json.dump({"name": args.name, "utts": len(nbest), "hyps": stats.sequences,
+                       "unique": stats.unique_sequences, "token_evals": stats.token_evals,
+                       "seconds": round(dt, 3), "hyps_per_s": round(stats.sequences / max(dt, 1e-9), 1),
+                       "device": str(device)}, f)
     print(f"scored {stats.sequences} hypotheses ({stats.unique_sequences} unique) of "
           f"{len(nbest)} utterances in {dt:.1f} s ({stats.sequences / max(dt, 1e-9):.0f} hyps/s, "
           f"{stats.token_evals} LM token evaluations); wrote {args.out}")

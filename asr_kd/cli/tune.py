@@ -25,6 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="write the best weights here (JSON)")
     p.add_argument("--lm-key", help="weight whose WER curve is shown (default: second key)")
     p.add_argument("--plot", help="also plot the curve to this PNG")
+    p.add_argument("--curve-out", help="also write the curve as JSON "
+                   '({"key": ..., "best": ..., "wer": ..., "points": [[weight, WER], ...]})')
     p.set_defaults(func=run)
 
 
@@ -65,6 +67,10 @@ def run(args) -> int:
 
     with atomic_write(args.out) as f:
         f.write(json.dumps(res.weights, indent=2) + "\n")
+    if args.curve_out:
+        with atomic_write(args.curve_out) as f:
+            json.dump({"key": res.curve_key, "best": res.weights[res.curve_key], "wer": res.wer,
+                       "weights": res.weights, "points": [list(p) for p in res.curve]}, f)
     if args.plot:
         plot_curve(args.plot, res.curve_key, res.curve, res.weights[res.curve_key])
 

@@ -29,10 +29,15 @@ import math
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from bisect import bisect_right
 from functools import lru_cache
+from itertools import accumulate
+
+from rapidfuzz.distance import Levenshtein  # a dependency of jiwer
 
 from ..errors import InputError
 from ..nbest.model import Hyp, Utterance
+from . import grammar
 
 # Short words the recogniser inserts and deletes, with acoustic penalties.
 INSERTABLE = {"A": 1.6, "THE": 1.9, "OF": 1.9, "AND": 2.0, "TO": 1.9, "IN": 2.0,
@@ -83,22 +88,15 @@ def cmu() -> dict[str, list[tuple[str, ...]]]:
 
 def phone_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     """Levenshtein distance between two phone sequences."""
-    prev = list(range(len(b) + 1))
-    for i, pa in enumerate(a, 1):
-        cur = [i]
-        for j, pb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (pa != pb)))
-        prev = cur
-    return prev[-1]
+    return Levenshtein.distance(a, b)
 
 
 def _variants(word: str) -> list[str]:
-    """Inflectional neighbours (EXPECT -> EXPECTS, EXPECTED, EXPECTING...)."""
-    out = [word + "S", word + "ES", word + "ED", word + "D", word + "ING", word + "'S"]
-    for suf in ("'S", "S", "ES", "ED", "D", "ING"):
-        if word.endswith(suf) and len(word) >= len(suf) + 4:
-            out.append(word[: -len(suf)])
-    return out
+    """Regular inflections of a word (EXPECT -> EXPECTS, EXPECTED, EXPECTING, EXPECT'S)."""
+    if len(word) < 3 or "'" in word:
+        return []
+    return [grammar.plural(word), grammar.third_singular(word), grammar.past(word)[0],
+            grammar.gerund(word), word + "'S"]
 
 
 def substitution_penalty(distance: int, length: int) -> float:
@@ -147,8 +145,9 @@ def build_confusions(vocab: list[str], max_alts: int = 12) -> dict[str, list[tup
     for a, b in EXTRA_PAIRS:
         for x, y in ((a, b), (b, a)):
             if x in out:
-                out[x] = [(c, p) for c, p in out[x] if c != y] + [(y, EXTRA_PAIR_PENALTY)]
-                out[x].sort(key=lambda cp: (cp[1], cp[0]))
+                pen = min([p for c, p in out[x] if c == y] + [EXTRA_PAIR_PENALTY])
+                out[x] = sorted([(c, p) for c, p in out[x] if c != y] + [(y, pen)],
+                                key=lambda cp: (cp[1], cp[0]))
             elif x in set(vocab):
                 out[x] = [(y, EXTRA_PAIR_PENALTY)]
     return out
@@ -260,9 +259,15 @@ class Channel:
                     p = list(start)
                     p[si] = j
                     paths.add(tuple(p))
-        probs = [[math.exp(o[1] / 1.0) for o in s] for s in slots]
+        # random paths: option j of a slot with probability ~ exp(delta_j)
+        cums = [list(accumulate(math.exp(o[1]) for o in s)) for s in slots]
+        multi = [si for si, s in enumerate(slots) if len(s) > 1]
         for _ in range(cfg.n_samples):
-            paths.add(tuple(_weighted_index(rng, pr) for pr in probs))
+            p = [0] * len(slots)
+            for si in multi:
+                cw = cums[si]
+                p[si] = min(bisect_right(cw, rng.random() * cw[-1]), len(cw) - 1)
+            paths.add(tuple(p))
 
         scored: dict[str, float] = {}
         for path in sorted(paths):

@@ -17,7 +17,7 @@ sentence.  The grammar is built so that a recurrent LM can beat an n-gram:
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 MIN_WORDS, MAX_WORDS = 5, 30
@@ -404,7 +404,6 @@ class Lexicon:
     saying: list[Verb]
     intransitive: list[Verb]
     control: list[Verb]
-    verbs: dict[str, Verb] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)

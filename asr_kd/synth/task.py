@@ -18,10 +18,12 @@ import random
 import sys
 from pathlib import Path
 
+from rapidfuzz.distance import Levenshtein  # a dependency of jiwer
+
 from ..errors import InputError
 from ..fileio import atomic_write
 from ..nbest.kaldi import write_kaldi_nbest
-from ..nbest.model import NBest, Utterance
+from ..nbest.model import NBest
 from . import grammar
 from .channel import BigramLM, Channel, ChannelConfig, build_confusions
 
@@ -35,13 +37,7 @@ def _stream(seed: int, k: int) -> int:
 
 def word_errors(ref: list[str], hyp: list[str]) -> int:
     """Word-level Levenshtein distance."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i]
-        for j, h in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
-        prev = cur
-    return prev[-1]
+    return Levenshtein.distance(ref, hyp)
 
 
 def nbest_stats(nbest: NBest) -> dict:
@@ -91,7 +87,9 @@ dev/nbest/, eval/nbest/
   substitutions by phone edit distance over CMUdict (EXPECT/EXPECTS,
   THERE/THEIR, IS/ARE, HE/SHE ...), short-word insertions and deletions, noisy
   acoustic scores under which the truth is often not the acoustic best; lm0 is
-  an add-k smoothed bigram trained on lm_text.txt.  Up to {nbest} hypotheses.
+  an add-k smoothed bigram trained on lm_text.txt.  Up to {nbest} hypotheses;
+  the reference is among them except where the simulated search lost it
+  (about 3 % of utterances), so the oracle WER is small but not zero.
 
 stats.json
   WER (%) choosing by am only, by am + lm0 (the first pass), and the oracle.
