@@ -93,8 +93,10 @@ class SentenceBatches:
 
     Sentences are sorted by length within shuffled buckets of ``50 * batch_size``
     so padding stays small, then the batch order is shuffled.  ``max_len`` splits
-    longer sentences into pieces (each piece still starts at ``<s>``) so one
-    pathological line cannot blow up memory.
+    longer sentences into pieces of at most ``max_len`` predictions (the first
+    starts at ``<s>``, each later one at the previous piece's last target, from a
+    fresh state; every target is predicted once) so one pathological line cannot
+    blow up memory.
     """
 
     def __init__(self, ids: list[list[int]], bos: int, eos: int, batch_size: int,

@@ -29,6 +29,13 @@ class LMConfig:
     tie: str = "auto"          # "auto" ties when embed_dim == output dim; "yes" | "no"
     init_range: float = 0.1
 
+    def __post_init__(self):
+        # YAML (config files, --tie overrides) reads yes/no/true/false as booleans.
+        if isinstance(self.tie, bool):
+            self.tie = "yes" if self.tie else "no"
+        if self.tie not in ("auto", "yes", "no"):
+            raise ValueError(f"tie must be auto, yes or no, got {self.tie!r}")
+
     @property
     def out_dim(self) -> int:
         return self.proj_dim if self.proj_dim > 0 else self.hidden_dim

@@ -10,6 +10,10 @@ applied in file order, ``#`` starts a comment::
     re:\\b(one|two|three)\\b => N  # Python regular expression => replacement
 
 Rules may also be given inline, separated by ``;`` (``"lowercase; mister => mr."``).
+In a file, ``#`` starts a comment at the start of a line or after whitespace
+(so ``[#]`` inside a regular expression is kept).  The right side of a word
+rule is literal text; the right side of a ``re:`` rule is a ``re.sub``
+template (``\\1`` refers to a group).
 """
 from __future__ import annotations
 
@@ -21,24 +25,31 @@ from .errors import InputError
 from .fileio import read_lines
 
 
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
+
+
 def _compile(rule: str, path: str | None, line: int | None) -> Callable[[str], str]:
     if rule in ("lowercase", "lower"):
         return str.lower
     if rule in ("uppercase", "upper"):
         return str.upper
     if "=>" not in rule:
-        raise InputError("expected 'lowercase', 'uppercase' or 'FROM => TO'", path, line)
+        raise InputError(f"expected 'lowercase', 'uppercase' or 'FROM => TO', got {rule!r}",
+                         path, line)
     lhs, rhs = (x.strip() for x in rule.split("=>", 1))
-    if not lhs:
-        raise InputError("empty left side of '=>'", path, line)
+    if not lhs or lhs == "re:":
+        raise InputError(f"empty left side of '=>' in {rule!r}", path, line)
     if lhs.startswith("re:"):
         try:
             pat = re.compile(lhs[3:])
+            pat.sub(rhs, "")  # a bad template (e.g. unknown group) fails here, not mid-run
         except re.error as e:
-            raise InputError(f"bad regular expression ({e})", path, line) from None
+            raise InputError(f"bad regular expression rule {rule!r} ({e})", path, line) from None
+        repl = rhs
     else:
         pat = re.compile(r"(?<!\S)" + r"\s+".join(map(re.escape, lhs.split())) + r"(?!\S)")
-    return lambda s: " ".join(pat.sub(rhs, s).split())
+        repl = lambda m: rhs  # noqa: E731 -- literal text, no backslash escapes
+    return lambda s: " ".join(pat.sub(repl, s).split())
 
 
 class TextFilter:
@@ -60,7 +71,7 @@ class TextFilter:
         if os.path.isfile(spec):
             rules = []
             for n, line in read_lines(spec):
-                line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("re:") else line.strip()
+                line = _COMMENT.sub("", line).strip()
                 if line:
                     rules.append(_compile(line, spec, n))
             return cls(rules)

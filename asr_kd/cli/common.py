@@ -19,7 +19,9 @@ def add_device(p) -> None:
 def setup_logging(args, out_dir: str | None = None, name: str = "log") -> logging.Logger:
     """Log to stderr and, with ``out_dir``, to ``out_dir/<name>.log``."""
     log = logging.getLogger("asr_kd")
-    log.handlers.clear()
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
     log.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     h = logging.StreamHandler(sys.stderr)

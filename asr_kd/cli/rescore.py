@@ -49,8 +49,17 @@ def run(args) -> int:
     setup_logging(args)
     if not args.name or any(c.isspace() for c in args.name):
         raise InputError(f"--name must be a non-empty word, got {args.name!r}")
+    if args.batch_tokens < 1:
+        raise InputError(f"--batch-tokens must be a positive number, got {args.batch_tokens}")
     device = pick_device(args.device)
     nbest = read_nbest(args.nbest, args.format)
+    if args.out_format == "kaldi" and nbest.num_hyps():
+        # checked before scoring, not after minutes of it (write_kaldi_nbest needs both)
+        missing = [k for k in ("am", "lm0") if k not in nbest.score_keys()]
+        if missing:
+            raise InputError(f"--out-format kaldi needs scores 'am' and 'lm0' on every "
+                             f"hypothesis; this N-best lacks {', '.join(missing)} (write jsonl)",
+                             args.nbest)
     model, tok = load_models(args.model, device, args.ensemble)
     filt = TextFilter.from_spec(args.text_filter)
     t0 = time.time()

@@ -53,7 +53,8 @@ class _OnlineLSE:
         new_m = torch.maximum(self.m, x.max(dim=1).values)
         # rows whose entries are all -inf so far (masked tail) keep l = 0, not NaN.
         safe = torch.where(torch.isinf(new_m), torch.zeros_like(new_m), new_m)
-        self.l = self.l * torch.exp(self.m - safe) + torch.exp(x - safe[:, None]).sum(dim=1)
+        # exp in place: one chunk-sized temporary, not two.
+        self.l = self.l * torch.exp(self.m - safe) + (x - safe[:, None]).exp_().sum(dim=1)
         self.m = new_m
 
     def value(self) -> torch.Tensor:
@@ -168,7 +169,7 @@ def _forward_full(h, w, b, y, teacher: _Teacher, cfg: KDConfig):
         zs = teacher.streams(c0, c1)
         logp = _Teacher.logp(zs, t_lset, tau)
         logq = s.div_(tau).sub_(lse_st[:, None])
-        kl += (logp.exp() * (logp - logq)).sum(1)
+        kl += (logp - logq).mul_(logp.exp()).sum(1)
         del s, logq, logp
         if need_rank:
             logp1 = _Teacher.logp(zs, t_lse1, 1.0)

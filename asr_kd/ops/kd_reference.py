@@ -19,9 +19,10 @@ Top-K teacher (:class:`TeacherTopK`, an offline cache of log p^1) with
 temperature -- our definition. Both distributions are first reduced at tau = 1
 to the same K + 1 buckets: the K cached ids and one tail bucket "every other
 word". Teacher: buckets ``a = [log p^1(id_1..id_K), log(1 - sum_i p^1(id_i))]``
-(tail clamped at 0 and forced to 0 when K = V). Student: ``[log q^1(id_i)],
-log q^1(not in ids)]``. Each bucket distribution is then tempered as a whole,
-P^tau = softmax(a / tau), Q^tau likewise, and the soft term is
+(tail clamped at 0 and forced to 0 when K = V). Student: ``[log q^1(id_1..id_K),
+log q^1(every word not in ids)]``. Each bucket distribution is then tempered as
+a whole, P^tau = softmax(a / tau), Q^tau likewise (which also renormalises a
+cache whose K probabilities sum a hair above 1), and the soft term is
 tau^2 * KL(P^tau || Q^tau) over the K + 1 buckets (the tail simply disappears
 when K = V). Why this and not "student q^tau over V, summed into buckets":
 tempering both sides by the same rule makes the soft term zero exactly when the
