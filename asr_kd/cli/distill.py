@@ -64,6 +64,9 @@ def run(args) -> int:
     valid_ids = [tok.encode(s) for s in valid_s]
     if cache is not None:
         cache.check(tok, train_ids, tcfg.batching, tcfg.batch_size, tcfg.bptt, tcfg.max_len)
+        if args.trust == "rank" and args.trust_k > cache.meta["topk"]:
+            raise InputError(f"--trust rank needs --trust-k <= the cache's top-K "
+                             f"({cache.meta['topk']}), got {args.trust_k}", args.teacher_cache)
     torch.manual_seed(args.seed)
     try:
         model = LstmLM(LMConfig(vocab_size=tok.size, **model_kw))

@@ -32,6 +32,8 @@ ref_eval=
 first_pass_scores=am,lm0
 text_filter=
 mini_words=150000
+mini_utts=300
+mini_nbest=20
 valid_every=50
 vocab_size=20000
 teacher_conf=conf/teacher.yaml
@@ -50,7 +52,7 @@ seed=0
 batch_tokens=20000
 quiet=true
 _opts="stage stop_stage data exp lm_text wsj1_lm_root nbest_dev nbest_eval nbest_format ref_dev
-ref_eval first_pass_scores text_filter mini_words valid_every vocab_size teacher_conf
+ref_eval first_pass_scores text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
 student_conf num_teachers ensemble use_cache topk alpha tau trust trust_k trust_beta device seed
 batch_tokens quiet"
 . local/parse_options.sh
@@ -75,7 +77,8 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: data preparation"
   if [ -z "$lm_text$wsj1_lm_root" ]; then
     if [ ! -f "$data/.done.mini" ]; then
-      python local/make_mini_task.py --quiet --n-train-words "$mini_words" "$data/mini"
+      python local/make_mini_task.py --quiet --n-train-words "$mini_words" \
+        --n-dev "$mini_utts" --n-eval "$mini_utts" --nbest "$mini_nbest" "$data/mini"
       touch "$data/.done.mini"
     fi
     cp "$data/mini/lm_text.txt" "$data/lm_all.txt"
