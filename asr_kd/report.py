@@ -140,17 +140,21 @@ def plots(res: dict, out_dir: str) -> list[str]:
         written.append(path)
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for st, marker in zip(sets, "os^D"):
-        pts = [(r["params"] / 1e6, r[st]["wer"]) for r in rows if r["params"] and r.get(st)]
-        for (x, y), r in zip(pts, [r for r in rows if r["params"] and r.get(st)]):
-            ax.scatter(x, y, marker=marker)
-            ax.annotate(r["system"], (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    for st, marker, color in zip(sets, "os^D", ("C0", "C1", "C2", "C3")):
+        have = [r for r in rows if r["params"] and r.get(st)]
+        ax.scatter([r["params"] / 1e6 for r in have], [r[st]["wer"] for r in have],
+                   marker=marker, color=color, label=st)
+        for r in have:
+            ax.annotate(r["system"], (r["params"] / 1e6, r[st]["wer"]), fontsize=8,
+                        xytext=(3, 3), textcoords="offset points")
         first = next((r for r in rows if not r["params"] and r.get(st)), None)
         if first:
-            ax.axhline(first[st]["wer"], ls="--", lw=0.8, color="grey")
+            ax.axhline(first[st]["wer"], ls="--", lw=0.8, color=color,
+                       label=f"{st} first pass")
+    ax.legend(fontsize=8)
     ax.set_xlabel("LM parameters (millions)")
     ax.set_ylabel("WER (%)")
-    ax.set_title("WER against model size (dashed: first pass)")
+    ax.set_title("WER against LM size")
     save(fig, "wer_vs_size.png")
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))

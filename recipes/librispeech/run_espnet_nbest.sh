@@ -80,7 +80,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     d=$exp/systems/$id
     mkdir -p $d
     asr-kd tune --nbest $exp/dev_clean/rescored.jsonl.gz --scores $keys --wip \
-      --out $d/weights.json > $d/tune_dev_clean.log
+      --lm-key ${keys##*,} --out $d/weights.json > $d/tune_dev_clean.log
     for s in $sets; do
       asr-kd score --nbest $exp/$s/rescored.jsonl.gz --weights $d/weights.json --json \
         --out-hyp $d/$s.hyp > $d/$s.json
