@@ -14,6 +14,15 @@ Batching modes (both deterministic given ``seed`` and ``epoch``):
   first preceded by ``<s>``), cut into ``B`` contiguous streams and walked in
   BPTT windows of ``T``; the state is carried across windows.  This is what
   the PTB literature reports.
+
+Data-parallel runs (``rank``/``world`` of a torchrun job): ``batch_size`` is
+per rank and the *global* batch is ``batch_size * world``.  Both modes lay the
+data out exactly as one process with the global batch would and give rank
+``r`` its ``r``-th share of every global batch (sentence mode: the ``r``-th of
+``world`` near-equal contiguous slices of the length-sorted batch; stream mode:
+streams ``[r*B, (r+1)*B)``).  So W ranks of batch B see, step by step, the
+same tokens as one process of batch W*B, and canonical ``positions`` (used by
+the teacher cache) are those of the global layout.
 """
 from __future__ import annotations
 
@@ -97,10 +106,17 @@ class SentenceBatches:
     starts at ``<s>``, each later one at the previous piece's last target, from a
     fresh state; every target is predicted once) so one pathological line cannot
     blow up memory.
+
+    rank, world: data-parallel share (see the module notes).  When shuffling
+    (training) under ``world > 1``, a global batch with fewer sentences than
+    ranks (at most one per epoch, the tail) is dropped so every rank takes the
+    same number of steps; without shuffling (evaluation) every sentence is kept
+    and a rank whose share of the last batch is empty yields one batch fewer.
     """
 
     def __init__(self, ids: list[list[int]], bos: int, eos: int, batch_size: int,
-                 seed: int = 0, shuffle: bool = True, max_len: int = 400):
+                 seed: int = 0, shuffle: bool = True, max_len: int = 400,
+                 rank: int = 0, world: int = 1):
         self.seqs = []
         self.offsets = []   # canonical index of each piece's first target (file order)
         total = 0
@@ -112,12 +128,20 @@ class SentenceBatches:
                     self.seqs.append(piece)
                     self.offsets.append(total)
                     total += len(piece) - 1
-        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
+        self.batch_size, self.seed, self.shuffle = batch_size * world, seed, shuffle
+        self.rank, self.world = rank, world
 
     def num_tokens(self) -> int:
         return sum(len(s) - 1 for s in self.seqs)
 
     def _order(self, epoch: int) -> list[list[int]]:
+        """Global batches of ``epoch`` (each then split across ranks)."""
+        batches = self._global_order(epoch)
+        if self.world > 1 and self.shuffle:
+            batches = [b for b in batches if len(b) >= self.world]
+        return batches
+
+    def _global_order(self, epoch: int) -> list[list[int]]:
         idx = list(range(len(self.seqs)))
         if not self.shuffle:
             return [idx[i: i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
@@ -132,12 +156,26 @@ class SentenceBatches:
         return batches
 
     def __len__(self) -> int:
-        return (len(self.seqs) + self.batch_size - 1) // self.batch_size
+        n = (len(self.seqs) + self.batch_size - 1) // self.batch_size
+        # Every global batch but the corpus tail is full (buckets hold whole batches).
+        if self.world > 1 and self.shuffle and 0 < len(self.seqs) % self.batch_size < self.world:
+            n -= 1
+        return n
+
+    def _share(self, members: list[int]) -> list[int]:
+        """This rank's contiguous slice of a global batch (sizes differ by at most one)."""
+        if self.world == 1:
+            return members
+        q, r = divmod(len(members), self.world)
+        lo = self.rank * q + min(self.rank, r)
+        return members[lo: lo + q + (self.rank < r)]
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """Batches of ``epoch``, skipping the first ``start`` (for resume)."""
         for members in self._order(epoch)[start:]:
-            yield pad_batch([self.seqs[i] for i in members], [self.offsets[i] for i in members])
+            members = self._share(members)
+            if members:
+                yield pad_batch([self.seqs[i] for i in members], [self.offsets[i] for i in members])
 
 
 def pad_batch(seqs: list[list[int]], offsets: list[int] | None = None) -> Batch:
@@ -165,14 +203,18 @@ class StreamBatches:
     rows (the remainder is dropped, as in the PTB literature); window ``k`` covers
     columns ``[k*bptt, (k+1)*bptt)`` of the inputs.  Order is fixed, so every
     epoch sees the same windows; state is carried between windows.
+    With ``world > 1`` the layout has ``batch_size * world`` rows and this rank
+    keeps rows ``[rank * batch_size, (rank + 1) * batch_size)``.
     """
 
-    def __init__(self, ids: list[list[int]], bos: int, eos: int, batch_size: int, bptt: int):
+    def __init__(self, ids: list[list[int]], bos: int, eos: int, batch_size: int, bptt: int,
+                 rank: int = 0, world: int = 1):
         stream = [bos]
         for s in ids:
             stream += s
             stream.append(eos)
         data = torch.tensor(stream, dtype=torch.long)
+        per_rank, batch_size = batch_size, batch_size * world
         cols = (len(data) - 1) // batch_size
         if cols < 1:
             raise ValueError("corpus too small for this batch size")
@@ -180,6 +222,10 @@ class StreamBatches:
         self.targets = data[1: batch_size * cols + 1].view(batch_size, cols)
         # Canonical target index = position in the stream (row-major over the layout).
         self.positions = torch.arange(batch_size * cols).view(batch_size, cols)
+        if world > 1:
+            rows = slice(rank * per_rank, (rank + 1) * per_rank)
+            self.inputs, self.targets = self.inputs[rows], self.targets[rows]
+            self.positions = self.positions[rows]
         self.bptt = bptt
 
     def num_tokens(self) -> int:

@@ -2,7 +2,9 @@
 
 Layout of a cache folder::
 
-    manifest.json          what was cached and how (written last, atomically)
+    plan.json              what is being cached (written by the first job; later jobs
+                           with other settings are refused, so shards never mix)
+    manifest.json          = plan.json, written once every shard is done
     words.txt | spm.model  the teachers' tokenizer (the student must use it)
     shard-00000/           ids.npy (n, K) int32, logprobs.npy (n, K) float32,
     shard-00001/ ...       target.npy (n,) float32, done.json (written last)
@@ -15,6 +17,15 @@ Each shard holds ``shard_tokens`` rows (the last fewer).  Arrays are .npy and
 opened with ``mmap_mode="r"``, so a 37M-token WSJ cache (about 7 GB at K=32)
 is never read whole.  A rerun skips shards whose ``done.json`` exists, so an
 interrupted job resumes where it stopped.
+
+Parallel jobs (``shard=(i, n)``, or ``RANK/WORLD_SIZE`` under torchrun) compute
+the cache shards ``s`` with ``s % n == i``.  The job that finds every shard done
+writes the manifest; :func:`finish_cache` (``asr-kd merge --kind cache DIR``)
+does the same check on its own and refuses, listing them, while shards are
+missing.  In sentence mode a job runs the teacher only on batches that touch
+its shards; in stream mode the recurrent state must be carried through the
+whole stream, so every job runs the teacher over all of it (sharding then only
+splits the writing).
 """
 from __future__ import annotations
 
@@ -79,17 +90,74 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
             "bptt": bptt if mode == "stream" else None, "max_len": max_len,
             "vocab_size": tok.size, "tokenizer": tok.kind, "corpus": ids_digest(ids),
             "teachers": [os.path.abspath(d) for d in (teacher_dirs or [])]}
+    _check_plan(out_dir, meta)
     todo = [s for s in range(n_shards) if s % shard[1] == shard[0]
             and not os.path.isfile(os.path.join(out_dir, f"shard-{s:05d}", "done.json"))]
     if todo:
         _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_dir,
                         device, quiet)
-    missing = [s for s in range(n_shards)
-               if not os.path.isfile(os.path.join(out_dir, f"shard-{s:05d}", "done.json"))]
+    missing = _missing_shards(out_dir, meta)
     if not missing:
         with atomic_write(os.path.join(out_dir, "manifest.json")) as f:
             json.dump(meta, f, indent=2)
     meta["missing_shards"] = missing
+    return meta
+
+
+def _check_plan(out_dir: str, meta: dict) -> None:
+    """Write plan.json, or refuse a folder whose plan differs (shards must never mix)."""
+    path = os.path.join(out_dir, "plan.json")
+    if os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                old = json.load(f)
+        except (OSError, ValueError) as e:
+            raise InputError(f"corrupt plan.json ({e})", path) from None
+        diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
+        if diff:
+            raise InputError(f"this folder holds a cache built with other settings "
+                             f"({', '.join(diff)} differ); use another --out or remove it", out_dir)
+        return
+    with atomic_write(path) as f:
+        json.dump(meta, f, indent=2)
+
+
+def _missing_shards(out_dir: str, meta: dict) -> list[int]:
+    """Shards without a done.json holding the expected row count."""
+    missing = []
+    for s in range(meta["num_shards"]):
+        rows = min(meta["shard_tokens"], meta["num_tokens"] - s * meta["shard_tokens"])
+        try:
+            with open(os.path.join(out_dir, f"shard-{s:05d}", "done.json"), encoding="utf-8") as f:
+                ok = json.load(f).get("rows") == rows
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            missing.append(s)
+    return missing
+
+
+def finish_cache(out_dir: str) -> dict:
+    """Check that every shard of the cache in ``out_dir`` is done; write manifest.json.
+
+    Raises :class:`InputError` listing the missing shards.  Returns the manifest.
+    """
+    path = os.path.join(out_dir, "plan.json")
+    if not os.path.isfile(path):
+        raise InputError("no plan.json: not a teacher cache folder (run asr-kd cache-teacher "
+                         "first)", out_dir)
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"corrupt plan.json ({e})", path) from None
+    missing = _missing_shards(out_dir, meta)
+    if missing:
+        shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
+        raise InputError(f"{len(missing)} of {meta['num_shards']} cache shard(s) missing or "
+                         f"unfinished: {shown}; rerun the cache-teacher job(s) computing them", out_dir)
+    with atomic_write(os.path.join(out_dir, "manifest.json")) as f:
+        json.dump(meta, f, indent=2)
     return meta
 
 

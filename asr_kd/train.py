@@ -17,6 +17,21 @@ within the epoch and, in stream mode, the carried recurrent state.  Data order
 is a function of (seed, epoch), so a resumed run sees the same batches and
 reaches the same final weights as an uninterrupted one on the same device.
 ``model.safetensors`` holds the best weights by validation perplexity.
+
+Data parallelism (``torchrun --nproc_per_node=K ...``, or a caller-initialised
+process group): every rank runs this same loop on its share of each global
+batch (:mod:`asr_kd.corpus`: ``batch_size`` is per rank, the global batch is
+``batch_size * world``).  The model is wrapped with DistributedDataParallel
+through :class:`_ObjectiveStep`, a module whose ``forward`` *is* the
+objective's loss, so every parameter the objective touches (``model.hidden``,
+``model.output_weight``, ...) is seen by DDP's gradient all-reduce.  Token
+counts, loss sums and the parts are all-reduced every step, and each rank's
+loss is scaled by ``world / global tokens``; DDP's gradient average then equals
+the gradient of the mean loss over the global batch, i.e. exactly what one
+process with ``batch_size * world`` computes (the learning rate is that of the
+global batch).  Validation runs on every rank's share with summed NLL and
+tokens.  Rank 0 alone writes checkpoints (holding every rank's RNG and stream
+state), metrics and the model; a resume needs the same world size.
 """
 from __future__ import annotations
 
@@ -30,6 +45,7 @@ from dataclasses import asdict
 
 import torch
 
+from . import dist
 from .config import TrainConfig
 from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
 from .errors import InputError
@@ -48,25 +64,32 @@ class TrainingError(InputError):
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    elif name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda asked for, but no CUDA device is available")
+    if name == "cuda" and dist.env_world() > 1:
+        # under torchrun: one GPU per process, LOCAL_RANK picks it
+        torch.cuda.set_device(dist.local_rank())
+        return torch.device("cuda", dist.local_rank())
     return torch.device(name)
 
 
-def make_batches(ids, tokenizer, cfg: TrainConfig, seed: int, train: bool):
-    """Batches for one corpus in the configured mode."""
+def make_batches(ids, tokenizer, cfg: TrainConfig, seed: int, train: bool,
+                 rank: int = 0, world: int = 1):
+    """Batches for one corpus in the configured mode (this rank's share of them)."""
     bs = cfg.batch_size if train else cfg.eval_batch_size
     if cfg.batching == "stream":
         # Evaluation in stream mode keeps the training batch size so the numbers are
         # comparable to the literature (Zaremba et al. evaluate with the same layout).
         try:
-            return StreamBatches(ids, tokenizer.bos, tokenizer.eos, cfg.batch_size, cfg.bptt)
+            return StreamBatches(ids, tokenizer.bos, tokenizer.eos, cfg.batch_size, cfg.bptt,
+                                 rank=rank, world=world)
         except ValueError:
+            n = f"{cfg.batch_size} x {world} ranks" if world > 1 else cfg.batch_size
             raise InputError(f"{'training' if train else 'validation'} text is too small for "
-                             f"{cfg.batch_size} streams (stream batching): lower batch_size") from None
+                             f"{n} streams (stream batching): lower batch_size") from None
     return SentenceBatches(ids, tokenizer.bos, tokenizer.eos, bs, seed=seed,
-                           shuffle=train, max_len=cfg.max_len)
+                           shuffle=train, max_len=cfg.max_len, rank=rank, world=world)
 
 
 def detach_state(state):
@@ -102,6 +125,25 @@ class LMObjective:
             logits.reshape(-1, logits.shape[-1]).float(), batch.targets.reshape(-1),
             ignore_index=IGNORE_INDEX, reduction="sum")
         return loss_sum, {}, state
+
+
+class _ObjectiveStep(torch.nn.Module):
+    """What DDP wraps: ``forward(batch, state)`` is ``objective.loss(model, batch, state)``.
+
+    DDP synchronises gradients of the parameters used under *its* forward call;
+    the objectives reach into the model (``hidden``, ``output_weight``), so the
+    whole loss computation is made the forward of one module owning the model.
+    The objective (and a live teacher inside it) is a plain attribute, not a
+    submodule: the teacher's frozen weights are not DDP's business.
+    """
+
+    def __init__(self, model, objective):
+        super().__init__()
+        self.model = model
+        self.objective = objective
+
+    def forward(self, batch, state):
+        return self.objective.loss(self.model, batch, state)
 
 
 @torch.no_grad()
@@ -165,16 +207,19 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     train_ids / valid_ids: token ids per sentence (no ``<s>``/``</s>``).
     max_steps: stop (with a checkpoint) after this many optimizer steps in this call;
     used by tests to simulate an interruption.
+    Under torchrun (WORLD_SIZE > 1) or inside an initialised process group this
+    is one rank of a data-parallel run (see the module notes).
     Returns the list of per-epoch metric rows.
     """
     from tqdm import tqdm
 
     device = torch.device(device)
+    rank, world = dist.setup(device)
     os.makedirs(out_dir, exist_ok=True)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed + rank)  # ranks draw different dropout masks
     model.to(device)
-    train_b = make_batches(train_ids, tokenizer, cfg, seed, train=True)
-    valid_b = make_batches(valid_ids, tokenizer, cfg, seed, train=False)
+    train_b = make_batches(train_ids, tokenizer, cfg, seed, train=True, rank=rank, world=world)
+    valid_b = make_batches(valid_ids, tokenizer, cfg, seed, train=False, rank=rank, world=world)
     if len(train_b) == 0:
         raise InputError("training corpus yields no batches")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -186,10 +231,11 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
 
     st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "lr": cfg.lr,
           "best_ppl": math.inf, "bad_epochs": 0, "history": [], "stream_state": None,
-          "epoch_sums": {"loss": 0.0, "tokens": 0, "skipped": 0, "seconds": 0.0}}
+          "epoch_sums": {"loss": 0.0, "tokens": 0, "skipped": 0, "seconds": 0.0},
+          "world_size": world}
     state_path = os.path.join(out_dir, STATE_FILE)
     if resume and os.path.isfile(state_path):
-        st = _load_state(state_path, model, opt, device)
+        st = _load_state(state_path, model, opt, device, rank, world)
         log.info("resuming from %s: epoch %d, step %d", state_path, st["epoch"] + 1,
                  st["step_in_epoch"])
     elif resume:
@@ -198,10 +244,29 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     extra = dict(extra_config or {})
     extra["train"] = asdict(cfg)
     extra["seed"] = seed
+    if world > 1:
+        extra["world_size"] = world
+        extra["global_batch_size"] = cfg.batch_size * world
+        from torch.nn.parallel import DistributedDataParallel
+        ids = [torch.cuda.current_device()] if device.type == "cuda" else None
+        ddp = DistributedDataParallel(_ObjectiveStep(model, objective), device_ids=ids)
+
+        def loss_fn(b, state):
+            return ddp(b, state)
+    else:
+        def loss_fn(b, state):
+            return objective.loss(model, b, state)
 
     def checkpoint(stream_state):
         st["stream_state"] = detach_state(to_device(stream_state, "cpu"))
-        _save_state(state_path, model, opt, st)
+        if world == 1:
+            _save_state(state_path, model, opt, st)
+            return
+        # every rank's RNG and recurrent state go into rank 0's file
+        ranks = dist.gather_to_main({"rng": _rng_states(), "stream_state": st["stream_state"]})
+        if rank == 0:
+            _save_state(state_path, model, opt, dict(st, stream_state=None), ranks)
+        dist.barrier()
 
     steps_this_call = 0
     bad_in_row = 0
@@ -215,7 +280,7 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
             sums = st["epoch_sums"]
             state = to_device(st["stream_state"], device)
             t0 = time.time() - sums["seconds"]
-            bar = tqdm(total=len(train_b), initial=st["step_in_epoch"], disable=quiet,
+            bar = tqdm(total=len(train_b), initial=st["step_in_epoch"], disable=quiet or rank > 0,
                        desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                        dynamic_ncols=True)
             for batch in train_b.epoch(epoch, start=st["step_in_epoch"]):
@@ -224,13 +289,25 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
                     state = objective.init_state(model, inputs.shape[0], device)
                 state = detach_state(state)
                 b = type(batch)(inputs, targets, batch.reset, batch.positions)
-                ntok = b.num_tokens
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    loss_sum, parts, state = objective.loss(model, b, state)
-                denom = ntok if cfg.grad_reduction == "token" else inputs.shape[0]
-                loss = loss_sum / max(1, denom)
+                    loss_sum, parts, state = loss_fn(b, state)
+                keys = list(parts)
+                tot = [float(loss_sum.detach()), b.num_tokens, inputs.shape[0],
+                       float(stop.raised is not None)] + [float(parts[k]) for k in keys]
+                if world > 1:
+                    tot = dist.all_reduce_sum(tot)  # sums over the global batch
+                loss_total, ntok, rows = tot[0], int(tot[1]), int(tot[2])
+                parts = dict(zip(keys, tot[4:]))
+                stop_vote = tot[3] > 0  # under DDP all ranks stop at the same step
+                denom = ntok if cfg.grad_reduction == "token" else rows
+                if world == 1:
+                    loss = loss_sum / max(1, denom)
+                else:
+                    # DDP averages gradients over ranks: scale by world so the result is the
+                    # gradient of the global-batch mean (= one process with the global batch)
+                    loss = loss_sum * (world / max(1, denom))
                 opt.zero_grad(set_to_none=True)
-                ok = bool(torch.isfinite(loss_sum))
+                ok = math.isfinite(loss_total)
                 if ok:
                     loss.backward()
                     gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.clip if cfg.clip > 0 else float("inf"))
@@ -238,7 +315,7 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
                 if ok:
                     opt.step()
                     bad_in_row = 0
-                    sums["loss"] += float(loss_sum.detach())
+                    sums["loss"] += loss_total
                     sums["tokens"] += ntok
                     for k, v in parts.items():
                         sums[k] = sums.get(k, 0.0) + float(v)
@@ -266,13 +343,15 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
                                     refresh=False)
                 bar.update(1)
                 hit_limit = max_steps is not None and steps_this_call >= max_steps
-                if stop.raised or hit_limit or (
+                stopping = stop.raised if world == 1 else (
+                    (stop.raised or "a signal") if stop_vote else None)
+                if stopping or hit_limit or (
                         cfg.checkpoint_every and st["global_step"] % cfg.checkpoint_every == 0):
                     checkpoint(state)
-                if stop.raised:
+                if stopping:
                     bar.close()
                     raise Interrupted(
-                        f"stopped by {stop.raised} at epoch {epoch + 1}, step {st['step_in_epoch']}; "
+                        f"stopped by {stopping} at epoch {epoch + 1}, step {st['step_in_epoch']}; "
                         f"checkpoint written to {state_path}; rerun the same command with --resume "
                         "to continue")
                 if hit_limit:
@@ -281,6 +360,9 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
             bar.close()
             # -- end of epoch: validate, schedule, checkpoint --------------------
             nll, vtok = evaluate(model, valid_b, device, use_amp)
+            if world > 1:
+                nll, vtok = dist.all_reduce_sum([nll, vtok])
+                vtok = int(vtok)
             valid_ppl = math.exp(nll / max(vtok, 1))
             train_loss = sums["loss"] / max(sums["tokens"], 1)
             # Perplexity is of the true next word: for distillation use the hard CE part.
@@ -301,22 +383,25 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
             improved = valid_ppl < st["best_ppl"] * (1 - cfg.plateau_threshold)
             if valid_ppl < st["best_ppl"]:
                 st["best_ppl"] = valid_ppl
-                save_model(model, tokenizer, out_dir,
-                           dict(extra, best_epoch=epoch + 1, valid_ppl=round(valid_ppl, 3)))
+                if rank == 0:
+                    save_model(model, tokenizer, out_dir,
+                               dict(extra, best_epoch=epoch + 1, valid_ppl=round(valid_ppl, 3)))
             st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
             if cfg.lr_schedule == "plateau" and not improved:
                 st["lr"] = max(cfg.min_lr, st["lr"] * cfg.decay_factor)
             st["epoch"] += 1
             st["step_in_epoch"] = 0
             st["epoch_sums"] = {"loss": 0.0, "tokens": 0, "skipped": 0, "seconds": 0.0}
-            _write_metrics(os.path.join(out_dir, METRICS_FILE), st["history"])
+            if rank == 0:
+                _write_metrics(os.path.join(out_dir, METRICS_FILE), st["history"])
             stop_early = cfg.early_stop and st["bad_epochs"] >= cfg.early_stop
             if stop_early:
                 log.info("no improvement for %d epochs: stopping early", st["bad_epochs"])
                 st["epoch"] = cfg.epochs
-            checkpoint(None)
-    if not os.path.isfile(os.path.join(out_dir, "model.safetensors")):
+            checkpoint(None)  # (under DDP: ends with a barrier, so the saves above are visible)
+    if rank == 0 and not os.path.isfile(os.path.join(out_dir, "model.safetensors")):
         save_model(model, tokenizer, out_dir, extra)
+    dist.barrier()
     return st["history"]
 
 
@@ -337,20 +422,36 @@ def _rng_states() -> dict:
     return d
 
 
-def _save_state(path: str, model, opt, st: dict) -> None:
+def _save_state(path: str, model, opt, st: dict, ranks: list | None = None) -> None:
+    """ranks: under DDP, every rank's {"rng", "stream_state"} (rank order)."""
     payload = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "optimizer": opt.state_dict(), "rng": _rng_states(), "progress": st}
+    if ranks is not None:
+        payload["ranks"] = ranks
     with atomic_write(path, "wb") as f:
         torch.save(payload, f)
 
 
-def _load_state(path: str, model, opt, device) -> dict:
+def _load_state(path: str, model, opt, device, rank: int = 0, world: int = 1) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+        saved_world = payload["progress"].get("world_size", 1)
+    except Exception as e:  # any unpickling/shape/key problem means a bad checkpoint
+        raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200] if str(e) else ''})", path) from None
+    if saved_world != world:
+        raise InputError(
+            f"checkpoint written by a run of {saved_world} process(es), this run has {world}: "
+            f"resume with the same world size (the data split, global batch and per-rank "
+            f"states depend on it), or train into a fresh --out", path)
+    try:
         model.load_state_dict(payload["model"])
         opt.load_state_dict(payload["optimizer"])
         progress = payload["progress"]
         rng = payload["rng"]
+        if world > 1:
+            rng = payload["ranks"][rank]["rng"]
+            progress["stream_state"] = payload["ranks"][rank]["stream_state"]
     except Exception as e:  # any unpickling/shape/key problem means a bad checkpoint
         raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:200] if str(e) else ''})", path) from None

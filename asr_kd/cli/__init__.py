@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    finally:
+        from ..dist import shutdown
+        shutdown()  # a torchrun worker's process group, if the command started one
     return int(rc or 0)
 
 

@@ -3,25 +3,15 @@ from __future__ import annotations
 
 import logging
 
+from .. import dist
 from ..config import MODEL_KEYS, TRAIN_KEYS, load_config, parse_overrides, split_config
 from ..corpus import read_sentences
-from ..errors import InputError
 from ..modeldir import load_models
-from ..teacher_cache import build_cache
+from ..teacher_cache import build_cache, finish_cache
 from ..train import pick_device
 from .common import add_common, add_device, setup_logging
 
 log = logging.getLogger("asr_kd")
-
-
-def parse_shard(spec: str) -> tuple[int, int]:
-    try:
-        i, n = (int(x) for x in spec.split("/"))
-    except ValueError:
-        raise InputError(f"--shard expects i/n (e.g. 0/4), got {spec!r}") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise InputError(f"--shard {spec}: need 0 <= i < n")
-    return i, n
 
 
 def register(sub) -> None:
@@ -38,8 +28,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="cache folder")
     p.add_argument("--config", help="the distillation YAML config (batching layout)")
     p.add_argument("--shard-tokens", type=int, default=1 << 22, help="rows per shard")
-    p.add_argument("--shard", default="0/1", help="i/n: compute every n-th shard from i "
-                   "(parallel jobs; the manifest appears when all are done)")
+    p.add_argument("--shard", default=None, help="i/n: compute every n-th shard from i "
+                   "(parallel jobs; the manifest appears when all are done, or check and write "
+                   "it with asr-kd merge --kind cache OUT); under torchrun: RANK/WORLD_SIZE")
     add_device(p)
     add_common(p)
     p.set_defaults(func=run, allow_extra=True)
@@ -49,16 +40,27 @@ def run(args) -> int:
     setup_logging(args)
     overrides = parse_overrides(args.extra, MODEL_KEYS | TRAIN_KEYS)
     _, tcfg, _ = split_config(load_config(args.config, overrides))
+    shard = dist.job_shard(args.shard)
     device = pick_device(args.device)
     teacher, tok = load_models(args.teacher, device, args.ensemble)
     ids = [tok.encode(s) for s in read_sentences(args.text, tcfg.text_format)]
     meta = build_cache(teacher, tok, ids, args.out, args.topk, mode=tcfg.batching,
                        batch_size=tcfg.batch_size, bptt=tcfg.bptt, max_len=tcfg.max_len,
                        shard_tokens=args.shard_tokens, device=device, teacher_dirs=args.teacher,
-                       quiet=args.quiet, shard=parse_shard(args.shard))
+                       quiet=args.quiet, shard=shard)
+    if args.shard is None and shard[1] > 1:
+        # under torchrun: wait for every rank, then rank 0 checks and writes the manifest
+        dist.setup("cpu")
+        dist.barrier()
+        if dist.is_main():
+            meta = finish_cache(args.out)
+            meta["missing_shards"] = []
+        else:
+            return 0
     if meta["missing_shards"]:
-        print(f"wrote shard(s) of job {args.shard}; {len(meta['missing_shards'])} of "
-              f"{meta['num_shards']} shards still missing (other jobs)")
+        print(f"wrote shard(s) of job {shard[0]}/{shard[1]}; {len(meta['missing_shards'])} of "
+              f"{meta['num_shards']} shards still missing (other jobs); when all are done, "
+              f"`asr-kd merge --kind cache {args.out}` checks them")
     else:
         print(f"cache complete: {meta['num_tokens']} tokens, top-{args.topk}, "
               f"{meta['num_shards']} shard(s) in {args.out}")

@@ -7,6 +7,7 @@ import os
 import torch
 
 from ..distill import KDObjective, KDSettings
+from .. import dist
 from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
 from ..models import LMConfig, LstmLM
@@ -41,7 +42,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    setup_logging(args, args.out, "distill")
+    if dist.is_main():
+        setup_logging(args, args.out, "distill")
+    else:  # other torchrun ranks: warnings to stderr only, no log file, no bars
+        setup_logging(args).setLevel(logging.WARNING)
+        args.quiet = True
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.tau <= 0:
@@ -63,7 +68,9 @@ def run(args) -> int:
     train_ids = [tok.encode(s) for s in train_s]
     valid_ids = [tok.encode(s) for s in valid_s]
     if cache is not None:
-        cache.check(tok, train_ids, tcfg.batching, tcfg.batch_size, tcfg.bptt, tcfg.max_len)
+        # under torchrun the layout is that of the global batch (batch_size x world size)
+        cache.check(tok, train_ids, tcfg.batching, tcfg.batch_size * dist.world(), tcfg.bptt,
+                    tcfg.max_len)
         if args.trust == "rank" and args.trust_k > cache.meta["topk"]:
             raise InputError(f"--trust rank needs --trust-k <= the cache's top-K "
                              f"({cache.meta['topk']}), got {args.trust_k}", args.teacher_cache)
@@ -87,7 +94,7 @@ def run(args) -> int:
     except Interrupted as e:
         log.warning("%s", e)
         return 130
-    if hist:
+    if hist and dist.is_main():
         print(f"done: {len(hist)} epochs, best valid ppl {min(h['valid_ppl'] for h in hist):.2f}; "
               f"student in {args.out}")
     return 0

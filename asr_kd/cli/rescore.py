@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 
+from .. import dist
 from ..errors import InputError
 from ..fileio import atomic_write
 from ..modeldir import load_models
 from ..nbest import read_nbest, write_kaldi_scores, write_nbest
-from ..rescore import rescore_nbest
+from ..rescore import merge_shards, rescore_nbest, utt_ids_digest, write_shard
 from ..textfilter import TextFilter
 from ..train import pick_device
 from .common import add_common, add_device, setup_logging
@@ -40,6 +42,10 @@ def register(sub) -> None:
     p.add_argument("--method", default="trie", choices=["trie", "padded"],
                    help="trie: shared prefixes scored once (default); padded: naive")
     p.add_argument("--stats-out", help="also write timing and counts as JSON")
+    p.add_argument("--shard", default=None,
+                   help="i/n: score only the i-th of n contiguous blocks of utterances and write "
+                   "OUT.shard-i-of-n.jsonl[.gz] (then: asr-kd merge --kind rescore OUT); "
+                   "under torchrun the default is RANK/WORLD_SIZE, and rank 0 merges at the end")
     add_device(p)
     add_common(p)
     p.set_defaults(func=run)
@@ -51,6 +57,11 @@ def run(args) -> int:
         raise InputError(f"--name must be a non-empty word, got {args.name!r}")
     if args.batch_tokens < 1:
         raise InputError(f"--batch-tokens must be a positive number, got {args.batch_tokens}")
+    shard = dist.job_shard(args.shard)
+    under_torchrun = args.shard is None and shard[1] > 1
+    if shard[1] > 1 and args.out_format != "jsonl":
+        raise InputError("sharded rescoring writes jsonl shards: use --out-format jsonl "
+                         "(convert the merged file afterwards)")
     device = pick_device(args.device)
     nbest = read_nbest(args.nbest, args.format)
     if args.out_format == "kaldi" and nbest.num_hyps():
@@ -63,10 +74,17 @@ def run(args) -> int:
     model, tok = load_models(args.model, device, args.ensemble)
     filt = TextFilter.from_spec(args.text_filter)
     t0 = time.time()
+    num_utts, digest = len(nbest), utt_ids_digest(nbest)
     nbest, stats = rescore_nbest(nbest, model, tok, args.name, filt, args.method,
-                                 args.batch_tokens, device, quiet=args.quiet)
+                                 args.batch_tokens, device, quiet=args.quiet,
+                                 shard=shard if shard[1] > 1 else None)
     dt = time.time() - t0
-    if args.out_format == "kaldi":
+    written = args.out
+    if shard[1] > 1:
+        written = write_shard(nbest, args.out, shard, num_utts, digest,
+                              {"name": args.name, "models": [os.path.abspath(m) for m in args.model],
+                               "ensemble": args.ensemble, "text_filter": args.text_filter})
+    elif args.out_format == "kaldi":
         write_nbest(nbest, args.out, "kaldi")
         write_kaldi_scores(nbest, args.out, args.name)
     else:
@@ -76,8 +94,16 @@ def run(args) -> int:
             json.dump({"name": args.name, "utts": len(nbest), "hyps": stats.sequences,
                        "unique": stats.unique_sequences, "token_evals": stats.token_evals,
                        "seconds": round(dt, 3), "hyps_per_s": round(stats.sequences / max(dt, 1e-9), 1),
-                       "device": str(device)}, f)
+                       "device": str(device),
+                       **({"shard": f"{shard[0]}/{shard[1]}"} if shard[1] > 1 else {})}, f)
     print(f"scored {stats.sequences} hypotheses ({stats.unique_sequences} unique) of "
           f"{len(nbest)} utterances in {dt:.1f} s ({stats.sequences / max(dt, 1e-9):.0f} hyps/s, "
-          f"{stats.token_evals} LM token evaluations); wrote {args.out}")
+          f"{stats.token_evals} LM token evaluations); wrote {written}")
+    if under_torchrun:
+        # every rank has written its shard: rank 0 checks them all and writes OUT
+        dist.setup("cpu")
+        dist.barrier()
+        if dist.is_main():
+            n = merge_shards(args.out, shard[1])
+            print(f"merged {n} shards into {args.out}")
     return 0

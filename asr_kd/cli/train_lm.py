@@ -8,6 +8,7 @@ import torch
 
 from ..config import MODEL_KEYS, TRAIN_KEYS, load_config, parse_overrides, split_config
 from ..corpus import read_sentences
+from .. import dist
 from ..errors import InputError
 from ..models import LMConfig, LstmLM
 from ..train import Interrupted, LMObjective, pick_device, train
@@ -50,7 +51,11 @@ def prepare(args, extra_keys=frozenset()):
 
 
 def run(args) -> int:
-    setup_logging(args, args.out, "train")
+    if dist.is_main():
+        setup_logging(args, args.out, "train")
+    else:  # other torchrun ranks: warnings to stderr only, no log file, no bars
+        setup_logging(args).setLevel(logging.WARNING)
+        args.quiet = True
     model_kw, tcfg, _, tok, train_s, valid_s = prepare(args)
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
@@ -69,7 +74,7 @@ def run(args) -> int:
     except Interrupted as e:
         log.warning("%s", e)
         return 130
-    if hist:
+    if hist and dist.is_main():
         best = min(h["valid_ppl"] for h in hist)
         print(f"done: {len(hist)} epochs, best valid ppl {best:.2f}; model in {args.out}")
     return 0

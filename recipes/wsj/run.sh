@@ -12,6 +12,8 @@
 #
 # Stages:  0 data   1 vocabulary   2 teacher(s)   3 baseline   4 teacher cache (optional)
 #          5 student   6 perplexities   7 rescoring   8 tuning + scoring   9 report
+# --nj N splits stage 7 into N parallel shard jobs per system (run by $cpu_cmd, see cmd.sh)
+# followed by `asr-kd merge`, which checks every shard; the output is identical to --nj 1.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -50,11 +52,12 @@ trust_beta=1.0
 device=auto
 seed=0
 batch_tokens=20000
+nj=1
 quiet=true
 _opts="stage stop_stage data exp lm_text wsj1_lm_root nbest_dev nbest_eval nbest_format ref_dev
 ref_eval first_pass_scores text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
 student_conf num_teachers ensemble use_cache topk alpha tau trust trust_k trust_beta device seed
-batch_tokens quiet"
+batch_tokens nj quiet"
 . local/parse_options.sh
 
 log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*"; }
@@ -64,6 +67,20 @@ done_or_run() {
   if [ -f "$exp/.done/$name" ]; then log "  $name: done before, skipping"; return 0; fi
   "$@"
   mkdir -p "$exp/.done"; touch "$exp/.done/$name"
+}
+# `rescore_sharded OUT STATS LOG_PREFIX ARGS...`: $nj jobs of `asr-kd rescore ARGS --shard i/$nj`
+# at once through $cpu_cmd, then a merge that refuses missing or stale shards.
+rescore_sharded() {
+  local out=$1 stats=$2 logp=$3; shift 3
+  local i p rc=0 pids=() st
+  for i in $(seq 0 $((nj - 1))); do
+    st=(); [ "$i" -eq 0 ] && st=(--stats-out "$stats")  # one job's speed, for the report
+    $cpu_cmd "$logp.$i.log" asr-kd rescore "$@" --out "$out" --shard "$i/$nj" "${st[@]}" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  [ $rc -eq 0 ] || { echo "$0: a rescoring shard job failed (logs: $logp.*.log)" >&2; return 1; }
+  asr-kd merge --kind rescore --num-shards "$nj" "$out"
 }
 q=; [ "$quiet" = true ] && q=--quiet
 common=(--device "$device" $q)
@@ -161,16 +178,22 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
-  log "Stage 7: rescoring dev and eval"
+  log "Stage 7: rescoring dev and eval ($nj job(s) per system)"
   mkdir -p "$exp/rescore"
   tf=(); [ -n "$text_filter" ] && tf=(--text-filter "$text_filter")
   for set in dev eval; do
     in=$data/$set.nbest.jsonl.gz
     for s in "${systems[@]}"; do
       out=$exp/rescore/$set.$s.jsonl.gz
-      done_or_run rescore_${set}_$s asr-kd rescore --nbest "$in" --model $(models_of $s) \
-        --ensemble "$ensemble" --name "$s" --out "$out" --batch-tokens "$batch_tokens" \
-        --stats-out "$exp/rescore/$set.$s.stats.json" "${tf[@]}" "${common[@]}"
+      if [ "$nj" -le 1 ]; then
+        done_or_run rescore_${set}_$s asr-kd rescore --nbest "$in" --model $(models_of $s) \
+          --ensemble "$ensemble" --name "$s" --out "$out" --batch-tokens "$batch_tokens" \
+          --stats-out "$exp/rescore/$set.$s.stats.json" "${tf[@]}" "${common[@]}"
+      else
+        done_or_run rescore_${set}_$s rescore_sharded "$out" "$exp/rescore/$set.$s.stats.json" \
+          "$exp/log/rescore_${set}_$s" --nbest "$in" --model $(models_of $s) \
+          --ensemble "$ensemble" --name "$s" --batch-tokens "$batch_tokens" "${tf[@]}" "${common[@]}"
+      fi
       in=$out
     done
     cp "$in" "$exp/rescore/$set.all.jsonl.gz"
