@@ -8,7 +8,7 @@ Search, all deterministic:
 
 1. The first score key is fixed at 1.0 (only weight ratios matter).  The other
    score weights are >= 0; the optional word insertion penalty ``wip`` (times
-   the word count) may have either sign.
+   the word count) and keys named in ``signed`` (an OOV count) may have either sign.
 2. Grid: every free weight takes values in {0} U {2^-4, ..., 2^5} (wip also the
    negatives).  The full product is evaluated when it has at most ``max_grid``
    points; otherwise one coordinate sweep over those values, from lm weights
@@ -115,13 +115,15 @@ def _line_search(p: Packed, w: np.ndarray, f: int, cands: np.ndarray, lower: flo
 
 def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
                  lm_key: str | None = None, levels: int = 6, max_grid: int = 4096,
-                 curve_points: int = 41, errors: list[np.ndarray] | None = None
-                 ) -> TuneResult:
+                 curve_points: int = 41, errors: list[np.ndarray] | None = None,
+                 signed: Sequence[str] = ()) -> TuneResult:
     """Search weights for ``keys`` (first fixed at 1.0) and optionally ``wip``.
 
     ``lm_key`` names the weight whose WER curve is returned (default: the second
     key, else wip).  Every utterance needs a reference.  ``errors``:
     :func:`hyp_error_matrix` output, when the caller has it already.
+    ``signed``: score keys whose weight may be negative, like ``wip`` (e.g. an
+    ``oov:NAME`` count used as an OOV penalty); they start at 0.
     """
     keys = list(keys)
     if not keys:
@@ -132,12 +134,16 @@ def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
     lm_key = lm_key or (names[1] if len(names) > 1 else keys[0])
     if lm_key not in names:
         raise InputError(f"--lm-key {lm_key!r} is not one of {','.join(names)}")
+    unknown = [k for k in signed if k not in keys[1:]]
+    if unknown:
+        raise InputError(f"signed keys {','.join(unknown)} are not free --scores keys")
+    is_signed = [n == WIP or n in signed for n in names]
     p = Packed.build(nbest, keys, wip, errors)
-    lower = np.array([-np.inf if n == WIP else 0.0 for n in names])
+    lower = np.array([-np.inf if sg else 0.0 for sg in is_signed])
 
     free = list(range(1, len(names)))
-    axes = [_axis_values(names[f] == WIP) for f in free]
-    w = np.array([1.0] + [0.0 if names[f] == WIP else 1.0 for f in free])
+    axes = [_axis_values(is_signed[f]) for f in free]
+    w = np.array([1.0] + [0.0 if is_signed[f] else 1.0 for f in free])
     best_err = int(p.errors(w[None])[0])
     if free and np.prod([len(a) for a in axes]) <= max_grid:
         grid = np.array(list(itertools.product(*axes)))
@@ -168,7 +174,7 @@ def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
     f = names.index(lm_key)
     top = max(2 * abs(w[f]), 1.0)
     xs = np.unique(np.concatenate([np.linspace(0.0, top, curve_points).round(6), [w[f]]]))
-    if names[f] == WIP:
+    if is_signed[f]:
         xs = np.unique(np.concatenate([-xs, xs]))
     trial = np.repeat(w[None], len(xs), axis=0)
     trial[:, f] = xs

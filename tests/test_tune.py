@@ -137,3 +137,19 @@ def test_cli_tune_needs_refs(tmp_path, capsys):
                "--out", str(tmp_path / "w.json")])
     assert rc == 2 and "references" in capsys.readouterr().err
     assert not (tmp_path / "w.json").exists()
+
+
+def test_signed_key_can_take_a_negative_weight():
+    # The wrong hypothesis has the better acoustic score but two OOV words: only a
+    # negative weight on the OOV count (a penalty) makes the right one win.
+    from asr_kd.nbest import Hyp, NBest, Utterance
+    from asr_kd.tune import tune_weights
+
+    utts = []
+    for i in range(6):
+        utts.append(Utterance(f"u{i}", [Hyp("a b c", {"am": -1.0, "oov:x": 2.0}),
+                                        Hyp("a b d", {"am": -1.5, "oov:x": 0.0})], ref="a b d"))
+    nb = NBest(utts)
+    assert tune_weights(nb, ["am", "oov:x"]).wer > 0  # weights >= 0 cannot fix it
+    res = tune_weights(nb, ["am", "oov:x"], signed=["oov:x"])
+    assert res.wer == 0 and res.weights["oov:x"] < 0

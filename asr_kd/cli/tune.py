@@ -23,6 +23,9 @@ def register(subparsers) -> None:
                    help="comma-separated score keys, first fixed at 1.0, e.g. am,lm0,lm:student")
     p.add_argument("--wip", action="store_true", help="also tune a word insertion penalty")
     p.add_argument("--out", required=True, help="write the best weights here (JSON)")
+    p.add_argument("--signed", default="",
+                   help="comma-separated keys whose weight may be negative (e.g. oov:student "
+                   "as an OOV penalty); wip always may")
     p.add_argument("--lm-key", help="weight whose WER curve is shown (default: second key)")
     p.add_argument("--plot", help="also plot the curve to this PNG")
     p.add_argument("--curve-out", help="also write the curve as JSON "
@@ -62,7 +65,8 @@ def run(args) -> int:
         raise InputError("tuning needs references: none in the N-best, give --ref",
                          args.nbest)
     errors = hyp_error_matrix(nbest)
-    res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors)
+    res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors,
+                       signed=[k for k in args.signed.split(",") if k])
     r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
 
     with atomic_write(args.out) as f:
