@@ -19,21 +19,15 @@ from dataclasses import dataclass
 import torch
 
 from .models import TeacherEnsemble
-from .ops import TeacherLogits, TeacherTopK, kd_loss
+from .ops import KDConfig, TeacherLogits, TeacherTopK, kd_loss
 
 
-@dataclass
-class KDSettings:
-    """Loss settings (command-line flags of ``asr-kd distill``)."""
+@dataclass(frozen=True)
+class KDSettings(KDConfig):
+    """Loss settings of ``asr-kd distill``: the kernel's :class:`KDConfig` plus the
+    implementation choice (``auto`` | ``torch`` | ``reference`` | ``triton``)."""
 
-    alpha: float = 0.5
-    tau: float = 2.0
-    trust: str = "none"
-    trust_k: int = 10
-    trust_beta: float = 1.0
-    ensemble: str = "prob"
     impl: str = "auto"
-    chunk_size: int = 4096
 
 
 class KDObjective:
