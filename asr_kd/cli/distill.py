@@ -4,18 +4,16 @@ from __future__ import annotations
 import logging
 import os
 
-import torch
 
 from ..distill import KDObjective, KDSettings
 from .. import dist
 from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
-from ..models import LMConfig, LstmLM
 from ..ops import TRUST_MODES
 from ..teacher_cache import TeacherCache
 from ..train import Interrupted, pick_device, train
 from .common import setup_logging
-from .train_lm import add_training_args, prepare
+from .train_lm import add_training_args, build_model, prepare
 
 log = logging.getLogger("asr_kd")
 
@@ -74,11 +72,7 @@ def run(args) -> int:
         if args.trust == "rank" and args.trust_k > cache.meta["topk"]:
             raise InputError(f"--trust rank needs --trust-k <= the cache's top-K "
                              f"({cache.meta['topk']}), got {args.trust_k}", args.teacher_cache)
-    torch.manual_seed(args.seed)
-    try:
-        model = LstmLM(LMConfig(vocab_size=tok.size, **model_kw))
-    except (TypeError, ValueError) as e:
-        raise InputError(f"bad model option: {e}") from None
+    model = build_model(model_kw, tok.size, args.seed)
     settings = KDSettings(alpha=args.alpha, tau=args.tau, trust=args.trust, trust_k=args.trust_k,
                           trust_beta=args.trust_beta, ensemble=args.ensemble, impl=args.kd_impl)
     log.info("student: %d parameters; teacher: %s; %s", model.num_params(),

@@ -50,6 +50,15 @@ def prepare(args, extra_keys=frozenset()):
     return model_kw, tcfg, rest, tok, train_s, valid_s
 
 
+def build_model(model_kw: dict, vocab_size: int, seed: int) -> LstmLM:
+    """A freshly initialised LstmLM (seeded); bad options are an InputError."""
+    torch.manual_seed(seed)
+    try:
+        return LstmLM(LMConfig(vocab_size=vocab_size, **model_kw))
+    except (TypeError, ValueError) as e:
+        raise InputError(f"bad model option: {e}") from None
+
+
 def run(args) -> int:
     if dist.is_main():
         setup_logging(args, args.out, "train")
@@ -58,11 +67,7 @@ def run(args) -> int:
         args.quiet = True
     model_kw, tcfg, _, tok, train_s, valid_s = prepare(args)
     device = pick_device(args.device)
-    torch.manual_seed(args.seed)
-    try:
-        model = LstmLM(LMConfig(vocab_size=tok.size, **model_kw))
-    except (TypeError, ValueError) as e:
-        raise InputError(f"bad model option: {e}") from None
+    model = build_model(model_kw, tok.size, args.seed)
     log.info("model: %s, %d parameters; vocabulary %d; device %s",
              model.cfg.to_dict(), model.num_params(), tok.size, device)
     train_ids = [tok.encode(s) for s in train_s]
