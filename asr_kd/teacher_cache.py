@@ -137,6 +137,15 @@ def _missing_shards(out_dir: str, meta: dict) -> list[int]:
     return missing
 
 
+def _read_json(path: str, what: str) -> dict:
+    """A JSON file of the cache; unreadable or malformed is an InputError naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:  # ValueError covers JSON and UTF-8 decoding errors
+        raise InputError(f"corrupt {what} ({e})", path) from None
+
+
 def finish_cache(out_dir: str) -> dict:
     """Check that every shard of the cache in ``out_dir`` is done; write manifest.json.
 
@@ -146,11 +155,7 @@ def finish_cache(out_dir: str) -> dict:
     if not os.path.isfile(path):
         raise InputError("no plan.json: not a teacher cache folder (run asr-kd cache-teacher "
                          "first)", out_dir)
-    try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as e:
-        raise InputError(f"corrupt plan.json ({e})", path) from None
+    meta = _read_json(path, "plan.json")
     missing = _missing_shards(out_dir, meta)
     if missing:
         shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
@@ -260,11 +265,7 @@ class TeacherCache:
         if not os.path.isfile(path):
             raise InputError("not a complete teacher cache (no manifest.json; did every "
                              "shard finish?)", cache_dir)
-        try:
-            with open(path, encoding="utf-8") as f:
-                self.meta = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"corrupt manifest ({e})", path) from None
+        self.meta = _read_json(path, "manifest")
         if self.meta.get("format") != FORMAT:
             raise InputError("not a teacher cache manifest", path)
         self.dir = cache_dir

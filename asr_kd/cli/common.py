@@ -34,3 +34,15 @@ def setup_logging(args, out_dir: str | None = None, name: str = "log") -> loggin
         log.addHandler(fh)
     log.propagate = False
     return log
+
+
+def setup_training_logging(args, out_dir: str, name: str) -> None:
+    """Training logs: rank 0 logs to stderr and ``out_dir/<name>.log``; other torchrun
+    ranks log warnings to stderr only and show no progress bars."""
+    from .. import dist
+
+    if dist.is_main():
+        setup_logging(args, out_dir, name)
+    else:
+        setup_logging(args).setLevel(logging.WARNING)
+        args.quiet = True

@@ -12,7 +12,7 @@ from ..modeldir import load_models, same_tokenizer
 from ..ops import TRUST_MODES
 from ..teacher_cache import TeacherCache
 from ..train import Interrupted, pick_device, train
-from .common import setup_logging
+from .common import setup_training_logging
 from .train_lm import add_training_args, build_model, prepare
 
 log = logging.getLogger("asr_kd")
@@ -40,11 +40,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    if dist.is_main():
-        setup_logging(args, args.out, "distill")
-    else:  # other torchrun ranks: warnings to stderr only, no log file, no bars
-        setup_logging(args).setLevel(logging.WARNING)
-        args.quiet = True
+    setup_training_logging(args, args.out, "distill")
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.tau <= 0:

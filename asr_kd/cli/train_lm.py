@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..models import LMConfig, LstmLM
 from ..train import Interrupted, LMObjective, pick_device, train
 from ..vocab import WordVocab, load_vocab_path
-from .common import add_common, add_device, setup_logging
+from .common import add_common, add_device, setup_training_logging
 
 log = logging.getLogger("asr_kd")
 
@@ -60,11 +60,7 @@ def build_model(model_kw: dict, vocab_size: int, seed: int) -> LstmLM:
 
 
 def run(args) -> int:
-    if dist.is_main():
-        setup_logging(args, args.out, "train")
-    else:  # other torchrun ranks: warnings to stderr only, no log file, no bars
-        setup_logging(args).setLevel(logging.WARNING)
-        args.quiet = True
+    setup_training_logging(args, args.out, "train")
     model_kw, tcfg, _, tok, train_s, valid_s = prepare(args)
     device = pick_device(args.device)
     model = build_model(model_kw, tok.size, args.seed)
