@@ -92,6 +92,17 @@ def build(method, inp, topk):
     if method == "ours_torch":
         return lambda: kd_loss(h, w, b, y, teacher=teacher, alpha=ALPHA, tau=TAU,
                                impl="torch", chunk_size=8192).backward()
+    if method.startswith("ours_triton@"):
+        # sweep variant "ours_triton@<scratch MiB>[,bf16|,topk]": row block from the scratch budget
+        from asr_kd.ops.kd_reference import KDConfig
+        from asr_kd.ops.kd_triton import kd_loss_triton
+        spec = method.split("@", 1)[1].split(",")
+        mb, opt = float(spec[0]), (spec[1] if len(spec) > 1 else "")
+        cfg = KDConfig(alpha=ALPHA, tau=TAU)
+        tch = TeacherTopK(*topk) if opt == "topk" else (teacher,)
+        ldt = "bfloat16" if opt == "bf16" else None
+        return lambda: kd_loss_triton(h, w, b, y, tch, cfg, scratch_mb=mb,
+                                      logits_dtype=ldt).loss.backward()
     if method in ("ours_triton", "ours_triton_bf16logits", "ours_triton_topk"):
         from asr_kd.ops import triton_available
         if not triton_available():
@@ -207,6 +218,9 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    ap.add_argument("--sweep", default="",
+                    help="scratch budgets in MiB, e.g. 64,256,1024: adds ours_triton@S, "
+                         "ours_triton@S,bf16 and ours_triton@S,topk rows (time/memory trade-off)")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_kd_kernel: no CUDA device (torch.cuda.is_available() is False); "
@@ -221,6 +235,8 @@ def main(argv=None) -> int:
     for m in methods:
         if m not in METHODS:
             ap.error(f"unknown method {m!r}; choose from {METHODS}")
+    for mb in [x for x in args.sweep.split(",") if x]:
+        methods += [f"ours_triton@{mb}", f"ours_triton@{mb},bf16", f"ours_triton@{mb},topk"]
     dtype = getattr(torch, args.dtype)
     dev = torch.device("cuda")
     try:
@@ -250,7 +266,8 @@ def main(argv=None) -> int:
         inp = make_inputs(args.n, args.d, args.D, V, dev, dtype)
         for t in inp[:3]:
             t.grad = torch.zeros_like(t)
-        topk = make_topk(*inp[4:7], inp[3], K_TOP) if "ours_triton_topk" in methods else None
+        topk = (make_topk(*inp[4:7], inp[3], K_TOP)
+                if any("topk" in m for m in methods) else None)
         torch.cuda.empty_cache()
         gemm_ms = gemm_floor(inp, args.reps) if "gemm" in methods else None
         if gemm_ms is not None:
