@@ -37,7 +37,7 @@ import torch.nn.functional as F  # noqa: E402
 
 ALPHA, TAU, K_TOP = 0.5, 2.0, 32
 # most important first: a run cut short by a timeout still has the key rows
-METHODS = ["gemm", "ours_triton", "ours_triton_topk", "ours_triton_bf16logits", "compile",
+METHODS = ["gemm", "ours_triton", "ours_triton_topk", "ours_triton_fp32logits", "compile",
            "cce", "liger_chunked", "liger_triton", "eager", "ours_torch"]
 
 
@@ -93,17 +93,17 @@ def build(method, inp, topk):
         return lambda: kd_loss(h, w, b, y, teacher=teacher, alpha=ALPHA, tau=TAU,
                                impl="torch", chunk_size=8192).backward()
     if method.startswith("ours_triton@"):
-        # sweep variant "ours_triton@<scratch MiB>[,bf16|,topk]": row block from the scratch budget
+        # sweep variant "ours_triton@<scratch MiB>[,fp32|,topk]": row block from the scratch budget
         from asr_kd.ops.kd_reference import KDConfig
         from asr_kd.ops.kd_triton import kd_loss_triton
         spec = method.split("@", 1)[1].split(",")
         mb, opt = float(spec[0]), (spec[1] if len(spec) > 1 else "")
         cfg = KDConfig(alpha=ALPHA, tau=TAU)
         tch = TeacherTopK(*topk) if opt == "topk" else (teacher,)
-        ldt = "bfloat16" if opt == "bf16" else None
+        ldt = "float32" if opt == "fp32" else None
         return lambda: kd_loss_triton(h, w, b, y, tch, cfg, scratch_mb=mb,
                                       logits_dtype=ldt).loss.backward()
-    if method in ("ours_triton", "ours_triton_bf16logits", "ours_triton_topk"):
+    if method in ("ours_triton", "ours_triton_fp32logits", "ours_triton_topk"):
         from asr_kd.ops import triton_available
         if not triton_available():
             raise ImportError("asr_kd.ops.kd_triton not importable")
@@ -111,12 +111,12 @@ def build(method, inp, topk):
             tk = TeacherTopK(*topk)
             return lambda: kd_loss(h, w, b, y, teacher=tk, alpha=ALPHA, tau=TAU,
                                    impl="triton").backward()
-        if method == "ours_triton_bf16logits":
+        if method == "ours_triton_fp32logits":
             from asr_kd.ops.kd_reference import KDConfig
             from asr_kd.ops.kd_triton import kd_loss_triton
             cfg = KDConfig(alpha=ALPHA, tau=TAU)
             return lambda: kd_loss_triton(h, w, b, y, (teacher,), cfg,
-                                          logits_dtype="bfloat16").loss.backward()
+                                          logits_dtype="float32").loss.backward()
         return lambda: kd_loss(h, w, b, y, teacher=teacher, alpha=ALPHA, tau=TAU,
                                impl="triton").backward()
     if method == "liger_chunked":
@@ -219,8 +219,9 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     ap.add_argument("--sweep", default="",
-                    help="scratch budgets in MiB, e.g. 64,256,1024: adds ours_triton@S, "
-                         "ours_triton@S,bf16 and ours_triton@S,topk rows (time/memory trade-off)")
+                    help="scratch budgets in MiB, e.g. 64,256,4096: adds ours_triton@S, "
+                         "ours_triton@S,fp32 (float32 logits) and ours_triton@S,topk rows "
+                         "(time/memory trade-off; the default budget is 1024)")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_kd_kernel: no CUDA device (torch.cuda.is_available() is False); "
@@ -236,7 +237,7 @@ def main(argv=None) -> int:
         if m not in METHODS:
             ap.error(f"unknown method {m!r}; choose from {METHODS}")
     for mb in [x for x in args.sweep.split(",") if x]:
-        methods += [f"ours_triton@{mb}", f"ours_triton@{mb},bf16", f"ours_triton@{mb},topk"]
+        methods += [f"ours_triton@{mb}", f"ours_triton@{mb},fp32", f"ours_triton@{mb},topk"]
     dtype = getattr(torch, args.dtype)
     dev = torch.device("cuda")
     try:
@@ -282,6 +283,10 @@ def main(argv=None) -> int:
             print(f"V={V:>7} {m:<24} " + (f"{ms:9.2f} ms {extra:10.1f} MiB" if ms is not None
                                           else f"{'-':>9}    {'-':>10}    ") +
                   (f"  x{x:.2f} GEMM" if x else "") + (f"  {note}" if note else ""), flush=True)
+        if any(m.startswith("ours_triton") for m in methods):
+            from asr_kd.ops import kd_triton as kt
+            print(f"cuBLAS float32-output GEMMs for bf16 inputs: mm {kt._MM_OUT_DTYPE[0]}, "
+                  f"addmm {kt._ADDMM_OUT_DTYPE[0]} (False = upcast fallback)", flush=True)
         del inp, topk
         torch.cuda.empty_cache()
 

@@ -24,10 +24,11 @@ rows (R from the scratch budget, see below). For one block:
    (one formula shared with the other implementations), from per-row stats.
 4. ``_grad_kernel``: second read of S and T, writes
    ``G = dL/ds = [(1 - alpha w)(q^1 - onehot) + alpha w tau (q^tau - p^tau)] / n``
-   in the input dtype into a (R, V) buffer.
+   in the input dtype, over S itself when S has that dtype (half inputs).
 5. GEMMs: ``grad_h[blk] = G @ W`` (rows owned by the block, written once) and
-   ``grad_W += G^T @ h_blk`` (float32 accumulator of (V, d), cuBLAS
-   ``addmm(out_dtype=float32)`` when available), ``grad_b += G.sum(0)``.
+   ``[grad_W grad_b] += G^T @ [h_blk 1]`` (one float32 (V, d + pad)
+   accumulator, cuBLAS ``addmm(out_dtype=float32)`` when available; the ones
+   column gives grad_b = G.sum(0) without another read of G).
 
 Why the gradients are computed in forward (as Liger's fused linear CE does)
 and not recomputed in backward: the loss is a scalar, so backward only
@@ -41,14 +42,19 @@ cuBLAS (column ownership would need the final row LSEs before any column of G
 is known, i.e. a second sweep with recomputed GEMMs; atomics per tile would
 be slower than cuBLAS' GEMM-with-accumulate).
 
-Memory: no (N, V) tensor. Scratch per block is R x V x (4 [S] + 4 [T] + 2 or
-4 [G]) bytes; plus the float32 (V, d) grad_W accumulator and the stored
-gradients (freed by backward). R is chosen so the scratch fits
-``ASR_KD_TRITON_SCRATCH_MB`` (default 256 MiB, R >= 16, multiple of 16), or
-set ``ASR_KD_TRITON_ROWS``; ``ASR_KD_TRITON_LOGITS=bfloat16`` keeps S/T in
-bf16 (half the scratch, bf16-rounded logits; float32 is the default). The
-keyword arguments ``rows``, ``scratch_mb``, ``logits_dtype`` of
-:func:`kd_loss_triton` override these (benchmarks).
+Memory: no (N, V) tensor. Scratch per block is R x V x (e [S] + e [T] + g [G])
+bytes, e = 2 for bf16/fp16 inputs (logits kept in the input dtype, G written
+over S: g = 0) and e = 4, g = 4 for fp32 inputs; plus the float32 (V, d + pad)
+gradient accumulator and the stored gradients (freed by backward). R is chosen
+so the scratch fits ``ASR_KD_TRITON_SCRATCH_MB`` (default 1024 MiB, R >= 16,
+multiple of 16, and R <= N/2 once N >= 32, so a block is never all N rows),
+or set ``ASR_KD_TRITON_ROWS``. R trades memory for time: each
+block re-reads and re-writes the (V, d) float32 accumulator and pays its own
+launches, so small R is slow (H100, V = 131072: 64 MiB 184 ms, 1024 MiB 39 ms,
+4096 MiB 35 ms; benchmarks/RESULTS.md). ``ASR_KD_TRITON_LOGITS=float32``
+keeps float32 logits for half inputs (slower; default ``auto``). The keyword
+arguments ``rows``, ``scratch_mb``, ``logits_dtype`` of :func:`kd_loss_triton`
+override these (benchmarks).
 
 Top-K teacher: only the student GEMM. The student's logits at the cached ids
 and at y are gathered in torch, the ids are overwritten with -inf in S so the
@@ -261,20 +267,30 @@ def _rows_per_block(N: int, V: int, bytes_per_row: int, rows, scratch_mb) -> int
         rows = int(os.environ["ASR_KD_TRITON_ROWS"])
     if rows is None:
         mb = float(scratch_mb if scratch_mb is not None
-                   else os.environ.get("ASR_KD_TRITON_SCRATCH_MB", 256))
+                   else os.environ.get("ASR_KD_TRITON_SCRATCH_MB", 1024))
         rows = int(mb * 2 ** 20) // max(bytes_per_row, 1)
         rows = max(16, rows // 16 * 16)
+        # at least two blocks once N >= 32: a row block is never the whole (N, V)
+        if N >= 32:
+            rows = min(rows, max(16, (N + 1) // 2 // 16 * 16))
     return max(1, min(int(rows), N))
 
 
 def _logits_dtype(logits_dtype, in_dtype: torch.dtype) -> torch.dtype:
-    name = logits_dtype or os.environ.get("ASR_KD_TRITON_LOGITS", "float32")
+    """Scratch dtype of the logits. "auto" (default): the inputs' dtype when it is
+    bf16/fp16 (the GEMM rounds to it, as eager torch does; measured within the
+    1e-2 bf16 bound and 1.2-1.6x faster at V >= 32768 on an H100, see
+    benchmarks/RESULTS.md), float32 otherwise."""
+    name = str(logits_dtype or os.environ.get("ASR_KD_TRITON_LOGITS", "auto"))
+    half = in_dtype in (torch.bfloat16, torch.float16)
+    if name == "auto":
+        return in_dtype if half else torch.float32
     dt = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-          "bf16": torch.bfloat16}.get(str(name).replace("torch.", ""))
+          "bf16": torch.bfloat16}.get(name.replace("torch.", ""))
     if dt is None:
-        raise ValueError(f"ASR_KD_TRITON_LOGITS must be float32 or bfloat16, got {name!r}")
-    # bf16 scratch only makes sense for half-precision inputs
-    return dt if in_dtype in (torch.bfloat16, torch.float16) else torch.float32
+        raise ValueError(f"ASR_KD_TRITON_LOGITS must be auto, float32 or bfloat16, got {name!r}")
+    # half-precision scratch only makes sense for half-precision inputs
+    return in_dtype if (half and dt != torch.float32) else torch.float32
 
 
 # ----------------------------------------------------------------- the forward sweep
@@ -292,7 +308,10 @@ def _sweep(h, w, b, y, teacher, cfg: KDConfig, need, rows=None, scratch_mb=None,
     ldt = _logits_dtype(logits_dtype, h.dtype)
     gdt = h.dtype
     esz = torch.empty((), dtype=ldt).element_size()
-    per_row = V * (esz * (1 if topk else 2) + torch.empty((), dtype=gdt).element_size())
+    # G overwrites S in place when they share a dtype (half inputs, half logits)
+    g_inplace = ldt == gdt
+    per_row = V * (esz * (1 if topk else 2)
+                   + (0 if g_inplace else torch.empty((), dtype=gdt).element_size()))
     R = _rows_per_block(N, V, per_row, rows, scratch_mb)
     BV = _block_v(V)
     kw = _warps(BV)
@@ -302,8 +321,19 @@ def _sweep(h, w, b, y, teacher, cfg: KDConfig, need, rows=None, scratch_mb=None,
     soft = torch.empty(N, dtype=f32, device=dev)
     wt = torch.empty(N, dtype=f32, device=dev)
     grad_h = torch.empty(N, d, dtype=h.dtype, device=dev) if need_h else None
-    grad_w = torch.zeros(V, d, dtype=f32, device=dev) if need_w else None
-    grad_b = torch.zeros(V, dtype=f32, device=dev) if need_b else None
+    # grad_b rides in the grad_W GEMM: h gets a column of ones (padded to a
+    # multiple of 8 columns for tensor cores), so G^T [h 1] yields G.sum(0) in
+    # its column d without another read of G.
+    fold_b = need_w and need_b
+    d_acc = ((d + 1 + 7) // 8) * 8 if fold_b else d
+    grad_wb = torch.zeros(V, d_acc, dtype=f32, device=dev) if need_w else None
+    grad_b = None
+    if need_b and not fold_b:
+        grad_b = torch.zeros(V, dtype=f32, device=dev)
+    h_aug = None
+    if fold_b:
+        h_aug = torch.zeros(min(R, N), d_acc, dtype=h.dtype, device=dev)
+        h_aug[:, d] = 1
     any_grad = need_h or need_w or need_b
     if w.dtype != h.dtype:          # mixed-precision student: GEMMs in hidden's dtype
         w = w.to(h.dtype)
@@ -398,7 +428,7 @@ def _sweep(h, w, b, y, teacher, cfg: KDConfig, need, rows=None, scratch_mb=None,
         wt[r0:r1] = wb
         if not any_grad:
             continue
-        G = torch.empty(n, V, dtype=gdt, device=dev)
+        G = S if g_inplace else torch.empty(n, V, dtype=gdt, device=dev)
         _grad_kernel[(n,)](S, T, bs, bt if not topk else bs, yb, coef, G, V, inv_tau,
                            HAS_T=not topk, TAIL=topk and has_tail, HAS_BS=has_bs,
                            HAS_BT=(has_bt if not topk else False), BLOCK_V=BV, **kw)
@@ -409,11 +439,19 @@ def _sweep(h, w, b, y, teacher, cfg: KDConfig, need, rows=None, scratch_mb=None,
         del S, T
         if need_h:
             torch.mm(G, w, out=grad_h[r0:r1])
-        if need_w:
-            _addmm_f32_(grad_w, G.t(), hb)
-        if need_b:
+        if fold_b:
+            h_aug[:n, :d] = hb
+            _addmm_f32_(grad_wb, G.t(), h_aug[:n])
+        elif need_w:
+            _addmm_f32_(grad_wb, G.t(), hb)
+        if grad_b is not None:
             grad_b += G.sum(0, dtype=f32)
         del G
+    grad_w = None
+    if need_w:
+        grad_w = grad_wb[:, :d] if fold_b else grad_wb
+        if fold_b:
+            grad_b = grad_wb[:, d]
     return hard, soft, wt, grad_h, grad_w, grad_b
 
 
@@ -430,8 +468,9 @@ class _TritonKD(torch.autograd.Function):
         hard, soft, wt, gh, gw, gb = _sweep(h, w, b, targets, teacher, cfg, need, **opts)
         a = cfg.alpha
         loss = ((1 - a * wt) * hard + a * wt * soft).mean()
-        ctx.grads = (gh, None if gw is None else gw.to(weight.dtype),
-                     None if gb is None else gb.to(bias.dtype))
+        # .contiguous(): grad_W / grad_b may be column views of one accumulator
+        ctx.grads = (gh, None if gw is None else gw.to(weight.dtype).contiguous(),
+                     None if gb is None else gb.to(bias.dtype).contiguous())
         parts = (hard.mean(), soft.mean(), wt.mean())
         ctx.mark_non_differentiable(*parts)
         return (loss, *parts)
