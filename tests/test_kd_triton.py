@@ -116,7 +116,7 @@ def errors(p, q, gp, gq):
 
 
 def compare(kind, mode, N, d, V, D, dtype, device, seed, K=12, n_ignored=3, bias=True,
-            logits_dtype=None, rows=None, grad_scale=2.5, frozen_w=False):
+            logits_dtype=None, rows=None, grad_scale=2.5, frozen_w=False, tau=1.7):
     """Errors of impl="triton" in ``dtype`` against the float64 reference."""
     h, w, b, y, members = make_problem(N, d, V, D=D, seed=seed, n_ignored=n_ignored,
                                        bias=bias, device=device)
@@ -127,7 +127,7 @@ def compare(kind, mode, N, d, V, D, dtype, device, seed, K=12, n_ignored=3, bias
         teacher, extra = members, {"ensemble": kind[4:]}
     else:
         teacher = topk_from(members[:1], y, V if kind == "topk_full" else K)
-    kw = dict(alpha=0.4, tau=1.7, trust=mode, trust_k=3, trust_beta=1.3, frozen_w=frozen_w,
+    kw = dict(alpha=0.4, tau=tau, trust=mode, trust_k=3, trust_beta=1.3, frozen_w=frozen_w,
               **extra)
     lo = [None if t is None else t.to(dtype) for t in (h, w, b)]
     ref, g_ref = run(*[None if t is None else t.double() for t in lo], y,
@@ -171,6 +171,12 @@ INTERP_CASES.update({
                                         logits_dtype="bfloat16"),
     "single-rank-bf16-fp32logits": dict(kind="single", mode="rank", dtype="bfloat16", tol=1e-2,
                                         logits_dtype="float32"),
+    # tau = 2 and tau = 1 take the kernels' shared-exp paths (TAU_MODE 2 / 1)
+    "single-prob-fp32-tau2": dict(kind="single", mode="prob", dtype="float32", tol=1e-5, tau=2.0),
+    "ens_logit-rank-fp32-tau1": dict(kind="ens_logit", mode="rank", dtype="float32", tol=1e-5,
+                                     tau=1.0),
+    "topk-margin-fp32-tau2": dict(kind="topk", mode="margin", dtype="float32", tol=1e-5, tau=2.0),
+    "single-none-bf16-tau2": dict(kind="single", mode="none", dtype="bfloat16", tol=1e-2, tau=2.0),
     "single-margin-fp32-frozenW": dict(kind="single", mode="margin", dtype="float32", tol=1e-5,
                                        frozen_w=True),
     "topk-rank-bf16-frozenW": dict(kind="topk", mode="rank", dtype="bfloat16", tol=1e-2,
@@ -246,7 +252,7 @@ def test_cuda_odd_shapes_match_float64(kind, mode, dtype):
 @needs_gpu
 @pytest.mark.parametrize("variant", ["rows=1", "rows=7", "bf16 logits", "ens_prob fallback",
                                      "topk K=V", "no bias", "fp32 logits for bf16",
-                                     "frozen weight"])
+                                     "frozen weight", "tau=2", "tau=1", "tau=2 bf16"])
 def test_cuda_variants(variant):
     kw = dict(kind="single", mode="prob", dtype=torch.float32, seed=3)
     tol = 1e-5
@@ -266,6 +272,11 @@ def test_cuda_variants(variant):
         tol = 1e-2
     elif variant == "frozen weight":
         kw.update(frozen_w=True, mode="rank")
+    elif variant == "tau=2 bf16":
+        kw.update(tau=2.0, mode="margin", dtype=torch.bfloat16)
+        tol = 1e-2
+    elif variant.startswith("tau="):
+        kw.update(tau=float(variant[4:]), mode="margin")
     if variant == "topk K=V":   # K = V at this V is heavy for the reference's topk; smaller V
         errs = compare(N=300, d=64, V=509, D=(48,), device="cuda", n_ignored=5, **kw)
     elif variant.startswith("rows="):

@@ -99,8 +99,12 @@ _S_LSE1, _S_LSET, _S_SY, _T_LSE1, _T_LSET, _T_TY, _T_MAX, _KL = range(8)
 @triton.jit
 def _stats_kernel(S, T, BS, BT, Y, OUT, V, inv_tau,
                   HAS_T: tl.constexpr, HAS_BS: tl.constexpr, HAS_BT: tl.constexpr,
-                  BLOCK_V: tl.constexpr):
-    """Per row: LSE(s), LSE(s/tau), s_y [, LSE(t), LSE(t/tau), t_y, max t, KL]."""
+                  TAU_MODE: tl.constexpr, BLOCK_V: tl.constexpr):
+    """Per row: LSE(s), LSE(s/tau), s_y [, LSE(t), LSE(t/tau), t_y, max t, KL].
+
+    TAU_MODE 2 (tau == 2): exp(x) = exp(x/2)^2, one exp per element and stream
+    instead of two; 1 (tau == 1): the two temperatures coincide; 0: generic.
+    The exps, not the loads, bound these passes on an H100."""
     row = tl.program_id(0).to(tl.int64)
     y = tl.load(Y + row).to(tl.int64)
     s_row = S + row * V
@@ -124,8 +128,17 @@ def _stats_kernel(S, T, BS, BT, Y, OUT, V, inv_tau,
         m_new = tl.maximum(m_s, tl.max(s, 0))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
         d = s - m_safe
-        l1_s = l1_s * tl.exp(m_s - m_safe) + tl.sum(tl.exp(d), 0)
-        lt_s = lt_s * tl.exp((m_s - m_safe) * inv_tau) + tl.sum(tl.exp(d * inv_tau), 0)
+        if TAU_MODE == 2:
+            e = tl.exp(d * 0.5)
+            r = tl.exp((m_s - m_safe) * 0.5)
+            l1_s = l1_s * (r * r) + tl.sum(e * e, 0)
+            lt_s = lt_s * r + tl.sum(e, 0)
+        elif TAU_MODE == 1:
+            l1_s = l1_s * tl.exp(m_s - m_safe) + tl.sum(tl.exp(d), 0)
+            lt_s = l1_s
+        else:
+            l1_s = l1_s * tl.exp(m_s - m_safe) + tl.sum(tl.exp(d), 0)
+            lt_s = lt_s * tl.exp((m_s - m_safe) * inv_tau) + tl.sum(tl.exp(d * inv_tau), 0)
         m_s = m_new
         s_y += tl.sum(tl.where(cols == y, s, 0.0), 0)
         if HAS_T:
@@ -135,7 +148,12 @@ def _stats_kernel(S, T, BS, BT, Y, OUT, V, inv_tau,
             mt_new = tl.maximum(m_t, tl.max(t, 0))
             a_t = tl.exp((m_t - mt_new) * inv_tau)
             e_t = tl.exp((t - mt_new) * inv_tau)
-            l1_t = l1_t * tl.exp(m_t - mt_new) + tl.sum(tl.exp(t - mt_new), 0)
+            if TAU_MODE == 2:
+                l1_t = l1_t * (a_t * a_t) + tl.sum(e_t * e_t, 0)
+            elif TAU_MODE == 1:
+                l1_t = l1_t * a_t + tl.sum(e_t, 0)
+            else:
+                l1_t = l1_t * tl.exp(m_t - mt_new) + tl.sum(tl.exp(t - mt_new), 0)
             lt_t = lt_t * a_t + tl.sum(e_t, 0)
             acc = acc * a_t + tl.sum(tl.where(mask, e_t * ((t - s) * inv_tau), 0.0), 0)
             m_t = mt_new
@@ -177,7 +195,7 @@ def _count_kernel(T, BT, Y, STATS, OUT, V, HAS_BT: tl.constexpr, BLOCK_V: tl.con
 @triton.jit
 def _grad_kernel(S, T, BS, BT, Y, COEF, G, V, inv_tau,
                  HAS_T: tl.constexpr, TAIL: tl.constexpr, HAS_BS: tl.constexpr,
-                 HAS_BT: tl.constexpr, BLOCK_V: tl.constexpr):
+                 HAS_BT: tl.constexpr, TAU_MODE: tl.constexpr, BLOCK_V: tl.constexpr):
     """G = c_hard (q^1 - onehot) [+ c_soft (q^tau - p^tau)] [+ c_tail exp(s - lse_tail)]."""
     row = tl.program_id(0).to(tl.int64)
     y = tl.load(Y + row).to(tl.int64)
@@ -192,18 +210,33 @@ def _grad_kernel(S, T, BS, BT, Y, COEF, G, V, inv_tau,
     s_row = S + row * V
     t_row = T + row * V
     g_row = G + row * V
+    # q^tau = exp((s - lse1)/tau) * exp(lse1/tau - lse(s/tau)); for tau = 2 the
+    # first factor is the square root of q^1, so q^1 and q^tau share one exp
+    if HAS_T:
+        k_tau = tl.exp(lse1 * inv_tau - lset_s)
     for v0 in range(0, V, BLOCK_V):
         cols = v0 + tl.arange(0, BLOCK_V)
         mask = cols < V
         s = tl.load(s_row + cols, mask=mask, other=float("-inf")).to(tl.float32)
         if HAS_BS:
             s += tl.load(BS + cols, mask=mask, other=0.0).to(tl.float32)
-        g = c_hard * (tl.exp(s - lse1) - tl.where(cols == y, 1.0, 0.0))
+        if TAU_MODE == 2:
+            a = tl.exp((s - lse1) * 0.5)
+            q1 = a * a
+        else:
+            q1 = tl.exp(s - lse1)
+        g = c_hard * (q1 - tl.where(cols == y, 1.0, 0.0))
         if HAS_T:
+            if TAU_MODE == 2:
+                q_tau = a * k_tau
+            elif TAU_MODE == 1:
+                q_tau = q1 * k_tau
+            else:
+                q_tau = tl.exp(s * inv_tau - lset_s)
             t = tl.load(t_row + cols, mask=mask, other=float("-inf")).to(tl.float32)
             if HAS_BT:
                 t += tl.load(BT + cols, mask=mask, other=0.0).to(tl.float32)
-            g += c_soft * (tl.exp(s * inv_tau - lset_s) - tl.exp(t * inv_tau - lset_t))
+            g += c_soft * (q_tau - tl.exp(t * inv_tau - lset_t))
         if TAIL:
             g += c_tail * tl.exp(s - lse_tail)
         tl.store(g_row + cols, g.to(G.dtype.element_ty), mask=mask)
@@ -303,6 +336,7 @@ def _sweep(h, w, b, y, teacher, cfg: KDConfig, need, rows=None, scratch_mb=None,
     V = w.shape[0]
     dev, tau, alpha = h.device, float(cfg.tau), float(cfg.alpha)
     inv_tau = 1.0 / tau
+    tau_mode = 2 if tau == 2.0 else (1 if tau == 1.0 else 0)
     need_h, need_w, need_b = need
     topk = isinstance(teacher, TeacherTopK)
     ldt = _logits_dtype(logits_dtype, h.dtype)
@@ -371,7 +405,7 @@ def _sweep(h, w, b, y, teacher, cfg: KDConfig, need, rows=None, scratch_mb=None,
                 T /= len(gs)
             T = T.contiguous()
             _stats_kernel[(n,)](S, T, bs, bt, yb, stats, V, inv_tau, HAS_T=True,
-                                HAS_BS=has_bs, HAS_BT=has_bt, BLOCK_V=BV, **kw)
+                                HAS_BS=has_bs, HAS_BT=has_bt, TAU_MODE=tau_mode, BLOCK_V=BV, **kw)
             lse1_s, lset_s, s_y = stats[:, _S_LSE1], stats[:, _S_LSET], stats[:, _S_SY]
             t_lse1 = stats[:, _T_LSE1]
             logp_y = stats[:, _T_TY] - t_lse1
@@ -399,7 +433,7 @@ def _sweep(h, w, b, y, teacher, cfg: KDConfig, need, rows=None, scratch_mb=None,
                 s_y = s_y + b[yb.long()].to(f32)
             S.scatter_(1, ib, float("-inf"))
             _stats_kernel[(n,)](S, T, bs, bs, yb, stats, V, inv_tau, HAS_T=False,
-                                HAS_BS=has_bs, HAS_BT=False, BLOCK_V=BV, **kw)
+                                HAS_BS=has_bs, HAS_BT=False, TAU_MODE=tau_mode, BLOCK_V=BV, **kw)
             lse_ids = torch.logsumexp(s_ids, 1)
             if has_tail:
                 lse_tail = stats[:, _S_LSE1]
@@ -431,7 +465,8 @@ def _sweep(h, w, b, y, teacher, cfg: KDConfig, need, rows=None, scratch_mb=None,
         G = S if g_inplace else torch.empty(n, V, dtype=gdt, device=dev)
         _grad_kernel[(n,)](S, T, bs, bt if not topk else bs, yb, coef, G, V, inv_tau,
                            HAS_T=not topk, TAIL=topk and has_tail, HAS_BS=has_bs,
-                           HAS_BT=(has_bt if not topk else False), BLOCK_V=BV, **kw)
+                           HAS_BT=(has_bt if not topk else False), TAU_MODE=tau_mode,
+                           BLOCK_V=BV, **kw)
         if topk:   # the K cached-id columns: hard part + bucket soft part
             vals = (c_hard[:, None] * ((s_ids - lse1_s[:, None]).exp() - (ib == yb.long()[:, None]).to(f32))
                     + c_soft[:, None] * dsoft[:, :K])
