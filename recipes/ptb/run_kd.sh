@@ -3,6 +3,7 @@
 # same-size-as-student baseline on hard labels, and one student per trust mode.
 # Usage: recipes/ptb/run_kd.sh [--ptb DIR] [--exp DIR] [--jobs N] [--stage N]
 #                              [--stop-stage N] [--device auto|cpu|cuda] [--student-conf YAML]
+#                              [--seed N]   (seed of baseline and students, default 2)
 #   stage 0: teacher; stage 1: baseline + 4 students (--jobs at a time; on one
 #   GPU --jobs 5 runs them all at once); stage 2: perplexity table -> EXP/ppl.md
 # Each training runs with --resume, so an interrupted run continues where it
@@ -10,13 +11,13 @@
 # train_state.pt newer than it is finished (train-lm/distill then only reload it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ptb=../shared/data/ptb; exp=exp/ptb; jobs=2; stage=0; stop_stage=2; device=auto; sconf=recipes/ptb/conf/student.yaml
+ptb=../shared/data/ptb; exp=exp/ptb; jobs=2; stage=0; stop_stage=2; device=auto; sconf=recipes/ptb/conf/student.yaml; seed=2
 while [[ $# -gt 0 ]]; do
   case $1 in
     --ptb) ptb=$2; shift 2 ;; --exp) exp=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;; --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;; --device) device=$2; shift 2 ;;
-    --student-conf) sconf=$2; shift 2 ;;
+    --student-conf) sconf=$2; shift 2 ;; --seed) seed=$2; shift 2 ;;
     *) echo "$0: unknown option $1" >&2; exit 1 ;;
   esac
 done
@@ -44,7 +45,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   echo "$(date) stage 1: baseline and students ($jobs at a time)"
-  common="--config $sconf --train $tr --valid $va --seed 2 --resume --quiet --device $device"
+  common="--config $sconf --train $tr --valid $va --seed $seed --resume --quiet --device $device"
   cmds=("asr-kd train-lm $common --vocab $exp/small --out $exp/baseline > $exp/log/baseline.log 2>&1")
   for name in $students; do
     cmds+=("asr-kd distill $common --teacher $exp/small --alpha 0.5 --tau 2 --trust ${name#student_} \
