@@ -469,7 +469,7 @@ def _sweep(h, w, b, y, teacher, cfg: KDConfig, need, rows=None, scratch_mb=None,
         wt[r0:r1] = wb
         if not any_grad:
             continue
-        G = S if g_inplace else torch.empty(n, V, dtype=gdt, device=dev)
+        G = S if (g_inplace and S.dtype == gdt) else torch.empty(n, V, dtype=gdt, device=dev)
         _grad_kernel[(n,)](S, T, bs, bt if not topk else bs, yb, coef, G, V, inv_tau,
                            HAS_T=not topk, TAIL=topk and has_tail, HAS_BS=has_bs,
                            HAS_BT=(has_bt if not topk else False), TAU_MODE=tau_mode,
@@ -507,7 +507,10 @@ class _TritonKD(torch.autograd.Function):
                 on and bias is not None and ctx.needs_input_grad[2])
         h, w = hidden.detach(), weight.detach()
         b = None if bias is None else bias.detach()
-        hard, soft, wt, gh, gw, gb = _sweep(h, w, b, targets, teacher, cfg, need, **opts)
+        # autocast off: the sweep picks its GEMM dtypes itself (under a caller's
+        # autocast the logits would come back in the autocast dtype, not the scratch's)
+        with torch.autocast(device_type=h.device.type, enabled=False):
+            hard, soft, wt, gh, gw, gb = _sweep(h, w, b, targets, teacher, cfg, need, **opts)
         a = cfg.alpha
         loss = ((1 - a * wt) * hard + a * wt * soft).mean()
         # .contiguous(): grad_W / grad_b may be column views of one accumulator
