@@ -86,11 +86,13 @@ def rounded(teacher, dtype):
                           None if m.bias is None else m.bias.to(dtype).double()) for m in teacher]
 
 
-def run(h, w, b, y, teacher, grad_scale=2.5, frozen_w=False, **kw):
+def run(h, w, b, y, teacher, grad_scale=2.5, frozen_w=False, autocast=False, **kw):
     leaves = [None if t is None else t.detach().clone().requires_grad_() for t in (h, w, b)]
     if frozen_w:          # grad for hidden and bias only (the kernel's unfolded-bias path)
         leaves[1].requires_grad_(False)
-    parts = kd_loss(*leaves, y, teacher=teacher, return_parts=True, **kw)
+    # autocast: called as the training loop calls it, inside a bf16 autocast region
+    with torch.autocast(h.device.type, dtype=torch.bfloat16, enabled=autocast):
+        parts = kd_loss(*leaves, y, teacher=teacher, return_parts=True, **kw)
     (parts.loss * grad_scale).backward()
     return KDParts(*(x.detach() for x in parts)), [None if t is None else t.grad for t in leaves]
 
@@ -116,7 +118,8 @@ def errors(p, q, gp, gq):
 
 
 def compare(kind, mode, N, d, V, D, dtype, device, seed, K=12, n_ignored=3, bias=True,
-            logits_dtype=None, rows=None, grad_scale=2.5, frozen_w=False, tau=1.7):
+            logits_dtype=None, rows=None, grad_scale=2.5, frozen_w=False, tau=1.7,
+            autocast=False):
     """Errors of impl="triton" in ``dtype`` against the float64 reference."""
     h, w, b, y, members = make_problem(N, d, V, D=D, seed=seed, n_ignored=n_ignored,
                                        bias=bias, device=device)
@@ -142,7 +145,7 @@ def compare(kind, mode, N, d, V, D, dtype, device, seed, K=12, n_ignored=3, bias
         dp._select = lambda impl, hidden: fn if impl == "triton" else dp_select(impl, hidden)
     try:
         out, g_out = run(*lo, y, cast_teacher(teacher, dtype), impl="triton",
-                         grad_scale=grad_scale, **kw)
+                         grad_scale=grad_scale, autocast=autocast, **kw)
     finally:
         if rows is not None or logits_dtype is not None:
             dp._select = dp_select
@@ -177,6 +180,9 @@ INTERP_CASES.update({
                                      tau=1.0),
     "topk-margin-fp32-tau2": dict(kind="topk", mode="margin", dtype="float32", tol=1e-5, tau=2.0),
     "single-none-bf16-tau2": dict(kind="single", mode="none", dtype="bfloat16", tol=1e-2, tau=2.0),
+    # the kernel ignores an outer autocast (fp32 inputs stay fp32 end to end)
+    "single-none-fp32-under-autocast": dict(kind="single", mode="none", dtype="float32",
+                                            tol=1e-5, tau=2.0, autocast=True),
     "single-margin-fp32-frozenW": dict(kind="single", mode="margin", dtype="float32", tol=1e-5,
                                        frozen_w=True),
     "topk-rank-bf16-frozenW": dict(kind="topk", mode="rank", dtype="bfloat16", tol=1e-2,
@@ -252,7 +258,8 @@ def test_cuda_odd_shapes_match_float64(kind, mode, dtype):
 @needs_gpu
 @pytest.mark.parametrize("variant", ["rows=1", "rows=7", "bf16 logits", "ens_prob fallback",
                                      "topk K=V", "no bias", "fp32 logits for bf16",
-                                     "frozen weight", "tau=2", "tau=1", "tau=2 bf16"])
+                                     "frozen weight", "tau=2", "tau=1", "tau=2 bf16",
+                                     "under bf16 autocast"])
 def test_cuda_variants(variant):
     kw = dict(kind="single", mode="prob", dtype=torch.float32, seed=3)
     tol = 1e-5
@@ -272,6 +279,8 @@ def test_cuda_variants(variant):
         tol = 1e-2
     elif variant == "frozen weight":
         kw.update(frozen_w=True, mode="rank")
+    elif variant == "under bf16 autocast":
+        kw.update(autocast=True, tau=2.0)
     elif variant == "tau=2 bf16":
         kw.update(tau=2.0, mode="margin", dtype=torch.bfloat16)
         tol = 1e-2
