@@ -4,6 +4,14 @@ Text is UTF-8, one sentence per line, either plain or Kaldi ``text`` layout
 (``uttid w1 w2 ...``).  Empty lines are skipped (an empty sentence carries no
 LM information beyond ``</s>``).
 
+Input policies: words are separated by any whitespace (spaces, TABs, a lone
+CR inside a line); CRLF line ends, a leading BOM and ``.gz`` are accepted; a
+non-UTF-8 line is an InputError naming the file and line; a file with no
+words is an InputError.  Lines of any length are read (the batchers cut long
+sentences, see ``max_len``).  In Kaldi layout the first field is dropped
+unchecked: ids are not used by LM training, so repeated ids are allowed (each
+line is a sentence), and a line holding only an id is an empty sentence.
+
 Batching modes (both deterministic given ``seed`` and ``epoch``):
 
 * ``sentence``: each sentence is ``<s> w1 .. wn </s>``; a batch holds whole

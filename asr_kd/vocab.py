@@ -8,7 +8,14 @@ and the rescorer:
 * ``encode(text) -> list[int]`` (no ``<s>``/``</s>`` added);
 * ``count_oov(text) -> int``: how many words map to ``<unk>``.
 
-Word ids follow the file order of ``words.txt`` (``word id`` per line).  Files
+Word ids are those of ``words.txt`` (``word id`` per line, separated by any
+whitespace: spaces or TABs; CRLF and a leading BOM are accepted, other bytes
+must be UTF-8).  A word or an id listed twice is an InputError naming both
+lines, and so is a byte-order mark starting any line but the first (files
+concatenated with ``cat``).  Ids are non-negative ASCII integers and may have
+gaps, at most ``MAX_UNUSED_IDS`` in all (a stray huge id is refused rather than
+building a huge output layer); ``<s>``, ``</s>`` and ``<unk>`` must be
+present.  Files
 written here put ``<s> 0``, ``</s> 1``, ``<unk> 2`` first, then words by
 descending count (ties alphabetical).  A Kaldi ``words.txt`` with ``<eps>``,
 disambiguation symbols (``#0``) and ids that are not contiguous is read as is;
@@ -25,6 +32,18 @@ from .errors import InputError
 from .fileio import atomic_write, read_lines
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+# ids a words.txt may leave unused (gaps); the LM output size is max id + 1, so a
+# stray huge id (a typo, a corrupt line) would otherwise build a giant model.
+MAX_UNUSED_IDS = 1_000_000
+
+
+def _parse_id(text: str, path, line: int) -> int:
+    """A words.txt id: a non-negative integer in ASCII digits (no sign, no ``_``)."""
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
+        raise InputError(f"negative id {text[:20]}", path, line)
+    raise InputError(f"expected a non-negative integer id, got {text[:40]!r}", path, line)
 
 
 class WordVocab:
@@ -87,29 +106,35 @@ class WordVocab:
     def load(cls, path: str | os.PathLike) -> "WordVocab":
         """Read ``words.txt`` (``word id`` per line, ids unique, any order)."""
         table: dict[int, str] = {}
-        seen: set[str] = set()
+        id_line: dict[int, int] = {}
+        word_line: dict[str, int] = {}
         for n, line in read_lines(path):
             parts = line.split()
             if not parts:
                 continue
+            if parts[0].startswith("\ufeff"):   # cat-ed files: '<s>' would not be found
+                raise InputError("line starts with a byte-order mark (U+FEFF), as left by "
+                                 "concatenating files that had one; remove it", path, n)
             if len(parts) != 2:
                 raise InputError("expected 'word id'", path, n)
             w, i = parts
-            try:
-                idx = int(i)
-            except ValueError:
-                raise InputError(f"expected an integer id, got {i!r}", path, n) from None
-            if idx < 0:
-                raise InputError(f"negative id {idx}", path, n)
+            idx = _parse_id(i, path, n)
             if idx in table:
-                raise InputError(f"id {idx} used twice", path, n)
-            if w in seen:
-                raise InputError(f"word {w!r} listed twice", path, n)
+                raise InputError(f"id {idx} used twice (first on line {id_line[idx]})", path, n)
+            if w in word_line:
+                raise InputError(f"word {w!r} listed twice (first on line {word_line[w]})",
+                                 path, n)
             table[idx] = w
-            seen.add(w)
+            id_line[idx], word_line[w] = n, n
         if not table:
             raise InputError("empty vocabulary", path)
+        unused = max(table) + 1 - len(table)
+        if unused > MAX_UNUSED_IDS:
+            top = max(table)
+            raise InputError(f"id {top} leaves {unused} ids unused (at most {MAX_UNUSED_IDS} "
+                             "allowed: the LM would get max id + 1 outputs)", path, id_line[top])
         words: list = [None] * (max(table) + 1)
+        seen = set(word_line)
         for i, w in table.items():
             words[i] = w
         missing = [s for s in (BOS, EOS, UNK) if s not in seen]

@@ -15,16 +15,20 @@ missing from higher-K folders (fewer hypotheses), but one present in K-best
 must be present in every k < K.  Utterances keep the order of
 ``1best_recog/text``; hypotheses are ordered by K.  Within a folder, ``score``
 and ``scores`` must hold exactly the ids of ``text``.
+
+Policies: ids and fields are whitespace-separated (spaces or TABs); a
+duplicate id within a file is an InputError naming both lines; an id in
+``score``/``scores`` but not in ``text`` (or the reverse) names the id and the
+file.  Every utterance has N >= 1 (it is in ``1best_recog``); N = 0 cannot be
+expressed.  A ``scores`` entry repeating a name inside its object is an error.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from ..errors import InputError
-from ..fileio import read_lines
-from .io import check_number, parse_score, recog_dirs
+from .io import check_number, keyed_lines, load_json, parse_score, recog_dirs
 from .model import Hyp, NBest, Utterance
 
 # "tensor(-46.63)", "tensor(-46.63, device='cuda:0')" or a plain number
@@ -43,22 +47,20 @@ def _value(text: str, path, line, what: str) -> float:
 
 def _id_lines(path: Path):
     """Yield ``(line, uttid, rest)`` with duplicate ids rejected."""
-    seen = set()
-    for n, line in read_lines(path):
+    seen: dict[str, int] = {}
+    for n, line in keyed_lines(path):
         parts = line.strip().split(maxsplit=1)
         if not parts:
             continue
         if parts[0] in seen:
-            raise InputError(f"duplicate utterance id {parts[0]!r}", path, n)
-        seen.add(parts[0])
+            raise InputError(f"duplicate utterance id {parts[0]!r} (first on line "
+                             f"{seen[parts[0]]})", path, n)
+        seen[parts[0]] = n
         yield n, parts[0], parts[1] if len(parts) > 1 else ""
 
 
 def _read_scores(path: Path, rest: str, n: int) -> dict[str, float]:
-    try:
-        obj = json.loads(rest)
-    except json.JSONDecodeError as e:
-        raise InputError(f'expected "uttid {{"name": score, ...}}" ({e.msg})', path, n) from None
+    obj = load_json(rest, path, n, 'uttid {"name": score, ...}')
     if not isinstance(obj, dict):
         raise InputError('expected "uttid {"name": score, ...}"', path, n)
     out = {}

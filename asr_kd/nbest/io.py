@@ -15,9 +15,24 @@ the per-format readers share.
 ``opts`` go to the reader: ``words_txt`` (kaldi), ``n`` and ``manifest``
 (nemo).  Writers exist for ``jsonl`` (lossless) and ``kaldi``.
 
-Shared policies (every reader): scores must be finite numbers (NaN/inf is an
-InputError); every bad-input error is an :class:`InputError` naming the file
-and, for line-based files, the line.
+Shared policies (every reader):
+
+- every bad-input error is an :class:`InputError` whose message is one line
+  naming the file and, for line-based files, the line; no other exception
+  escapes a reader, whatever the bytes (checked by tests/reliability);
+- scores must be finite numbers: ``nan``, ``inf``, ``1e999`` (overflows to
+  inf) and JSON integers too large for a float are InputErrors;
+- text is UTF-8; a leading BOM is dropped and CRLF line ends are accepted
+  (``fileio.read_lines``); a BOM starting a later line of an id-first file
+  (Kaldi archives and text, ESPnet files, references) is an InputError naming
+  the line (see :func:`keyed_lines`); elsewhere U+FEFF is an ordinary
+  character;
+- utterance ids are unique within a file: a repeat is an InputError naming
+  the repeat's line and the first one's;
+- empty hypotheses are valid (empty text); an utterance with no hypotheses
+  (N = 0) is kept where the format can express it (srilm, json, jsonl);
+- JSON documents nested more than a few hundred levels deep are refused as
+  malformed (Python's parser would overflow its stack).
 """
 from __future__ import annotations
 
@@ -63,25 +78,86 @@ def parse_score(text: str, path, line: int | None, what: str = "score") -> float
     return value
 
 
+def one_line(text, limit: int = 200) -> str:
+    """``text`` (e.g. a third-party error message) squeezed onto one short line."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def check_number(value, path, line: int | None, what: str = "score") -> float:
     """A JSON value as a finite float (bools and strings are rejected)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"expected a number for the {what}, got {value!r}", path, line)
-    value = float(value)
+        raise InputError(f"expected a number for the {what}, got {one_line(repr(value))}",
+                         path, line)
+    try:
+        value = float(value)
+    except OverflowError:       # a JSON integer beyond float range
+        raise InputError(f"expected a finite {what}, got an integer of "
+                         f"{len(str(abs(value)))} digits", path, line) from None
     if not math.isfinite(value):
         raise InputError(f"expected a finite {what}, got {value!r}", path, line)
     return value
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice (raised by :func:`unique_keys`)."""
+
+
+def unique_keys(pairs):
+    """``object_pairs_hook`` that refuses a repeated key: JSON would keep the last
+    silently, dropping data."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def load_json(text: str, path, line: int | None, what: str):
+    """``json.loads(text)`` with every failure as an InputError ``expected {what} (...)``.
+
+    Besides malformed JSON this covers a repeated object key, an integer longer
+    than Python converts (4300 digits) and nesting deep enough to overflow the
+    parser's recursion.  ``line`` is the line ``text`` starts on (None: the
+    error's own line within ``text`` is used).
+    """
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as e:
+        at = e.lineno if line is None else line
+        raise InputError(f"expected {what} ({e.msg}, column {e.colno})", path, at) from None
+    except DuplicateKey as e:
+        raise InputError(f"expected {what} (duplicate key {one_line(repr(e.args[0]), 80)} "
+                         "in one object)", path, line) from None
+    except RecursionError:
+        raise InputError(f"expected {what} (nested too deeply)", path, line) from None
+    except ValueError as e:     # int longer than sys.get_int_max_str_digits()
+        raise InputError(f"expected {what} ({one_line(e, 80)})", path, line) from None
+
+
+BOM_LINE = ("line starts with a byte-order mark (U+FEFF), as left by concatenating "
+            "files that had one; remove it")
+
+
+def keyed_lines(path) -> Iterator[tuple[int, str]]:
+    """``read_lines`` for files whose lines start with an id or key.
+
+    A BOM that starts a later line (``cat a b`` where ``b`` had one) would
+    silently become part of that id, which then matches nothing; it is an
+    InputError naming the line instead.
+    """
+    for n, line in read_lines(path):
+        if line.lstrip().startswith("\ufeff"):
+            raise InputError(BOM_LINE, path, n)
+        yield n, line
+
+
 def iter_json_lines(path) -> Iterator[tuple[int, object]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSONL file."""
     for n, line in read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            yield n, json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"expected one JSON object per line ({e.msg})", path, n) from None
+        if line.strip():
+            yield n, load_json(line, path, n, "one JSON object per line")
 
 
 def recog_dirs(folder: Path) -> dict[int, Path]:
@@ -108,7 +184,7 @@ def looks_like_srilm_line(line: str) -> bool:
     if line.startswith("NBestList") or re.match(r"^\(\S+\)", line):
         return True
     parts = line.split()
-    if len(parts) < 3 or not parts[2].isdigit():
+    if len(parts) < 3 or not (parts[2].isascii() and parts[2].isdigit()):
         return False
     try:
         float(parts[0]), float(parts[1])

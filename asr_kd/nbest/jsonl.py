@@ -8,6 +8,12 @@ One utterance per line::
 hypotheses); ``text`` may be ""; ``scores`` maps names to finite natural-log
 scores and may be absent (empty).  Blank lines are skipped.  Writing is lossless:
 every score key and the reference survive a write/read round trip exactly.
+
+Policies: a repeated ``utt`` is an InputError naming both lines; so is a key
+repeated inside one JSON object (JSON would silently keep the last).  Unknown
+fields are ignored.  CRLF and a leading BOM are accepted; a line that is not
+one JSON object (bad UTF-8, malformed JSON, absurd nesting) is an
+InputError naming the line.
 """
 from __future__ import annotations
 
@@ -46,12 +52,13 @@ def _parse_utt(obj, path, n) -> Utterance:
 
 def read_jsonl(path) -> NBest:
     """Read a native JSONL N-best file; duplicate utterance ids are an error."""
-    nbest, seen = NBest(), set()
+    nbest, seen = NBest(), {}
     for n, obj in iter_json_lines(path):
         u = _parse_utt(obj, path, n)
         if u.utt in seen:
-            raise InputError(f"duplicate utterance id {u.utt!r}", path, n)
-        seen.add(u.utt)
+            raise InputError(f"duplicate utterance id {u.utt!r} (first on line {seen[u.utt]})",
+                             path, n)
+        seen[u.utt] = n
         nbest.utts.append(u)
     return nbest
 

@@ -29,19 +29,28 @@ back as an int vector ``[-2, 7]``), and its errors carry no line numbers.
 kaldiio reads the binary vector layout; binary ``BaseFloat`` (``\\0B\\4`` +
 4 bytes), which kaldiio mistakes for an int vector, is decoded here.
 
-Utterances with no hypotheses cannot be expressed and are skipped on writing.
+Policies: fields are separated by any whitespace (spaces, TABs); CRLF and a
+leading BOM are accepted.  A key listed twice in one archive is an InputError
+naming both lines; so are two keys giving one utterance the same hypothesis
+number (``u-1`` and ``u-01``).  Hypothesis numbers may have gaps (``u-1``,
+``u-3``): hypotheses are ordered by number and none is invented.  An
+utterance id in two job folders, a word id missing from words.txt and an id
+listed twice in words.txt are InputErrors.  Costs must be finite (text and
+binary archives alike).  Utterances with no hypotheses (N = 0) cannot be
+expressed in these archives and are skipped on writing.
 """
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import struct
 from pathlib import Path
 
 from ..errors import InputError
-from ..fileio import atomic_write, open_text, read_lines
-from .io import parse_score
+from ..fileio import atomic_write, open_text
+from .io import keyed_lines, one_line, parse_score
 from .model import Hyp, NBest, Utterance
 
 # archive file -> score key (sign flipped on reading); other lmwt.<x> -> lm:<x>
@@ -50,24 +59,26 @@ _KEY_FILE = {v: k for k, v in _FIXED.items()}
 
 
 def split_key(key: str, path, line) -> tuple[str, int]:
-    """``'utt-a-3'`` -> ``('utt-a', 3)``; n must be a positive integer."""
+    """``'utt-a-3'`` -> ``('utt-a', 3)``; n must be a positive (ASCII) integer."""
     utt, dash, n = key.rpartition("-")
-    if not dash or not utt or not n.isdigit() or int(n) < 1:
-        raise InputError(f"expected a key <uttid>-<n> with n >= 1, got {key!r}", path, line)
+    if (not dash or not utt or not (n.isascii() and n.isdigit()) or len(n) > 9
+            or int(n) < 1):
+        raise InputError(f"expected a key <uttid>-<n> with n >= 1 (at most 9 digits), "
+                         f"got {one_line(repr(key))}", path, line)
     return utt, int(n)
 
 
 def _read_words(path: Path, symtab: dict[str, str] | None) -> dict[str, tuple[str, int]]:
     """``{key: (text, line)}`` from ``words_text`` (or integer ``words`` via ``symtab``)."""
-    out = {}
-    for n, line in read_lines(path):
+    out: dict[str, tuple[str, int]] = {}
+    for n, line in keyed_lines(path):
         parts = line.split()
         if not parts:
             continue
         key, words = parts[0], parts[1:]
         split_key(key, path, n)
         if key in out:
-            raise InputError(f"duplicate key {key!r}", path, n)
+            raise InputError(f"duplicate key {key!r} (first on line {out[key][1]})", path, n)
         if symtab is not None:
             try:
                 words = [symtab[w] for w in words]
@@ -79,16 +90,29 @@ def _read_words(path: Path, symtab: dict[str, str] | None) -> dict[str, tuple[st
 
 
 def _read_symtab(path) -> dict[str, str]:
-    """words.txt (``word id``) as ``{id: word}``."""
-    table = {}
-    for n, line in read_lines(path):
+    """words.txt (``word id``) as ``{id: word}``; an id listed twice is an error
+    (which word a ``words`` archive meant would be a guess)."""
+    table: dict[str, str] = {}
+    where: dict[str, int] = {}
+    for n, line in keyed_lines(path):
         parts = line.split()
         if not parts:
             continue
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()):
             raise InputError("expected 'word id'", path, n)
-        table[parts[1]] = parts[0]
+        word, i = parts
+        if i in table:
+            raise InputError(f"id {i} used twice (first on line {where[i]})", path, n)
+        table[i], where[i] = word, n
     return table
+
+
+def _cost(value: float, key: str, path) -> float:
+    """A binary archive's float, which must be finite."""
+    if not math.isfinite(value):
+        raise InputError(f"expected a finite cost for key {one_line(repr(key))}, got {value}",
+                         path)
+    return value
 
 
 def _read_binary_floats(path: Path, data: bytes) -> dict[str, tuple[float, int | None]]:
@@ -99,11 +123,16 @@ def _read_binary_floats(path: Path, data: bytes) -> dict[str, tuple[float, int |
         try:
             items = [(k, v) for k, v in kaldiio.load_ark(io.BytesIO(data))]
         except Exception as e:  # kaldiio raises assorted types on corrupt input
-            raise InputError(f"expected a Kaldi archive of floats ({e})", path) from None
+            raise InputError(f"expected a Kaldi archive of floats ({one_line(e)})",
+                             path) from None
         for k, v in items:
-            if getattr(v, "size", 0) != 1:
-                raise InputError(f"expected one float per key, got shape {v.shape} for {k!r}", path)
-            out[k] = (parse_score(str(float(v.reshape(-1)[0])), path, None, f"cost of {k}"), None)
+            if getattr(v, "size", 0) != 1 or not hasattr(v, "reshape"):
+                shape = getattr(v, "shape", type(v).__name__)
+                raise InputError(f"expected one float per key, got {shape} for "
+                                 f"{one_line(repr(k))}", path)
+            if k in out:
+                raise InputError(f"duplicate key {one_line(repr(k))}", path)
+            out[k] = (_cost(float(v.reshape(-1)[0]), k, path), None)
         return out
     while pos < len(data):
         sp = data.find(b" ", pos)
@@ -113,11 +142,11 @@ def _read_binary_floats(path: Path, data: bytes) -> dict[str, tuple[float, int |
         fmt, width = ("<f", 4) if size == b"\x04" else ("<d", 8)
         key = data[pos:sp].decode("utf-8", "replace")
         if len(data) < sp + 4 + width:
-            raise InputError(f"truncated binary record {key!r}", path)
+            raise InputError(f"truncated binary record {one_line(repr(key))}", path)
         value = struct.unpack(fmt, data[sp + 4:sp + 4 + width])[0]
         if key in out:
-            raise InputError(f"duplicate key {key!r}", path)
-        out[key] = (parse_score(repr(value), path, None, f"cost of {key}"), None)
+            raise InputError(f"duplicate key {one_line(repr(key))}", path)
+        out[key] = (_cost(value, key, path), None)
         pos = sp + 4 + width
     return out
 
@@ -130,7 +159,7 @@ def _read_floats(path: Path) -> dict[str, tuple[float, int | None]]:
     if sp > 0 and head[sp + 1:sp + 3] == b"\0B":
         return _read_binary_floats(path, Path(path).read_bytes())
     out: dict[str, tuple[float, int | None]] = {}
-    for n, line in read_lines(path):
+    for n, line in keyed_lines(path):
         parts = line.split()
         if not parts:
             continue
@@ -139,7 +168,8 @@ def _read_floats(path: Path) -> dict[str, tuple[float, int | None]]:
         if len(parts) != 2:
             raise InputError("expected '<uttid>-<n> <cost>'", path, n)
         if parts[0] in out:
-            raise InputError(f"duplicate key {parts[0]!r}", path, n)
+            raise InputError(f"duplicate key {parts[0]!r} (first on line {out[parts[0]][1]})",
+                             path, n)
         out[parts[0]] = (parse_score(parts[1], path, n, "cost"), n)
     return out
 
@@ -177,7 +207,8 @@ def _read_job(folder: Path, words_txt) -> list[Utterance]:
         table = _read_floats(path)
         for key, (cost, n) in table.items():
             if key not in scores:
-                raise InputError(f"key {key!r} is not in {words_path.name}", path, n)
+                raise InputError(f"key {one_line(repr(key))} is not in {words_path.name}",
+                                 path, n)
             scores[key][name] = -cost
         if len(table) != len(words):
             missing = next(k for k in words if k not in table)
@@ -185,8 +216,13 @@ def _read_job(folder: Path, words_txt) -> list[Utterance]:
                              f"{words_path.name}) is missing", path)
 
     by_utt: dict[str, list[tuple[int, Hyp]]] = {}
+    numbers: dict[tuple[str, int], int] = {}
     for key, (text, line) in words.items():
         utt, n = split_key(key, words_path, line)
+        if (utt, n) in numbers:    # 'u-1' and 'u-01': two hypotheses claim one rank
+            raise InputError(f"key {key!r} repeats hypothesis number {n} of {utt!r} "
+                             f"(line {numbers[utt, n]})", words_path, line)
+        numbers[utt, n] = line
         by_utt.setdefault(utt, []).append((n, Hyp(text, scores[key])))
     return [Utterance(utt, [h for _, h in sorted(hs, key=lambda x: x[0])])
             for utt, hs in by_utt.items()]

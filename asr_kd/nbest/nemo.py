@@ -8,6 +8,12 @@ is the reference; without one, ids are "0", "1", ...  The score (key
 ``"score"``) is taken as a natural-log score, as NeMo's decoders write it.
 ``text`` may be empty (``<TAB>-3.2``); a line without a TAB, a blank line or a
 line count that is not a multiple of N (or not N x manifest lines) is an error.
+
+Policies: the LAST TAB of a line separates text from score (earlier TABs are
+word separators); CRLF and a leading BOM are accepted.  Every utterance has
+exactly N >= 1 lines, so N = 0 cannot be expressed.  Two manifest lines giving
+the same id (same audio base name) are an InputError naming both lines, as is
+an ``audio_filepath`` with no base name (``"dir/"``).
 """
 from __future__ import annotations
 
@@ -21,15 +27,18 @@ from .model import Hyp, NBest, Utterance
 
 def read_manifest(path) -> list[tuple[str, str | None]]:
     """``[(uttid, reference or None)]`` from a NeMo manifest; ids must be unique."""
-    out, seen = [], set()
+    out, seen = [], {}
     for n, obj in iter_json_lines(path):
         audio = obj.get("audio_filepath") if isinstance(obj, dict) else None
         if not isinstance(audio, str) or not audio:
             raise InputError('expected {"audio_filepath": "...", "text": "..."}', path, n)
         utt = os.path.splitext(os.path.basename(audio))[0]
+        if not utt:
+            raise InputError(f"expected an audio file name, got {audio[:200]!r}", path, n)
         if utt in seen:
-            raise InputError(f"duplicate utterance id {utt!r} (from {audio!r})", path, n)
-        seen.add(utt)
+            raise InputError(f"duplicate utterance id {utt!r} (from {audio[:200]!r}; first on "
+                             f"line {seen[utt]})", path, n)
+        seen[utt] = n
         ref = obj.get("text")
         if ref is not None and not isinstance(ref, str):
             raise InputError('expected "text" to be a string', path, n)
@@ -42,6 +51,8 @@ def read_nemo(path, n: int | None = None, manifest=None) -> NBest:
     entries = read_manifest(manifest) if manifest is not None else None
     hyps = []
     for ln, line in read_lines(path):
+        if not line.strip():    # N lines per utterance: skipping one would shift the rest
+            raise InputError("expected 'text<TAB>score', got a blank line", path, ln)
         text, tab, score = line.rpartition("\t")
         if not tab:
             raise InputError("expected 'text<TAB>score'", path, ln)

@@ -11,7 +11,14 @@ Two layouts, one utterance per line (blank lines skipped, words may be empty):
   ``1272-128104-0000``).
 
 JSON files are refused (references inside JSON N-best files are read with the
-N-best).  Duplicate ids are an InputError naming the line.
+N-best).  Fields are separated by any whitespace (spaces, TABs); CRLF and a
+leading BOM are accepted (a BOM starting a later line is an InputError).
+Duplicate ids are an InputError naming both lines (after the ``spk-`` prefix
+is removed, so two trn ids that collapse to one id are caught too).
+
+:func:`attach_refs` policy: every N-best utterance needs a reference (the
+missing ids are listed in the error); references without an N-best utterance
+are returned to the caller, which reports them, and are never an error.
 """
 from __future__ import annotations
 
@@ -19,10 +26,23 @@ import json
 import re
 
 from ..errors import InputError
-from ..fileio import read_lines
+from .io import keyed_lines
 from .model import NBest
 
-_TRN = re.compile(r"^(.*?)\s*\(([^()\s]+)\)\s*$")
+_TRN_ID = re.compile(r"[^()\s]+")
+
+
+def _split_trn(line: str) -> tuple[str, str] | None:
+    """``'w1 w2 (uttid)'`` -> ``('w1 w2', 'uttid')``; None when the line has no
+    ``(id)`` at its end.  Scans once from the right: a regex with a lazy prefix
+    took quadratic time on a long run of blanks."""
+    line = line.rstrip()
+    if not line.endswith(")"):
+        return None
+    open_at = line.rfind("(")
+    if open_at < 0 or not _TRN_ID.fullmatch(line, open_at + 1, len(line) - 1):
+        return None
+    return line[:open_at].rstrip(), line[open_at + 1:-1]
 
 
 def _espnet_utt(trn_id: str) -> str | None:
@@ -40,7 +60,7 @@ def _is_json(path, first: str) -> bool:
     if first.startswith("["):   # "[noise] words (id)" is a trn line, not JSON
         try:
             json.loads(first)
-        except ValueError:
+        except (ValueError, RecursionError):   # not JSON, or not worth parsing
             return first == "["
         return True
     return False
@@ -48,18 +68,18 @@ def _is_json(path, first: str) -> bool:
 
 def read_refs(path) -> dict[str, str]:
     """``{uttid: reference text}`` from a Kaldi ``text`` or sclite ``trn`` file."""
-    lines = [(n, line.strip()) for n, line in read_lines(path) if line.strip()]
+    lines = [(n, line.strip()) for n, line in keyed_lines(path) if line.strip()]
     if _is_json(path, lines[0][1] if lines else ""):
         raise InputError("expected a Kaldi text or sclite trn reference file, got JSON",
                          path, lines[0][0])
-    trn = str(path).endswith(".trn") or (bool(lines) and all(_TRN.match(s) for _, s in lines))
+    trn = str(path).endswith(".trn") or (bool(lines) and all(_split_trn(s) for _, s in lines))
     pairs = []
     for n, line in lines:
         if trn:
-            m = _TRN.match(line)
-            if not m:
+            parsed = _split_trn(line)
+            if not parsed:
                 raise InputError("expected 'words (uttid)'", path, n)
-            pairs.append((n, m.group(2), m.group(1)))
+            pairs.append((n, parsed[1], parsed[0]))
         else:
             parts = line.split(maxsplit=1)
             pairs.append((n, parts[0], parts[1] if len(parts) > 1 else ""))
@@ -68,10 +88,13 @@ def read_refs(path) -> dict[str, str]:
         if all(stripped):
             pairs = [(n, s, t) for (n, _, t), s in zip(pairs, stripped)]
     refs: dict[str, str] = {}
+    first_line: dict[str, int] = {}
     for n, utt, text in pairs:
         if utt in refs:
-            raise InputError(f"duplicate utterance id {utt!r}", path, n)
+            raise InputError(f"duplicate utterance id {utt!r} (first on line "
+                             f"{first_line[utt]})", path, n)
         refs[utt] = " ".join(text.split())
+        first_line[utt] = n
     return refs
 
 

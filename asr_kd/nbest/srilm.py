@@ -23,7 +23,11 @@ Formats, converted to natural log (larger is better):
 
 ``<s>`` and ``</s>`` tokens are dropped from the hypothesis text (SRILM tools
 write them); their scores still count.  Blank lines are skipped; a file with no
-hypotheses is an utterance with N = 0.
+hypotheses is an utterance with N = 0; a hypothesis with no words is an empty
+hypothesis.  Tokens are separated by any whitespace (spaces, TABs); CRLF and a
+leading BOM are accepted.  Two files giving the same utterance id
+(``a.nbest`` and ``a.nbest.gz``) are an InputError naming both.  In a list
+file, a line naming no readable file is an InputError naming that line.
 """
 from __future__ import annotations
 
@@ -65,6 +69,14 @@ def _bytelog(token: str, path, n) -> float:
     return parse_score(m.group(1), path, n, "bytelog score") * BYTELOG_TO_LN
 
 
+def _converted(value: float, path, n, what: str) -> float:
+    """A score after the change of log base (or a sum of word scores), still finite:
+    ``1e308`` in log10 is a valid float but not a valid natural-log score."""
+    if not math.isfinite(value):
+        raise InputError(f"the {what} overflows when converted to natural log", path, n)
+    return value
+
+
 def _parse_v2(tokens: list[str], path, n) -> Hyp:
     total = _bytelog(tokens[0], path, n)
     words, ac, lm = [], 0.0, 0.0
@@ -92,16 +104,20 @@ def _parse_v2(tokens: list[str], path, n) -> Hyp:
             lm += parse_score(info["g"], path, n, "LM bytelog")
             prev_end = parse_score(info["et"], path, n, "end time")
         i = close + 1
-    return Hyp(_text(words), {"score": total, "am": ac * BYTELOG_TO_LN,
-                              "lm0": lm * BYTELOG_TO_LN})
+    return Hyp(_text(words), {
+        "score": total,
+        "am": _converted(ac * BYTELOG_TO_LN, path, n, "sum of the a: scores"),
+        "lm0": _converted(lm * BYTELOG_TO_LN, path, n, "sum of the g: scores")})
 
 
 def _parse_v3(tokens: list[str], path, n) -> Hyp:
     if len(tokens) < 3:
         raise InputError("expected 'ascore lscore nwords w1 w2 ...'", path, n)
-    am = parse_score(tokens[0], path, n, "acoustic score") * LOG10_TO_LN
-    lm = parse_score(tokens[1], path, n, "LM score") * LOG10_TO_LN
-    if not tokens[2].isdigit():
+    am = _converted(parse_score(tokens[0], path, n, "acoustic score") * LOG10_TO_LN,
+                    path, n, "acoustic score")
+    lm = _converted(parse_score(tokens[1], path, n, "LM score") * LOG10_TO_LN,
+                    path, n, "LM score")
+    if not (tokens[2].isascii() and tokens[2].isdigit()):
         raise InputError(f"expected the word count (an integer), got {tokens[2]!r}", path, n)
     return Hyp(_text(tokens[3:]), {"am": am, "lm0": lm})
 
@@ -142,11 +158,23 @@ def _list_files(path: Path) -> list[tuple[Path, str, int | None]]:
         if line.strip():
             f = Path(line.strip())
             f = f if f.is_absolute() else path.parent / f
-            if not f.is_file():
-                raise InputError(f"expected an N-best file, {os.fspath(f)!r} does not exist",
-                                 path, n)
+            if not _is_file(f):
+                raise InputError(f"expected an N-best file, {_short(os.fspath(f))!r} "
+                                 "does not exist", path, n)
             out.append((f, os.fspath(path), n))
     return out
+
+
+def _is_file(f: Path) -> bool:
+    """``f.is_file()``, False for names the OS cannot even look up (NUL, too long)."""
+    try:
+        return f.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def read_srilm(path) -> NBest:
