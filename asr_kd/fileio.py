@@ -1,9 +1,16 @@
 """Crash-safe file output and tolerant text input.
 
-Outputs are written to a temporary name in the same folder, fsynced, then
-renamed, so a file under its final name is never partial.  Inputs may be
-gzip-compressed (by ``.gz`` suffix) and must be UTF-8; a BOM is dropped and
-CRLF line ends are accepted.
+Outputs are written to a temporary name in the same folder
+(``.tmp-NAME.HOST-PID.XXXX``), fsynced, then renamed, and the folder is
+fsynced, so a file under its final name is never partial, even after kill -9
+or a power loss.  A temporary left by a killed writer on this host is removed
+by the next write of the same file.  :class:`FileSet` puts several files in
+place together (a model folder): a failed write changes none of them.  Write
+errors (disk full, read-only folder) become a one-line :class:`InputError`
+naming the file.
+
+Inputs may be gzip-compressed (by ``.gz`` suffix) and must be UTF-8; a BOM is
+dropped and CRLF line ends are accepted.
 """
 from __future__ import annotations
 
@@ -11,26 +18,127 @@ import contextlib
 import gzip
 import io
 import os
+import re
+import shutil
+import socket
 import tempfile
-from typing import Iterator
+import zlib
+from typing import Callable, Iterator
 
 from .errors import InputError
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
-    """Open a temporary file beside ``path``; on clean exit fsync and rename it.
+def _owner() -> str:
+    """``host-pid`` of this process, put into temporary names so that a later
+    writer can tell a dead writer's leftovers from a live writer's work."""
+    return f"{socket.gethostname().split('.')[0] or 'host'}-{os.getpid()}"
 
-    On an exception the temporary file is removed and ``path`` is untouched.
-    ``.gz`` paths are gzip-compressed.
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's live process
+        return True
+    return True
+
+
+def _remove_stale_temps(folder: str, base: str) -> None:
+    """Delete temporaries of ``base`` whose writer (this host, by pid) is dead.
+
+    A writer killed with SIGKILL (OOM killer, preemption) cannot remove its
+    temporary; without this, each kill of a training run would leave a
+    checkpoint-sized file behind.  Temporaries of live writers, and those
+    written from other hosts (a shared folder), are left alone.
     """
-    path = os.fspath(path)
+    prefix = f".tmp-{base}."
+    host = _owner().rsplit("-", 1)[0]
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        m = re.fullmatch(r"(.+)-(\d+)\.[^.]+", name[len(prefix):])
+        if m and m.group(1) == host and int(m.group(2)) != os.getpid() \
+                and not _pid_alive(int(m.group(2))):
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)  # a staging folder (new_temp_dir)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+
+def _non_folder_ancestor(folder: str) -> str | None:
+    """The nearest existing path at or above ``folder`` when it is not a folder."""
+    p = folder
+    while not os.path.lexists(p):
+        parent = os.path.dirname(p)
+        if parent == p:
+            return None
+        p = parent
+    return None if os.path.isdir(p) else p
+
+
+def _new_temp(path: str) -> tuple[int, str]:
+    """Create ``.tmp-<name>.<host>-<pid>.<random>`` beside ``path``: (fd, temp path)."""
     folder = os.path.dirname(os.path.abspath(path))
+    blocker = _non_folder_ancestor(folder)
+    if blocker is not None:
+        raise InputError(f"cannot write here: {blocker} is a file, not a folder", path)
     try:
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + ".", dir=folder)
+        _remove_stale_temps(folder, os.path.basename(path))
+        return tempfile.mkstemp(prefix=f".tmp-{os.path.basename(path)}.{_owner()}.", dir=folder)
     except OSError as e:
-        raise InputError(f"cannot write here: {e.strerror}", path) from None
+        raise InputError(f"cannot write here: {e.strerror or e}", path) from None
+
+
+def new_temp_dir(path: str | os.PathLike) -> str:
+    """A new staging folder beside ``path`` (named like the temporaries, so a killed
+    writer's one is removed by the next call for the same ``path``)."""
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    blocker = _non_folder_ancestor(folder)
+    if blocker is not None:
+        raise InputError(f"cannot write here: {blocker} is a file, not a folder", path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        _remove_stale_temps(folder, os.path.basename(path))
+        return tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}.{_owner()}.", dir=folder)
+    except OSError as e:
+        raise InputError(f"cannot write here: {e.strerror or e}", path) from None
+
+
+def fsync_dir(folder: str) -> None:
+    """Make renames in ``folder`` durable (power loss): fsync the folder itself.
+
+    Best effort: some platforms and filesystems cannot open or fsync a folder;
+    the rename is atomic there all the same.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_error(e: OSError, path: str) -> InputError:
+    """An OSError while writing ``path`` (disk full, quota, I/O error) as a one-line InputError."""
+    return InputError(f"cannot write: {e.strerror or e}", path)
+
+
+@contextlib.contextmanager
+def _staged(path: str, mode: str, encoding: str | None, staged: list):
+    """Write to a new temporary beside ``path``; on clean exit fsync it and append
+    ``(temp, path)`` to ``staged``.  On an error the temporary is removed."""
+    fd, tmp = _new_temp(path)
     binary = "b" in mode
     try:
         with os.fdopen(fd, "wb") as raw:
@@ -51,13 +159,126 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and not isinstance(e, InputError):
-            raise InputError(f"cannot write: {e.strerror or e}", path) from None
+        if isinstance(e, OSError):
+            raise _write_error(e, path) from None
         raise
+    staged.append((tmp, path))
+
+
+def _commit(staged: list) -> None:
+    """Rename each staged temporary to its final name, in order; then fsync the folders."""
+    try:
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except OSError as e:
+        _discard(staged)
+        raise _write_error(e, e.filename or staged[-1][1]) from None
+    for folder in dict.fromkeys(os.path.dirname(os.path.abspath(p)) for _, p in staged):
+        fsync_dir(folder)
+
+
+def _discard(staged: list) -> None:
+    for tmp, _ in staged:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
+    """Open a temporary file beside ``path``; on clean exit fsync it, rename it
+    to ``path`` and fsync the folder (so the rename survives a power loss).
+
+    On an exception the temporary file is removed and ``path`` is untouched; an
+    OSError (disk full, read-only folder) becomes an :class:`InputError` naming
+    ``path``.  ``.gz`` paths are gzip-compressed.
+    """
+    staged: list = []
+    with _staged(os.fspath(path), mode, encoding, staged) as f:
+        yield f
+    _commit(staged)
+
+
+class FileSet:
+    """Several output files put in place together (a model folder).
+
+    Each file is written to a temporary name and fsynced; :meth:`commit` renames
+    them, in the order given, only once all are written.  So a failed write
+    (disk full, quota) changes none of them and the folder keeps its earlier
+    files; only a kill during the renames themselves can mix old and new files.
+    Use as a context manager: commit on success, discard on error.
+    """
+
+    def __init__(self):
+        self._staged: list[tuple[str, str]] = []
+
+    def open(self, path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
+        """Like :func:`atomic_write`, but the rename waits for :meth:`commit`."""
+        return _staged(os.fspath(path), mode, encoding, self._staged)
+
+    def add(self, path: str | os.PathLike, write: Callable[[str], None]) -> None:
+        """Stage a file made by ``write(temp_path)`` (a writer that takes a path)."""
+        path = os.fspath(path)
+        fd, tmp = _new_temp(path)
+        os.close(fd)
+        try:
+            write(tmp)
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(e, OSError):
+                raise _write_error(e, path) from None
+            raise
+        self._staged.append((tmp, path))
+
+    def staged_path(self, path: str | os.PathLike) -> str:
+        """Where ``path``'s new content lies until the commit (``path`` if not staged)."""
+        path = os.fspath(path)
+        return next((tmp for tmp, p in reversed(self._staged) if p == path), path)
+
+    def commit(self) -> None:
+        staged, self._staged = self._staged, []
+        _commit(staged)
+
+    def discard(self) -> None:
+        staged, self._staged = self._staged, []
+        _discard(staged)
+
+    def __enter__(self) -> "FileSet":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def check_writable(path: str | os.PathLike, folder: bool = False) -> None:
+    """Refuse, before any work is done, an output that could not be created.
+
+    ``path`` is an output file (or with ``folder=True`` an output folder).  It is
+    refused when a path above it is a file, or when the nearest existing folder
+    is not writable.  Nothing is created.  (A full disk is only found when
+    writing; the atomic writers then leave earlier files untouched.)
+    """
+    path = os.path.abspath(os.fspath(path))
+    if folder and os.path.lexists(path) and not os.path.isdir(path):
+        raise InputError("cannot write here: a file exists under this name, expected a folder",
+                         path)
+    if not folder and os.path.isdir(path):
+        raise InputError("cannot write here: a folder exists under this name, expected a file",
+                         path)
+    where = path if folder else os.path.dirname(path)
+    blocker = _non_folder_ancestor(where)
+    if blocker is not None:
+        raise InputError(f"cannot write here: {blocker} is a file, not a folder", path)
+    while not os.path.isdir(where):
+        where = os.path.dirname(where)
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write here: folder {where} is not writable", path)
 
 
 def open_text(path: str | os.PathLike):
@@ -91,5 +312,5 @@ def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
                 except UnicodeDecodeError as e:
                     raise InputError(f"not valid UTF-8 (byte {e.start})", path, n) from None
                 yield n, s.rstrip("\n").rstrip("\r")
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
             raise InputError(f"cannot read: {e}", path) from None

@@ -29,8 +29,10 @@ splits the writing).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import os
 import shutil
 
@@ -39,11 +41,12 @@ import torch
 
 from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
 from .errors import InputError
-from .fileio import atomic_write
+from .fileio import atomic_write, fsync_dir
 from .modeldir import save_tokenizer, same_tokenizer
 from .vocab import load_vocab_path
 
 FORMAT = "asr_kd-teacher-cache"
+log = logging.getLogger("asr_kd")
 
 
 def ids_digest(ids: list[list[int]]) -> str:
@@ -93,6 +96,8 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
     _check_plan(out_dir, meta)
     todo = [s for s in range(n_shards) if s % shard[1] == shard[0]
             and not os.path.isfile(os.path.join(out_dir, f"shard-{s:05d}", "done.json"))]
+    log.info("teacher cache %s: %d tokens in %d shard(s), %d to compute here", out_dir, total,
+             n_shards, len(todo))
     if todo:
         _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_dir,
                         device, quiet)
@@ -167,8 +172,6 @@ def finish_cache(out_dir: str) -> dict:
 
 
 def _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_dir, device, quiet):
-    from tqdm import tqdm
-
     want = set(todo)
     bufs: dict[int, dict[str, np.ndarray]] = {}
     filled: dict[int, int] = {}
@@ -180,13 +183,32 @@ def _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_
             n = min(shard_tokens, total - s * shard_tokens)
             tmp = os.path.join(out_dir, f"shard-{s:05d}.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
-            os.makedirs(tmp)
-            mm = np.lib.format.open_memmap
-            bufs[s] = {"ids": mm(os.path.join(tmp, "ids.npy"), "w+", np.int32, (n, topk)),
-                       "logprobs": mm(os.path.join(tmp, "logprobs.npy"), "w+", np.float32, (n, topk)),
-                       "target": mm(os.path.join(tmp, "target.npy"), "w+", np.float32, (n,))}
+            try:
+                os.makedirs(tmp)
+                bufs[s] = {"ids": _new_array(tmp, "ids", np.int32, (n, topk)),
+                           "logprobs": _new_array(tmp, "logprobs", np.float32, (n, topk)),
+                           "target": _new_array(tmp, "target", np.float32, (n,))}
+            except OSError as e:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise InputError(f"cannot write: {e.strerror or e}", e.filename or tmp) from None
             filled[s] = 0
         return bufs[s]
+
+    try:
+        _fill_shards(teacher, layout, mode, want, shard_tokens, topk, out_dir, device, quiet,
+                     buf, bufs, filled)
+    except BaseException:
+        # an error or a stop (Ctrl-C, SIGTERM): free the unfinished shards' disk space
+        # (after kill -9 the rerun removes them)
+        for s in bufs:
+            shutil.rmtree(os.path.join(out_dir, f"shard-{s:05d}.tmp"), ignore_errors=True)
+        raise
+
+
+def _fill_shards(teacher, layout, mode, want, shard_tokens, topk, out_dir, device, quiet,
+                 buf, bufs, filled):
+    """Run the teacher over the layout; write each shard as soon as its rows are filled."""
+    from tqdm import tqdm
 
     state = None
     bar = tqdm(total=len(layout), disable=quiet, desc="cache-teacher", unit="batch")
@@ -219,10 +241,32 @@ def _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_
             b["target"][rows] = t_lp[sel]
             filled[s] += int(sel.sum())
             if filled[s] == len(b["target"]):
-                _write_shard(out_dir, s, bufs.pop(s))
+                _write_shard(out_dir, s, b)
+                del bufs[s]  # (only now: a failed write still has its .tmp removed)
     bar.close()
     for s, b in bufs.items():  # cannot happen unless the layout skipped rows
         raise RuntimeError(f"shard {s} incomplete ({filled[s]}/{len(b['target'])} rows)")
+
+
+def _new_array(folder: str, name: str, dtype, shape) -> np.ndarray:
+    """A writable .npy memory map with its disk space reserved up front.
+
+    A memory map over a sparse file would die of SIGBUS on a full disk when a
+    page is first written; reserving the blocks makes that an ordinary error now.
+    """
+    path = os.path.join(folder, name + ".npy")
+    arr = np.lib.format.open_memmap(path, "w+", dtype, shape)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    except AttributeError:  # no posix_fallocate on this platform
+        pass
+    finally:
+        os.close(fd)
+    return arr
 
 
 def _teacher_logprobs(teacher, inputs, state):
@@ -244,17 +288,26 @@ def _teacher_logprobs(teacher, inputs, state):
 
 
 def _write_shard(out_dir: str, s: int, arrays: dict[str, np.ndarray]) -> None:
-    """Flush a filled shard's memory maps and move its folder to the final name."""
+    """Flush a filled shard's memory maps and move its folder to the final name.
+
+    The arrays are on disk (fsynced) before ``done.json`` is written, and the
+    whole folder appears under its final name in one rename: a ``shard-NNNNN``
+    folder is always complete, whatever moment the job is killed at.
+    """
     final = os.path.join(out_dir, f"shard-{s:05d}")
     tmp = final + ".tmp"
-    for arr in arrays.values():
-        arr.flush()
-        with open(arr.filename, "rb+") as f:
-            os.fsync(f.fileno())
-    with atomic_write(os.path.join(tmp, "done.json")) as f:
-        json.dump({"rows": int(len(arrays["target"]))}, f)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    try:
+        for arr in arrays.values():
+            arr.flush()
+            with open(arr.filename, "rb+") as f:
+                os.fsync(f.fileno())
+        with atomic_write(os.path.join(tmp, "done.json")) as f:  # (fsyncs tmp's entries)
+            json.dump({"rows": int(len(arrays["target"]))}, f)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}", e.filename or tmp) from None
+    fsync_dir(out_dir)
 
 
 class TeacherCache:

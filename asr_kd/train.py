@@ -11,12 +11,18 @@ An objective provides::
 
 where ``loss_sum`` is summed over the batch's real tokens (parts are sums too).
 
-Resume is exact: ``train_state.pt`` (loaded with ``weights_only=True``) holds
-the current weights, optimizer, learning rate, torch RNG states, epoch, step
-within the epoch and, in stream mode, the carried recurrent state.  Data order
+Resume is exact: ``train_state.pt`` (loaded with ``weights_only=True``, so no
+pickled code runs, and checked against a CRC32 of its content, which torch.load
+does not verify) holds the current weights, optimizer, learning rate, torch RNG
+states, epoch, step within the epoch and, in stream mode, the carried recurrent
+state.  It is replaced atomically, so a kill at any moment leaves the previous
+or the new checkpoint, never a partial one.  Data order
 is a function of (seed, epoch), so a resumed run sees the same batches and
 reaches the same final weights as an uninterrupted one on the same device.
 ``model.safetensors`` holds the best weights by validation perplexity.
+SIGTERM or SIGINT (Ctrl-C) sets a flag: the loop writes a checkpoint after the
+current step (or at the end of validation) and raises :class:`Interrupted`; a
+second signal stops at once.
 
 Data parallelism (``torchrun --nproc_per_node=K ...``, or a caller-initialised
 process group): every rank runs this same loop on its share of each global
@@ -39,8 +45,10 @@ import csv
 import logging
 import math
 import os
+import pickle
 import signal
 import time
+import zlib
 from dataclasses import asdict
 
 import torch
@@ -168,7 +176,8 @@ class _StopFlag:
     """SIGTERM/SIGINT set a flag; the loop checkpoints at the next step and exits."""
 
     def __init__(self):
-        self.raised = None
+        self.raised = None   # name of the signal received, e.g. "SIGTERM"
+        self.signum = None
 
     def __enter__(self):
         self._old = {}
@@ -180,9 +189,12 @@ class _StopFlag:
         return self
 
     def _handle(self, signum, frame):
-        if self.raised is not None:  # second Ctrl-C: stop at once
-            raise KeyboardInterrupt
+        if self.raised is not None:  # a second signal: stop at once (the CLI names it)
+            stop_now = KeyboardInterrupt()
+            stop_now.signum = int(signum)
+            raise stop_now
         self.raised = signal.Signals(signum).name
+        self.signum = int(signum)
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():
@@ -190,7 +202,15 @@ class _StopFlag:
 
 
 class Interrupted(Exception):
-    """Training stopped on a signal after writing a checkpoint."""
+    """Training stopped on a signal after writing a checkpoint.
+
+    ``signum`` is the signal (SIGTERM for a DDP rank that stopped on another
+    rank's signal); the CLI exits with 128 + signum, as a shell reports it.
+    """
+
+    def __init__(self, message: str, signum: int = signal.SIGTERM):
+        super().__init__(message)
+        self.signum = int(signum)
 
 
 def _lr_for_epoch(cfg: TrainConfig, epoch: int, lr: float) -> float:
@@ -352,8 +372,7 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
                     bar.close()
                     raise Interrupted(
                         f"stopped by {stopping} at epoch {epoch + 1}, step {st['step_in_epoch']}; "
-                        f"checkpoint written to {state_path}; rerun the same command with --resume "
-                        "to continue")
+                        f"checkpoint written to {state_path}", stop.signum or signal.SIGTERM)
                 if hit_limit:
                     bar.close()
                     return st["history"]
@@ -399,10 +418,23 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
                 log.info("no improvement for %d epochs: stopping early", st["bad_epochs"])
                 st["epoch"] = cfg.epochs
             checkpoint(None)  # (under DDP: ends with a barrier, so the saves above are visible)
+            # A signal during validation: the checkpoint is fresh, stop here rather than
+            # after a step of the next epoch (a finished run just finishes).
+            if st["epoch"] < cfg.epochs and _stop_voted(stop, world):
+                raise Interrupted(f"stopped by {stop.raised or 'a signal'} after epoch "
+                                  f"{epoch + 1}; checkpoint written to {state_path}",
+                                  stop.signum or signal.SIGTERM)
     if rank == 0 and not os.path.isfile(os.path.join(out_dir, "model.safetensors")):
         save_model(model, tokenizer, out_dir, extra)
     dist.barrier()
     return st["history"]
+
+
+def _stop_voted(stop: _StopFlag, world: int) -> bool:
+    """Whether to stop now; under DDP every rank gets the same answer."""
+    if world == 1:
+        return stop.raised is not None
+    return dist.all_reduce_sum([float(stop.raised is not None)])[0] > 0
 
 
 def _write_metrics(path: str, rows: list[dict]) -> None:
@@ -422,23 +454,73 @@ def _rng_states() -> dict:
     return d
 
 
+def _content_crc32(obj, crc: int = 0) -> int:
+    """CRC32 over a checkpoint's content, in order: every tensor's dtype, shape and
+    bytes and every plain value.  torch.load does not check the zip's CRCs, so a
+    flipped bit in a tensor or a pickled number would otherwise load silently."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        crc = zlib.crc32(f"T{t.dtype}{tuple(t.shape)}".encode(), crc)
+        return zlib.crc32(t.reshape(-1).view(torch.uint8).numpy(), crc)
+    if isinstance(obj, dict):
+        crc = zlib.crc32(f"D{len(obj)}".encode(), crc)
+        for k, v in obj.items():
+            crc = _content_crc32(v, _content_crc32(k, crc))
+        return crc
+    if isinstance(obj, (list, tuple)):
+        crc = zlib.crc32(f"L{len(obj)}".encode(), crc)
+        for v in obj:
+            crc = _content_crc32(v, crc)
+        return crc
+    return zlib.crc32(f"{type(obj).__name__}:{obj!r}".encode(), crc)
+
+
 def _save_state(path: str, model, opt, st: dict, ranks: list | None = None) -> None:
     """ranks: under DDP, every rank's {"rng", "stream_state"} (rank order)."""
     payload = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "optimizer": opt.state_dict(), "rng": _rng_states(), "progress": st}
     if ranks is not None:
         payload["ranks"] = ranks
+    payload["crc32"] = _content_crc32(payload)
     with atomic_write(path, "wb") as f:
         torch.save(payload, f)
 
 
-def _load_state(path: str, model, opt, device, rank: int = 0, world: int = 1) -> dict:
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def _read_state(path: str) -> dict:
+    """The checkpoint's payload: tensors and plain data only, checksum verified.
+
+    ``weights_only=True`` makes torch refuse any pickled class or function, so a
+    crafted train_state.pt cannot run code; that refusal is reported as such.
+    """
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        saved_world = payload["progress"].get("world_size", 1)
-    except Exception as e:  # any unpickling/shape/key problem means a bad checkpoint
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e) or "Weights only load failed" in str(e):
+            raise InputError("refused: the checkpoint holds pickled code or objects, not just "
+                             "tensors and plain data (not written by asr-kd, or tampered with); "
+                             "it was not loaded", path) from None
+        raise InputError(f"corrupt checkpoint ({type(e).__name__}: {_first_line(e)})",
+                         path) from None
+    except Exception as e:  # truncated zip, bad records, ...: a damaged file
         raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0][:200] if str(e) else ''})", path) from None
+                         f"{_first_line(e)})", path) from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("progress"), dict):
+        raise InputError("corrupt or incompatible checkpoint (not a training state)", path)
+    want = payload.pop("crc32", None)
+    if want is not None and _content_crc32(payload) != want:
+        raise InputError("corrupt checkpoint: its content does not match the checksum written "
+                         "with it (damaged on disk?)", path)
+    return payload
+
+
+def _load_state(path: str, model, opt, device, rank: int = 0, world: int = 1) -> dict:
+    payload = _read_state(path)
+    saved_world = payload["progress"].get("world_size", 1)
     if saved_world != world:
         raise InputError(
             f"checkpoint written by a run of {saved_world} process(es), this run has {world}: "
@@ -452,10 +534,10 @@ def _load_state(path: str, model, opt, device, rank: int = 0, world: int = 1) ->
         if world > 1:
             rng = payload["ranks"][rank]["rng"]
             progress["stream_state"] = payload["ranks"][rank]["stream_state"]
-    except Exception as e:  # any unpickling/shape/key problem means a bad checkpoint
+        torch.set_rng_state(rng["cpu"])
+    except Exception as e:  # shapes, keys, types: a checkpoint of another model or setup
         raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0][:200] if str(e) else ''})", path) from None
-    torch.set_rng_state(rng["cpu"])
+                         f"{_first_line(e)})", path) from None
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
     model.to(device)

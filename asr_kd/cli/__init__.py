@@ -2,14 +2,24 @@
 
 Each subcommand lives in its own module here exposing ``register(subparsers)``,
 which adds an argparse parser whose ``func(args)`` default runs the command.
-Input errors are printed on one line (``asr-kd: error: file:line: ...``) and
-exit with status 2; no traceback is shown for bad input.
+
+Exit status and messages (one line on stderr, never a traceback):
+
+* 2: bad input, or an output that cannot be written (read-only folder, disk
+  full): ``asr-kd <command>: error: <file>[:line]: ...``;
+* 130 (Ctrl-C, SIGINT) and 143 (SIGTERM): stopped on request.  Training
+  commands first write a checkpoint and print the command that continues
+  (``... --resume``); a command may set ``args.interrupt_hint`` to say how to
+  continue.  Output files are either complete or absent, so a stopped command
+  is simply run again;
+* 141: stdout closed early (``| head``).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from ..errors import InputError
@@ -38,26 +48,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt: the same clean-up runs
+    (temporary files removed) and the command stops with one line."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _on_sigterm_raise():
+    """Install the SIGTERM handler; returns the previous one (None: not installable,
+    e.g. outside the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "allow_extra", False):
         parser.error("unrecognized arguments: " + " ".join(extra))
     args.extra = extra
+    args.argv = argv  # the command line, for the resume hint of training commands
+    old_term = _on_sigterm_raise()
     try:
         rc = args.func(args)
     except InputError as e:
         print(f"asr-kd {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"asr-kd {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        hint = getattr(args, "interrupt_hint", None)
+        print(f"asr-kd {args.command}: stopped by {signal.Signals(signum).name}"
+              + (f"; {hint}" if hint else ""), file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:
         # Output piped into `head` and closed: not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as e:
+        # An I/O failure outside the atomic writers (which name their file already):
+        # still one line naming the file, not a traceback.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"asr-kd {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         from ..dist import shutdown
         shutdown()  # a torchrun worker's process group, if the command started one
     return int(rc or 0)

@@ -6,6 +6,7 @@ import logging
 from .. import dist
 from ..config import MODEL_KEYS, TRAIN_KEYS, load_config, parse_overrides, split_config
 from ..corpus import read_sentences
+from ..fileio import check_writable
 from ..modeldir import load_models
 from ..teacher_cache import build_cache, finish_cache
 from ..train import pick_device
@@ -38,6 +39,9 @@ def register(sub) -> None:
 
 def run(args) -> int:
     setup_logging(args)
+    check_writable(args.out, folder=True)
+    # Finished shards are complete on disk whatever stops the job (even kill -9).
+    args.interrupt_hint = "finished shards are kept: run the same command again to continue"
     overrides = parse_overrides(args.extra, MODEL_KEYS | TRAIN_KEYS)
     _, tcfg, _ = split_config(load_config(args.config, overrides))
     shard = dist.job_shard(args.shard)

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
+
+from ..errors import InputError
+from ..fileio import check_writable
 
 
 def add_common(p) -> None:
@@ -14,6 +18,37 @@ def add_common(p) -> None:
 def add_device(p) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where to run (default: cuda when available)")
+
+
+class _LogFile(logging.FileHandler):
+    """A log file that, once it cannot be written (disk full), says so on one line
+    and goes quiet, instead of printing a traceback for every record; the real
+    outputs then fail with their own one-line error."""
+
+    failed = False
+
+    def emit(self, record):
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record):
+        if not self.failed:
+            self.failed = True
+            err = sys.exc_info()[1]
+            why = getattr(err, "strerror", None) or err
+            print(f"asr-kd: warning: {self.baseFilename}: cannot write the log ({why}); "
+                  "logging to stderr only", file=sys.stderr)
+
+
+def _log_file(out_dir: str, name: str) -> logging.Handler:
+    """The handler of ``out_dir/<name>.log``; an unwritable folder is an InputError."""
+    check_writable(out_dir, folder=True)
+    path = os.path.join(out_dir, f"{name}.log")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        return _LogFile(path)
+    except OSError as e:
+        raise InputError(f"cannot write here: {e.strerror or e}", e.filename or path) from None
 
 
 def setup_logging(args, out_dir: str | None = None, name: str = "log") -> logging.Logger:
@@ -28,8 +63,7 @@ def setup_logging(args, out_dir: str | None = None, name: str = "log") -> loggin
     h.setFormatter(fmt)
     log.addHandler(h)
     if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        fh = logging.FileHandler(os.path.join(out_dir, f"{name}.log"))
+        fh = _log_file(out_dir, name)
         fh.setFormatter(fmt)
         log.addHandler(fh)
     log.propagate = False
@@ -46,3 +80,22 @@ def setup_training_logging(args, out_dir: str, name: str) -> None:
     else:
         setup_logging(args).setLevel(logging.WARNING)
         args.quiet = True
+
+
+def resume_command(args) -> str:
+    """The command line that continues an interrupted training run (``... --resume``)."""
+    argv = list(getattr(args, "argv", None) or sys.argv[1:])
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return shlex.join(["asr-kd", *argv])
+
+
+def report_interrupted(args, e) -> int:
+    """One line for a training run stopped by a signal (checkpoint written); the exit
+    status a shell gives that signal (130 for SIGINT, 143 for SIGTERM)."""
+    from .. import dist
+
+    if dist.is_main():
+        print(f"asr-kd {args.command}: {e}; to continue, run: {resume_command(args)}",
+              file=sys.stderr)
+    return 128 + e.signum

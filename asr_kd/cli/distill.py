@@ -12,7 +12,7 @@ from ..modeldir import load_models, same_tokenizer
 from ..ops import TRUST_MODES
 from ..teacher_cache import TeacherCache
 from ..train import Interrupted, pick_device, train
-from .common import setup_training_logging
+from .common import report_interrupted, resume_command, setup_training_logging
 from .train_lm import add_training_args, build_model, prepare
 
 log = logging.getLogger("asr_kd")
@@ -41,6 +41,9 @@ def register(sub) -> None:
 
 def run(args) -> int:
     setup_training_logging(args, args.out, "distill")
+    # A signal before the training loop (while reading the data) stops without a new
+    # checkpoint; the same --resume command continues from the last one.
+    args.interrupt_hint = f"to continue, run: {resume_command(args)}"
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.tau <= 0:
@@ -82,8 +85,7 @@ def run(args) -> int:
                                    "teacher": [os.path.abspath(d) for d in (args.teacher or [src])],
                                    "train_text": os.path.abspath(args.train)})
     except Interrupted as e:
-        log.warning("%s", e)
-        return 130
+        return report_interrupted(args, e)
     if hist and dist.is_main():
         print(f"done: {len(hist)} epochs, best valid ppl {min(h['valid_ppl'] for h in hist):.2f}; "
               f"student in {args.out}")

@@ -4,14 +4,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 
 from .. import dist
 from ..errors import InputError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, check_writable, fsync_dir, new_temp_dir
 from ..modeldir import load_models
 from ..nbest import read_nbest, write_kaldi_scores, write_nbest
-from ..rescore import merge_shards, rescore_nbest, utt_ids_digest, write_shard
+from ..rescore import merge_shards, rescore_nbest, shard_path, utt_ids_digest, write_shard
 from ..textfilter import TextFilter
 from ..train import pick_device
 from .common import add_common, add_device, setup_logging
@@ -51,6 +52,35 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def write_kaldi_folder(nbest, out: str, name: str) -> None:
+    """Write the Kaldi archives into a new folder beside ``out``, then move them in.
+
+    A failed write (disk full) leaves ``out`` as it was; files of ``out`` that
+    are not rewritten (e.g. other ``lmwt.*`` of an input folder) are kept.
+    """
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    stage = new_temp_dir(out)
+    try:
+        write_nbest(nbest, stage, "kaldi")
+        write_kaldi_scores(nbest, stage, name)
+        if not os.path.isdir(out):
+            os.replace(stage, out)  # a new folder appears whole
+        else:
+            for f in sorted(os.listdir(stage)):
+                os.replace(os.path.join(stage, f), os.path.join(out, f))
+        fsync_dir(out)
+        fsync_dir(parent)
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}", e.filename or out) from None
+    except InputError as e:  # name the user's folder, not the staging one
+        if e.path and e.path.startswith(stage):
+            raise InputError(e.detail, out + e.path[len(stage):], e.line) from None
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def run(args) -> int:
     setup_logging(args)
     if not args.name or any(c.isspace() for c in args.name):
@@ -62,6 +92,11 @@ def run(args) -> int:
     if shard[1] > 1 and args.out_format != "jsonl":
         raise InputError("sharded rescoring writes jsonl shards: use --out-format jsonl "
                          "(convert the merged file afterwards)")
+    # Refuse an output that cannot be created now, not after minutes of scoring.
+    check_writable(shard_path(args.out, *shard) if shard[1] > 1 else args.out,
+                   folder=args.out_format == "kaldi")
+    if args.stats_out:
+        check_writable(args.stats_out)
     device = pick_device(args.device)
     nbest = read_nbest(args.nbest, args.format)
     if args.out_format == "kaldi" and nbest.num_hyps():
@@ -73,6 +108,8 @@ def run(args) -> int:
                              args.nbest)
     model, tok = load_models(args.model, device, args.ensemble)
     filt = TextFilter.from_spec(args.text_filter)
+    log.info("scoring %d hypotheses of %d utterances with %s", nbest.num_hyps(), len(nbest),
+             " + ".join(args.model))
     t0 = time.time()
     num_utts, digest = len(nbest), utt_ids_digest(nbest)
     nbest, stats = rescore_nbest(nbest, model, tok, args.name, filt, args.method,
@@ -85,8 +122,7 @@ def run(args) -> int:
                               {"name": args.name, "models": [os.path.abspath(m) for m in args.model],
                                "ensemble": args.ensemble, "text_filter": args.text_filter})
     elif args.out_format == "kaldi":
-        write_nbest(nbest, args.out, "kaldi")
-        write_kaldi_scores(nbest, args.out, args.name)
+        write_kaldi_folder(nbest, args.out, args.name)
     else:
         write_nbest(nbest, args.out, "jsonl")
     if args.stats_out:

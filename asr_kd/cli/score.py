@@ -12,7 +12,7 @@ import math
 import sys
 
 from ..errors import InputError
-from ..fileio import open_text
+from ..fileio import check_writable, open_text
 
 
 def register(subparsers) -> None:
@@ -89,6 +89,9 @@ def run(args) -> int:
     from ..scoring import (corpus_wer, kaldi_ser_line, kaldi_wer_line, oracle_line, pick_best,
                            write_text, write_trn)
 
+    for out in (args.out_hyp, args.out_trn):
+        if out:
+            check_writable(out)  # before reading a large N-best set
     nbest = load_nbest(args.nbest, args.format, args.ref)
     weights = parse_weights(args.weights, args.weight)
     chosen = pick_best(nbest, weights)

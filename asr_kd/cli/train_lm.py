@@ -13,7 +13,8 @@ from ..errors import InputError
 from ..models import LMConfig, LstmLM
 from ..train import Interrupted, LMObjective, pick_device, train
 from ..vocab import WordVocab, load_vocab_path
-from .common import add_common, add_device, setup_training_logging
+from .common import (add_common, add_device, report_interrupted, resume_command,
+                     setup_training_logging)
 
 log = logging.getLogger("asr_kd")
 
@@ -61,6 +62,9 @@ def build_model(model_kw: dict, vocab_size: int, seed: int) -> LstmLM:
 
 def run(args) -> int:
     setup_training_logging(args, args.out, "train")
+    # A signal before the training loop (while reading the data) stops without a new
+    # checkpoint; the same --resume command continues from the last one.
+    args.interrupt_hint = f"to continue, run: {resume_command(args)}"
     model_kw, tcfg, _, tok, train_s, valid_s = prepare(args)
     device = pick_device(args.device)
     model = build_model(model_kw, tok.size, args.seed)
@@ -73,8 +77,7 @@ def run(args) -> int:
                      seed=args.seed, device=device, resume=args.resume, quiet=args.quiet,
                      extra_config={"kind": "lm", "train_text": os.path.abspath(args.train)})
     except Interrupted as e:
-        log.warning("%s", e)
-        return 130
+        return report_interrupted(args, e)
     if hist and dist.is_main():
         best = min(h["valid_ppl"] for h in hist)
         print(f"done: {len(hist)} epochs, best valid ppl {best:.2f}; model in {args.out}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ..errors import InputError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, check_writable
 from .score import has_refs, load_nbest
 
 
@@ -60,6 +60,9 @@ def run(args) -> int:
     keys = [k.strip() for k in args.scores.split(",") if k.strip()]
     if not keys:
         raise InputError(f"--scores {args.scores!r}: expected comma-separated score keys")
+    for out in (args.out, args.curve_out, args.plot):
+        if out:
+            check_writable(out)  # before reading and tuning
     nbest = load_nbest(args.nbest, args.format, args.ref)
     if not has_refs(nbest, args.ref or args.nbest):
         raise InputError("tuning needs references: none in the N-best, give --ref",

@@ -6,6 +6,7 @@ import tempfile
 
 from ..corpus import read_sentences
 from ..errors import InputError
+from ..fileio import check_writable, fsync_dir
 from ..vocab import SpmTokenizer, WordVocab
 
 
@@ -23,9 +24,28 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _move_in_place(pairs: list[tuple[str, str]]) -> None:
+    """Rename finished files to their final names, durably: fsync each file before
+    its rename and the folder after, so neither a crash nor a power loss leaves a
+    truncated spm.model under its final name."""
+    try:
+        for src, _ in pairs:
+            with open(src, "rb") as f:
+                os.fsync(f.fileno())
+        for src, dst in pairs:
+            os.replace(src, dst)
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}", e.filename or pairs[0][1]) from None
+    fsync_dir(os.path.dirname(os.path.abspath(pairs[0][1])))
+
+
 def run(args) -> int:
+    check_writable(args.out, folder=True)
     sentences = read_sentences(args.text, args.text_format)
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot write here: {e.strerror or e}", args.out) from None
     if args.spm_size:
         if args.spm_size < 4:
             raise InputError("--spm-size must be at least 4")
@@ -37,8 +57,8 @@ def run(args) -> int:
                 SpmTokenizer.train(f.name, prefix, args.spm_size, args.spm_type)
             except InputError as e:  # name the user's text, not the temporary copy
                 raise InputError(e.detail, args.text) from None
-            os.replace(prefix + ".model", os.path.join(args.out, "spm.model"))
-            os.replace(prefix + ".vocab", os.path.join(args.out, "spm.vocab"))
+            _move_in_place([(prefix + ".model", os.path.join(args.out, "spm.model")),
+                            (prefix + ".vocab", os.path.join(args.out, "spm.vocab"))])
         finally:
             os.unlink(f.name)
         tok = SpmTokenizer(os.path.join(args.out, "spm.model"))

@@ -536,27 +536,6 @@ def mutate_file(rng: random.Random, rel: str, data: bytes,
     return mutate(rng, data)
 
 
-def gzip_damage_is_input_error() -> bool:
-    """Whether ``fileio.read_lines`` reports a damaged gzip stream as an InputError.
-
-    It let ``zlib.error`` through when this fuzzer was written; that fix belongs
-    to fileio.py, so until it lands the fuzzer leaves compressed bytes alone
-    (``test_input_policies`` holds a strict xfail that flips when it lands).
-    """
-    from asr_kd.fileio import read_lines
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "damaged.txt.gz"
-        data = gzip.compress(b"hello world\n" * 200, mtime=0)
-        path.write_bytes(data[:20] + b"\xff" * 8 + data[28:])
-        try:
-            list(read_lines(path))
-        except InputError:
-            return True
-        except Exception:  # noqa: BLE001 -- zlib.error and friends: not handled yet
-            return False
-    return True
-
-
 # --------------------------------------------------------------- running --
 
 @dataclass
@@ -702,14 +681,12 @@ def fuzz_target(target: Target, cases: int, seed: int, workdir: Path, first: int
 
 def run_fuzz(cases: int, seed: int = 0, targets: list[str] | None = None,
              workdir: Path | None = None, first: int = 0,
-             crash_dir: Path | None = None, raw_gzip: bool | None = None) -> list[Stats]:
+             crash_dir: Path | None = None, raw_gzip: bool = True) -> list[Stats]:
     """Fuzz the named targets (all by default) with ``cases`` cases each.
 
-    raw_gzip: also damage compressed bytes of ``.gz`` inputs; None: only when
-    :func:`gzip_damage_is_input_error` says the shared line reader copes.
+    raw_gzip: also damage the compressed bytes of ``.gz`` inputs (not only the
+    text inside them).
     """
-    if raw_gzip is None:
-        raw_gzip = gzip_damage_is_input_error()
     chosen = [t for t in TARGETS if targets is None or t.name in targets]
     unknown = set(targets or ()) - {t.name for t in TARGETS}
     if unknown:
@@ -766,14 +743,12 @@ def main(argv=None) -> int:
         print("\n".join(t.name for t in TARGETS))
         return 0
     only = args.only.split(",") if args.only else None
-    raw = {"auto": None, "yes": True, "no": False}[args.raw_gzip]
-    if raw is None:
-        raw = gzip_damage_is_input_error()
+    raw = {"auto": True, "yes": True, "no": False}[args.raw_gzip]
     stats = run_fuzz(args.cases, args.seed, only, first=args.first,
                      crash_dir=Path(args.crash_dir), raw_gzip=raw)
     print(format_table(stats))
     print(f"seed {args.seed}, cases {args.first}..{args.first + args.cases - 1} per reader, "
-          f"damaged gzip bytes: {'yes' if raw else 'no (fileio.read_lines lets zlib.error out)'}")
+          f"damaged gzip bytes: {'yes' if raw else 'no'}")
     crashes = format_crashes(stats)
     if crashes:
         print("\ncrashes:\n" + crashes)

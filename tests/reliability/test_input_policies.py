@@ -493,10 +493,7 @@ def test_damaged_gzip_json_document_is_an_input_error(tmp_path):
         read_nbest(tmp_path / "nb.json.gz")
 
 
-# fileio.read_lines (not a reader module; owned elsewhere) lets zlib.error out.
-# Strict: once it is fixed these pass and the marker must go.
-@pytest.mark.xfail(raises=zlib.error, strict=True,
-                   reason="fileio.read_lines does not catch zlib.error yet")
+# the shared line reader (fileio.read_lines) turns zlib.error into an InputError
 def test_damaged_gzip_text_is_an_input_error(tmp_path):
     _damage(tmp_path / "corpus.txt.gz")
     with pytest.raises(InputError, match=r"corpus\.txt\.gz"):
