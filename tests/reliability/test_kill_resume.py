@@ -71,16 +71,25 @@ def _signal_training(ws, command: str, sig: int, out: str, finish: bool) -> dict
     return res
 
 
-def _signal_other(ws, command: str, sig: int, out: str) -> dict:
-    """Start cache-teacher/rescore, send ``sig`` shortly after it started working."""
-    argv = kh.make_cases(ws)[command].args(out)
-    p = kh.Proc(argv)
-    p.started.wait(120)
-    time.sleep(0.05)
-    p.p.send_signal(sig)
-    rc = p.wait(120)
+def _signal_other(ws, command: str, sig: int, out: str, tries: int = 5) -> dict:
+    """Start cache-teacher/rescore, send ``sig`` as soon as it started working.
+
+    The tiny job can finish before the signal lands (seen on a loaded 2-core
+    machine: exit 0, complete output); then try again in a fresh folder, with
+    no delay, up to ``tries`` times."""
+    for i in range(tries):
+        run_out = out if i == 0 else f"{out}-{i}"
+        argv = kh.make_cases(ws)[command].args(run_out)
+        p = kh.Proc(argv)
+        p.started.wait(120)
+        if i == 0:
+            time.sleep(0.05)
+        p.p.send_signal(sig)
+        rc = p.wait(120)
+        if rc != 0:
+            break
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    return {"argv": argv, "rc": rc, "stderr": p.stderr, "out": out,
+    return {"argv": argv, "rc": rc, "stderr": p.stderr, "out": run_out,
             "last": lines[-1] if lines else ""}
 
 
