@@ -273,13 +273,21 @@ def cli_env() -> dict:
     return env
 
 
+# ``python -m asr_kd.cli`` with Ctrl-C's usual handler: a shell starts background
+# jobs (``make test &``, CI runners) with SIGINT ignored, the children inherit
+# that and Python then keeps ignoring it, so a SIGINT test would see the job
+# simply finish. A terminal user's foreground command gets the default, as here.
+_CLI_SHIM = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from asr_kd.cli import main; sys.exit(main())")
+
+
 class Proc:
     """A CLI subprocess whose stdout/stderr are collected by threads; ``started`` is
     set at its first stderr line (imports done, the command is working)."""
 
     def __init__(self, argv: list[str], cwd: str | None = None):
         self.argv = argv
-        self.p = subprocess.Popen([sys.executable, "-m", "asr_kd.cli", *argv], cwd=cwd,
+        self.p = subprocess.Popen([sys.executable, "-c", _CLI_SHIM, *argv], cwd=cwd,
                                   env=cli_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         self.started = threading.Event()
