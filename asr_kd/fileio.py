@@ -81,24 +81,10 @@ def _non_folder_ancestor(folder: str) -> str | None:
     return None if os.path.isdir(p) else p
 
 
-def _new_temp(path: str) -> tuple[int, str]:
-    """Create ``.tmp-<name>.<host>-<pid>.<random>`` beside ``path``: (fd, temp path)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    blocker = _non_folder_ancestor(folder)
-    if blocker is not None:
-        raise InputError(f"cannot write here: {blocker} is a file, not a folder", path)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        _remove_stale_temps(folder, os.path.basename(path))
-        return tempfile.mkstemp(prefix=f".tmp-{os.path.basename(path)}.{_owner()}.", dir=folder)
-    except OSError as e:
-        raise InputError(f"cannot write here: {e.strerror or e}", path) from None
-
-
-def new_temp_dir(path: str | os.PathLike) -> str:
-    """A new staging folder beside ``path`` (named like the temporaries, so a killed
-    writer's one is removed by the next call for the same ``path``)."""
-    path = os.path.abspath(os.fspath(path))
+def _make_temp(path: str, make):
+    """``make(prefix=..., dir=...)`` (mkstemp or mkdtemp) for a temporary named
+    ``.tmp-<name>.<host>-<pid>.<random>`` beside ``path``, after removing dead
+    writers' leftovers of the same name; errors are one-line InputErrors."""
     folder = os.path.dirname(path)
     blocker = _non_folder_ancestor(folder)
     if blocker is not None:
@@ -106,9 +92,20 @@ def new_temp_dir(path: str | os.PathLike) -> str:
     try:
         os.makedirs(folder, exist_ok=True)
         _remove_stale_temps(folder, os.path.basename(path))
-        return tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(path)}.{_owner()}.", dir=folder)
+        return make(prefix=f".tmp-{os.path.basename(path)}.{_owner()}.", dir=folder)
     except OSError as e:
         raise InputError(f"cannot write here: {e.strerror or e}", path) from None
+
+
+def _new_temp(path: str) -> tuple[int, str]:
+    """Create a temporary file beside ``path``: (fd, temp path)."""
+    return _make_temp(os.path.abspath(path), tempfile.mkstemp)
+
+
+def new_temp_dir(path: str | os.PathLike) -> str:
+    """A new staging folder beside ``path`` (named like the temporaries, so a killed
+    writer's one is removed by the next call for the same ``path``)."""
+    return _make_temp(os.path.abspath(os.fspath(path)), tempfile.mkdtemp)
 
 
 def fsync_dir(folder: str) -> None:
