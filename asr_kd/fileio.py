@@ -132,12 +132,26 @@ def _write_error(e: OSError, path: str) -> InputError:
 
 
 @contextlib.contextmanager
+def _removed_on_error(tmp: str, path: str):
+    """On any error inside, delete the temporary ``tmp``; an OSError becomes the
+    one-line write error for ``path``."""
+    try:
+        yield
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _write_error(e, path) from None
+        raise
+
+
+@contextlib.contextmanager
 def _staged(path: str, mode: str, encoding: str | None, staged: list):
     """Write to a new temporary beside ``path``; on clean exit fsync it and append
     ``(temp, path)`` to ``staged``.  On an error the temporary is removed."""
     fd, tmp = _new_temp(path)
     binary = "b" in mode
-    try:
+    with _removed_on_error(tmp, path):
         with os.fdopen(fd, "wb") as raw:
             if path.endswith(".gz"):
                 gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0)
@@ -156,12 +170,6 @@ def _staged(path: str, mode: str, encoding: str | None, staged: list):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise _write_error(e, path) from None
-        raise
     staged.append((tmp, path))
 
 
@@ -220,14 +228,8 @@ class FileSet:
         path = os.fspath(path)
         fd, tmp = _new_temp(path)
         os.close(fd)
-        try:
+        with _removed_on_error(tmp, path):
             write(tmp)
-        except BaseException as e:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(e, OSError):
-                raise _write_error(e, path) from None
-            raise
         self._staged.append((tmp, path))
 
     def staged_path(self, path: str | os.PathLike) -> str:
