@@ -87,3 +87,29 @@ def test_convert_errors_are_one_line_exit_2(tmp_path, capsys):
     assert main(["convert-nbest", str(tmp_path / "esp"), str(out)]) == 2
     assert f"{tmp_path / 'esp' / '1best_recog' / 'score'}:2:" in capsys.readouterr().err
     assert main(["convert-nbest", "--nemo-n", "2", str(tmp_path / "esp"), str(out)]) == 2
+
+
+def test_dedup_keeps_first_copy_with_its_scores():
+    from asr_kd.nbest import Hyp, NBest, Utterance
+    from asr_kd.nbest.dedup import dedup_hyps
+    nb = NBest([Utterance("u1", [Hyp("a b", {"am": -1.0}), Hyp("a  b", {"am": -2.0}),
+                                 Hyp("a c", {"am": -3.0}), Hyp("A b", {"am": -4.0}),
+                                 Hyp("a c", {"am": -5.0})]),
+                Utterance("u2", []), Utterance("u3", [Hyp(""), Hyp("")])])
+    assert dedup_hyps(nb) == 3
+    assert [(h.text, h.scores["am"]) for h in nb.utts[0].hyps] == \
+        [("a b", -1.0), ("a c", -3.0), ("A b", -4.0)]  # case matters, as in scoring
+    assert nb.utts[1].hyps == [] and [h.text for h in nb.utts[2].hyps] == [""]
+
+
+def test_convert_dedup_hyporadise(tmp_path, capsys):
+    src = write_json(tmp_path / "h.json", [
+        {"id": "a", "input": ["x y", "x z", "x y", "x y", "x y"], "output": "x y"},
+        {"id": "b", "input": ["p", "p", "p", "p", "p"], "output": "q"}])
+    out = tmp_path / "o.jsonl"
+    assert main(["convert-nbest", "--dedup", str(src), str(out)]) == 0
+    assert "2 utterances, 3 hypotheses" in capsys.readouterr().err
+    nb = read_nbest(out)
+    assert [[h.text for h in u.hyps] for u in nb] == [["x y", "x z"], ["p"]]
+    assert main(["convert-nbest", str(src), str(tmp_path / "all.jsonl")]) == 0
+    assert read_nbest(tmp_path / "all.jsonl").num_hyps() == 10  # off by default

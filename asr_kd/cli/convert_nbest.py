@@ -1,12 +1,13 @@
 """`asr-kd convert-nbest`: read an N-best set in any format, write JSONL or Kaldi.
 
     asr-kd convert-nbest [--from FMT] [--to jsonl|kaldi] IN OUT [--ref REF]
-                         [--nemo-n N] [--nemo-manifest M] [--words-txt W]
+                         [--nemo-n N] [--nemo-manifest M] [--words-txt W] [--dedup]
 
 ``--from`` defaults to detection from IN; ``--to`` defaults to ``jsonl``.
 ``--ref`` (Kaldi ``text`` or sclite ``trn``) replaces any references in IN;
 every utterance needs one, and references without an N-best entry are
-reported on stderr.
+reported on stderr.  ``--dedup`` drops repeated hypotheses within an
+utterance, keeping the first (best-ranked) copy (``asr_kd.nbest.dedup``).
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--nemo-n", type=int, help="nemo: hypotheses per utterance")
     p.add_argument("--nemo-manifest", help="nemo: manifest JSONL giving ids and references")
     p.add_argument("--words-txt", help="kaldi: words.txt symbol table for integer 'words'")
+    p.add_argument("--dedup", action="store_true",
+                   help="drop repeated hypotheses within an utterance (same words), keeping "
+                   "the first, best-ranked copy; e.g. HyPoradise fills 5 slots with repeats")
     p.set_defaults(func=run)
 
 
@@ -48,7 +52,12 @@ def run(args) -> int:
         if extra:
             print(f"asr-kd convert-nbest: warning: {len(extra)} references have no N-best "
                   f"entry (e.g. {', '.join(extra[:5])})", file=sys.stderr)
+    dropped = 0
+    if args.dedup:
+        from ..nbest.dedup import dedup_hyps
+        dropped = dedup_hyps(nbest)
     write_nbest(nbest, args.output, args.dst)
     print(f"asr-kd convert-nbest: {len(nbest)} utterances, {nbest.num_hyps()} hypotheses "
-          f"({src}) -> {args.output} ({args.dst})", file=sys.stderr)
+          f"({src}) -> {args.output} ({args.dst})"
+          + (f"; {dropped} repeated hypotheses dropped" if args.dedup else ""), file=sys.stderr)
     return 0
