@@ -215,3 +215,16 @@ def test_ppl_errors(model_dir, tmp_path, capsys):
     assert str(empty) in one_line_error(capsys, "asr-kd ppl: error:")
     assert main(["ppl", "--model", str(tmp_path / "nomodel"), "--text", str(empty)]) == 2
     assert "nomodel" in one_line_error(capsys, "asr-kd ppl: error:")
+
+
+def test_ppl_of_an_ensemble(model_dir, tmp_path, capsys):
+    """Several --model folders: the ensemble's perplexity (identical members: the member's)."""
+    text = tmp_path / "t.txt"
+    text.write_text("the cat runs\na dog\n", encoding="utf-8")
+    for mode in ("sentence", "stream"):
+        one = _ppl_json(capsys, model_dir, text, "--mode", mode)
+        assert main(["ppl", "--model", str(model_dir), str(model_dir), "--text", str(text),
+                     "--json", "--quiet", "--device", "cpu", "--mode", mode,
+                     "--ensemble", "logit"]) == 0
+        two = json.loads(capsys.readouterr().out)
+        assert two["ppl"] == pytest.approx(one["ppl"], rel=1e-5) and two["tokens"] == one["tokens"]

@@ -1,10 +1,10 @@
-"""asr-kd ppl: perplexity of a model folder on a text."""
+"""asr-kd ppl: perplexity of a model folder (or an ensemble of several) on a text."""
 from __future__ import annotations
 
 import json
 
 from ..corpus import read_sentences
-from ..modeldir import load_model
+from ..modeldir import load_models
 from ..perplexity import perplexity
 from ..train import pick_device
 from .common import add_common, add_device
@@ -12,7 +12,10 @@ from .common import add_common, add_device
 
 def register(sub) -> None:
     p = sub.add_parser("ppl", help="perplexity of a model on a text")
-    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--model", required=True, nargs="+",
+                   help="model folder; several: their ensemble (one shared vocabulary)")
+    p.add_argument("--ensemble", default="prob", choices=["prob", "logit"],
+                   help="how several models combine: average probabilities or logits")
     p.add_argument("--text", required=True, help="text (plain or Kaldi text)")
     p.add_argument("--mode", default="stream", choices=["stream", "sentence"])
     p.add_argument("--text-format", default="auto", choices=["auto", "plain", "kaldi"])
@@ -24,13 +27,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     device = pick_device(args.device)
-    model, tok, cfg = load_model(args.model, device)
+    model, tok = load_models(args.model, device, args.ensemble)
     res = perplexity(model, tok, read_sentences(args.text, args.text_format), args.mode,
                      device, quiet=args.quiet)
     if args.json:
         print(json.dumps({"ppl": round(res["ppl"], 4), "tokens": res["tokens"], "oov": res["oov"],
                           "sentences": res["sentences"], "mode": args.mode}))
     else:
-        print(f"{args.model}: {args.mode} ppl {res['ppl']:.2f} over {res['tokens']} tokens "
+        print(f"{' + '.join(args.model)}: {args.mode} ppl {res['ppl']:.2f} over {res['tokens']} tokens "
               f"({res['sentences']} sentences, {res['oov']} OOV words scored as <unk>)")
     return 0
