@@ -50,6 +50,7 @@ def test_split_script_writes_parts_and_lm_text(tmp_path):
     dev, lm = read_nbest(tmp_path / "o" / "dev.jsonl.gz"), read_nbest(tmp_path / "o" / "lm.jsonl.gz")
     assert len(dev) + len(lm) == 50 and not {u.utt for u in dev} & {u.utt for u in lm}
     assert (tmp_path / "o" / "lm.txt").read_text().splitlines() == [u.ref for u in lm]
+    assert (tmp_path / "o" / "dev.ref").read_text().splitlines() == [f"{u.utt} {u.ref}" for u in dev]
     r = subprocess.run([sys.executable, str(SCRIPT), str(src), str(tmp_path / "p"),
                         "--part", "dev=0-10"], capture_output=True, text=True)
     assert r.returncode == 2 and "error:" in r.stderr and "Traceback" not in r.stderr

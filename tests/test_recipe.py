@@ -52,7 +52,7 @@ def check_report(tmp_path, p):
     for png in ("wer_vs_size.png", "wer_vs_lm_weight.png", "training_curves.png"):
         assert (exp / "report" / png).stat().st_size > 1000
     assert "| student |" in p.stdout  # the table is printed at the end
-    assert len(res["comparisons"]) == 8
+    assert len(res["comparisons"]) == 10
 
 
 def test_recipe_mini_task_end_to_end_and_rerun_skips(tmp_path):

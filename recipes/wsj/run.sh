@@ -10,6 +10,14 @@
 #     --ref-dev data/test_dev93/text --ref-eval data/test_eval92/text
 # (make the archives with local/import_kaldi_nbest.sh), or --lm-text FILE for any LM text.
 #
+# Real Whisper 5-best lists (HyPoradise JSON) with PTB as LM text, one command each:
+#   ./run.sh --task chime4        # CHiME-4 real noisy speech, no scores (rank only)
+#   ./run.sh --task wsj-whisper   # clean WSJ read speech, Whisper's average token log-prob
+# Both use ../../../shared/data (--shared DIR) and share the PTB models in exp/ptb.
+# Held-out lists of the same kind: --nbest-eval FILE --nbest-format json (references from
+# the file); the dev list is then used whole for tuning. Without --nbest-eval, the dev list
+# is split by a hash of the utterance id into a tuning half (dev) and a report half (eval).
+#
 # Stages:  0 data   1 vocabulary   2 teacher(s)   3 baseline   4 teacher cache (optional)
 #          5 student   6 perplexities   7 rescoring   8 tuning + scoring   9 report
 # --nj N splits stage 7 into N parallel shard jobs per system (run by $cpu_cmd, see cmd.sh)
@@ -20,11 +28,15 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 
 # ---- options (each can be given as --name value) ---------------------------
+task=mini
+shared=../../../shared/data
 stage=0
 stop_stage=9
 data=data
 exp=exp
 lm_text=
+lm_valid=
+lm_test=
 wsj1_lm_root=
 nbest_dev=
 nbest_eval=
@@ -32,6 +44,10 @@ nbest_format=
 ref_dev=
 ref_eval=
 first_pass_scores=am,lm0
+tune_first_pass=true
+extra_scores=
+oov_feature=false
+dedup=false
 text_filter=
 mini_words=150000
 mini_utts=300
@@ -53,20 +69,54 @@ device=auto
 seed=0
 batch_tokens=20000
 nj=1
+threads=
 quiet=true
-_opts="stage stop_stage data exp lm_text wsj1_lm_root nbest_dev nbest_eval nbest_format ref_dev
-ref_eval first_pass_scores text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
+lm_data=
+lm_exp=
+_opts="task shared stage stop_stage data exp lm_data lm_exp lm_text lm_valid lm_test wsj1_lm_root
+nbest_dev nbest_eval nbest_format ref_dev ref_eval first_pass_scores tune_first_pass extra_scores
+oov_feature dedup text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
 student_conf num_teachers ensemble use_cache topk alpha tau trust trust_k trust_beta device seed
-batch_tokens nj quiet"
+batch_tokens nj threads quiet"
+# --task presets the options of a real-data task; options given on the command line win.
+for ((_i = 1; _i <= $#; _i++)); do
+  case ${!_i} in
+    --task) _j=$((_i + 1)); task=${!_j} ;;
+    --task=*) task=${!_i#--task=} ;;
+    --shared) _j=$((_i + 1)); shared=${!_j} ;;
+    --shared=*) shared=${!_i#--shared=} ;;
+  esac
+done
+case $task in
+  mini) ;;
+  chime4|wsj-whisper)
+    # PTB (WSJ 1989 text) as LM text, its own valid/test files; Whisper 5-best lists.
+    lm_text=$shared/ptb/ptb.train.txt; lm_valid=$shared/ptb/ptb.valid.txt
+    lm_test=$shared/ptb/ptb.test.txt
+    lm_data=data/ptb; lm_exp=exp/ptb; data=data/$task; exp=exp/$task
+    nbest_format=json; dedup=true; oov_feature=true; tune_first_pass=false
+    text_filter=conf/whisper_to_ptb.rules
+    teacher_conf=conf/ptb_teacher.yaml; num_teachers=2; student_conf=conf/ptb_student.yaml
+    use_cache=true; topk=64
+    if [ $task = chime4 ]; then
+      nbest_dev=$shared/hyporadise/chime4_dev.json; first_pass_scores=rank
+    else
+      nbest_dev=$shared/hyporadise/wsj_dev.json; first_pass_scores=score
+    fi ;;
+  *) echo "$0: unknown --task $task (mini, chime4, wsj-whisper)" >&2; exit 1 ;;
+esac
 . local/parse_options.sh
+lm_data=${lm_data:-$data}; lm_exp=${lm_exp:-$exp}
 
 log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*"; }
-# A step's sentinel: `done_or_run NAME cmd...` skips work already finished.
+# A step's sentinel: `done_or_run NAME cmd...` skips work already finished
+# (sentinels of LM steps live in $lm_exp, the others in $exp).
 done_or_run() {
   local name=$1; shift
-  if [ -f "$exp/.done/$name" ]; then log "  $name: done before, skipping"; return 0; fi
+  local dir=$exp; case $name in vocab|teacher*|baseline|cache|student) dir=$lm_exp ;; esac
+  if [ -f "$dir/.done/$name" ]; then log "  $name: done before, skipping"; return 0; fi
   "$@"
-  mkdir -p "$exp/.done"; touch "$exp/.done/$name"
+  mkdir -p "$dir/.done"; touch "$dir/.done/$name"
 }
 # `rescore_sharded OUT STATS LOG_PREFIX ARGS...`: $nj jobs of `asr-kd rescore ARGS --shard i/$nj`
 # at once through $cpu_cmd, then a merge that refuses missing or stale shards.
@@ -82,99 +132,152 @@ rescore_sharded() {
   [ $rc -eq 0 ] || { echo "$0: a rescoring shard job failed (logs: $logp.*.log)" >&2; return 1; }
   asr-kd merge --kind rescore --num-shards "$nj" "$out"
 }
+# Thread budget: the cores this process may use, shared out among the jobs that run at
+# once (K teachers side by side; baseline beside student), one thread at least each.
+# Two multi-threaded torch jobs on the same cores run far slower than one.
+cores=$(python -c 'import os; print(len(os.sched_getaffinity(0)))' 2>/dev/null || nproc)
+[ -n "$threads" ] || threads=$cores
+teacher_threads=$(( threads / num_teachers )); [ $teacher_threads -ge 1 ] || teacher_threads=1
+student_threads=$(( threads / 2 )); [ $student_threads -ge 1 ] || student_threads=1
 q=; [ "$quiet" = true ] && q=--quiet
 common=(--device "$device" $q)
-mkdir -p "$data" "$exp"
+mkdir -p "$data" "$exp" "$lm_data" "$lm_exp"
 
 teachers=()
-for k in $(seq 1 "$num_teachers"); do teachers+=("$exp/teacher$k"); done
+for k in $(seq 1 "$num_teachers"); do teachers+=("$lm_exp/teacher$k"); done
 fp_keys=$first_pass_scores
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: data preparation"
+  mkdir -p "$lm_data/lm"
   if [ -z "$lm_text$wsj1_lm_root" ]; then
     if [ ! -f "$data/.done.mini" ]; then
       python local/make_mini_task.py --quiet --n-train-words "$mini_words" \
         --n-dev "$mini_utts" --n-eval "$mini_utts" --nbest "$mini_nbest" "$data/mini"
       touch "$data/.done.mini"
     fi
-    cp "$data/mini/lm_text.txt" "$data/lm_all.txt"
+    cp "$data/mini/lm_text.txt" "$lm_data/lm_all.txt"
     nbest_dev=$data/mini/dev/nbest; nbest_eval=$data/mini/eval/nbest; nbest_format=kaldi
     ref_dev=$data/mini/dev/text; ref_eval=$data/mini/eval/text
+  elif [ -n "$lm_valid" ]; then
+    # The LM text comes with its own validation file (PTB): both used as they are.
+    for f in "$lm_text" "$lm_valid"; do
+      [ -f "$f" ] || { echo "$0: no such file: $f (see --shared / --lm-text / --lm-valid)" >&2; exit 1; }
+    done
+    cp "$lm_text" "$lm_data/lm/train.txt"; cp "$lm_valid" "$lm_data/lm/valid.txt"
   else
     opt=(); [ -n "$lm_text" ] && opt=(--lm-text "$lm_text") || opt=(--wsj1-lm-root "$wsj1_lm_root")
-    local/prepare_lm_text.sh "${opt[@]}" "$data/lm_prep"
-    cp "$data/lm_prep/all.txt" "$data/lm_all.txt"
-    for v in nbest_dev nbest_eval ref_dev ref_eval; do
+    local/prepare_lm_text.sh "${opt[@]}" "$lm_data/lm_prep"
+    cp "$lm_data/lm_prep/all.txt" "$lm_data/lm_all.txt"
+  fi
+  if [ -z "$lm_valid" ]; then
+    # Every valid_every-th LM sentence is held out for validation.
+    awk -v n="$valid_every" 'NR % n == 0' "$lm_data/lm_all.txt" > "$lm_data/lm/valid.txt"
+    awk -v n="$valid_every" 'NR % n != 0' "$lm_data/lm_all.txt" > "$lm_data/lm/train.txt"
+  fi
+  [ -n "$nbest_dev" ] || { echo "$0: real data needs --nbest-dev" >&2; exit 1; }
+  fmt=(); [ -n "$nbest_format" ] && fmt=(--from "$nbest_format")
+  dd=(); [ "$dedup" = true ] && dd=(--dedup)
+  if [ -z "$ref_dev" ]; then
+    # References inside the N-best files (HyPoradise JSON). Without --nbest-eval the dev
+    # list is split by a hash of the utterance id: half to tune on, half to report on.
+    if [ -z "$nbest_eval" ]; then
+      python local/split_nbest.py ${nbest_format:+--format $nbest_format} --buckets 2 \
+        --part dev=0 --part eval=1 "$nbest_dev" "$data/nbest_split"
+    else
+      python local/split_nbest.py ${nbest_format:+--format $nbest_format} --buckets 1 \
+        --part dev=0 "$nbest_dev" "$data/nbest_split"
+      python local/split_nbest.py ${nbest_format:+--format $nbest_format} --buckets 1 \
+        --part eval=0 "$nbest_eval" "$data/nbest_split"
+    fi
+    for set in dev eval; do
+      [ -f "$data/nbest_split/$set.ref" ] || { echo "$0: $set N-best has no references; give --ref-$set" >&2; exit 1; }
+      asr-kd convert-nbest --from jsonl --to jsonl "${dd[@]}" "$data/nbest_split/$set.jsonl.gz" \
+        "$data/$set.nbest.jsonl.gz"
+      cp "$data/nbest_split/$set.ref" "$data/$set.ref"
+    done
+  else
+    for v in nbest_eval ref_eval; do
       [ -n "${!v}" ] || { echo "$0: real data needs --${v//_/-}" >&2; exit 1; }
     done
+    for set in dev eval; do
+      src=nbest_$set; ref=ref_$set
+      asr-kd convert-nbest "${fmt[@]}" --to jsonl "${dd[@]}" --ref "${!ref}" "${!src}" \
+        "$data/$set.nbest.jsonl.gz"
+      cp "${!ref}" "$data/$set.ref"
+    done
   fi
-  # Every valid_every-th LM sentence is held out for validation.
-  mkdir -p "$data/lm"
-  awk -v n="$valid_every" 'NR % n == 0' "$data/lm_all.txt" > "$data/lm/valid.txt"
-  awk -v n="$valid_every" 'NR % n != 0' "$data/lm_all.txt" > "$data/lm/train.txt"
-  fmt=(); [ -n "$nbest_format" ] && fmt=(--from "$nbest_format")
-  for set in dev eval; do
-    src=nbest_$set; ref=ref_$set
-    asr-kd convert-nbest "${fmt[@]}" --to jsonl --ref "${!ref}" "${!src}" "$data/$set.nbest.jsonl.gz"
-    cp "${!ref}" "$data/$set.ref"
-  done
-  log "  LM text: $(wc -l < "$data/lm/train.txt") train / $(wc -l < "$data/lm/valid.txt") valid sentences"
+  log "  LM text: $(wc -l < "$lm_data/lm/train.txt") train / $(wc -l < "$lm_data/lm/valid.txt") valid sentences"
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: vocabulary"
-  done_or_run vocab asr-kd vocab --text "$data/lm/train.txt" --out "$data/lang" --max-size "$vocab_size"
+  done_or_run vocab asr-kd vocab --text "$lm_data/lm/train.txt" --out "$lm_data/lang" --max-size "$vocab_size"
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: teacher training ($num_teachers model(s))"
+  log "Stage 2: teacher training ($num_teachers model(s), side by side)"
+  # K teachers train at once, one job each, with the cores shared out (see --threads).
+  pids=(); rc=0
   for k in $(seq 1 "$num_teachers"); do
-    done_or_run teacher$k $train_cmd "$exp/log/train_teacher$k.log" \
-      asr-kd train-lm --config "$teacher_conf" --train "$data/lm/train.txt" --valid "$data/lm/valid.txt" \
-        --vocab "$data/lang" --out "$exp/teacher$k" --seed $((seed + k)) --resume "${common[@]}"
+    OMP_NUM_THREADS=$teacher_threads done_or_run teacher$k $train_cmd "$lm_exp/log/train_teacher$k.log" \
+      asr-kd train-lm --config "$teacher_conf" --train "$lm_data/lm/train.txt" --valid "$lm_data/lm/valid.txt" \
+        --vocab "$lm_data/lang" --out "$lm_exp/teacher$k" --seed $((seed + k)) --resume "${common[@]}" &
+    pids+=($!)
   done
-fi
-
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: same-size baseline (hard labels only)"
-  done_or_run baseline $train_cmd "$exp/log/train_baseline.log" \
-    asr-kd train-lm --config "$student_conf" --train "$data/lm/train.txt" --valid "$data/lm/valid.txt" \
-      --vocab "$data/lang" --out "$exp/baseline" --seed "$seed" --resume "${common[@]}"
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  [ $rc -eq 0 ] || { echo "$0: teacher training failed (logs: $lm_exp/log/train_teacher*.log)" >&2; exit 1; }
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ "$use_cache" = true ]; then
   log "Stage 4: teacher cache (top-$topk)"
-  done_or_run cache $train_cmd "$exp/log/cache_teacher.log" \
-    asr-kd cache-teacher --teacher "${teachers[@]}" --ensemble "$ensemble" --text "$data/lm/train.txt" \
-      --config "$student_conf" --topk "$topk" --out "$exp/teacher_cache" "${common[@]}"
+  done_or_run cache $train_cmd "$lm_exp/log/cache_teacher.log" \
+    asr-kd cache-teacher --teacher "${teachers[@]}" --ensemble "$ensemble" --text "$lm_data/lm/train.txt" \
+      --config "$student_conf" --topk "$topk" --out "$lm_exp/teacher_cache" "${common[@]}"
 fi
 
-if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: student distillation (alpha $alpha, tau $tau, trust $trust)"
-  if [ "$use_cache" = true ]; then src=(--teacher-cache "$exp/teacher_cache")
-  else src=(--teacher "${teachers[@]}" --ensemble "$ensemble"); fi
-  done_or_run student $train_cmd "$exp/log/distill_student.log" \
-    asr-kd distill --config "$student_conf" --train "$data/lm/train.txt" --valid "$data/lm/valid.txt" \
-      --out "$exp/student" "${src[@]}" --alpha "$alpha" --tau "$tau" --trust "$trust" \
-      --trust-k "$trust_k" --trust-beta "$trust_beta" --seed "$seed" --resume "${common[@]}"
+if [ $stage -le 5 ] && [ $stop_stage -ge 3 ]; then
+  # Stage 3 (same-size baseline on hard labels) and stage 5 (the student) run side by side.
+  pids=(); rc=0
+  if [ $stage -le 3 ]; then
+    log "Stage 3: same-size baseline (hard labels only)"
+    OMP_NUM_THREADS=$student_threads done_or_run baseline $train_cmd "$lm_exp/log/train_baseline.log" \
+      asr-kd train-lm --config "$student_conf" --train "$lm_data/lm/train.txt" --valid "$lm_data/lm/valid.txt" \
+        --vocab "$lm_data/lang" --out "$lm_exp/baseline" --seed "$seed" --resume "${common[@]}" &
+    pids+=($!)
+  fi
+  if [ $stop_stage -ge 5 ]; then
+    log "Stage 5: student distillation (alpha $alpha, tau $tau, trust $trust)"
+    if [ "$use_cache" = true ]; then src=(--teacher-cache "$lm_exp/teacher_cache")
+    else src=(--teacher "${teachers[@]}" --ensemble "$ensemble"); fi
+    OMP_NUM_THREADS=$student_threads done_or_run student $train_cmd "$lm_exp/log/distill_student.log" \
+      asr-kd distill --config "$student_conf" --train "$lm_data/lm/train.txt" --valid "$lm_data/lm/valid.txt" \
+        --out "$lm_exp/student" "${src[@]}" --alpha "$alpha" --tau "$tau" --trust "$trust" \
+        --trust-k "$trust_k" --trust-beta "$trust_beta" --seed "$seed" --resume "${common[@]}" &
+    pids+=($!)
+  fi
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  [ $rc -eq 0 ] || { echo "$0: baseline or student training failed (logs: $lm_exp/log/)" >&2; exit 1; }
 fi
 
 systems=(teacher baseline student)
-models_of() { case $1 in teacher) echo "${teachers[@]}" ;; *) echo "$exp/$1" ;; esac; }
+models_of() { case $1 in teacher) echo "${teachers[@]}" ;; *) echo "$lm_exp/$1" ;; esac; }
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  log "Stage 6: perplexities (sentence mode, validation text)"
+  log "Stage 6: perplexities (sentence mode, validation text${lm_test:+; stream and sentence mode, $lm_test})"
   mkdir -p "$exp/ppl"
   for s in "${systems[@]}"; do
-    for m in $(models_of $s); do
-      asr-kd ppl --model "$m" --text "$data/lm/valid.txt" --mode sentence --json "${common[@]}" \
-        > "$exp/ppl/$(basename $m).json"
-    done
+    # The teacher row is the ensemble when there are several teachers.
+    asr-kd ppl --model $(models_of $s) --ensemble "$ensemble" --text "$lm_data/lm/valid.txt" \
+      --mode sentence --json "${common[@]}" > "$exp/ppl/$s.json"
+    if [ -n "$lm_test" ]; then
+      for mode in stream sentence; do
+        asr-kd ppl --model $(models_of $s) --ensemble "$ensemble" --text "$lm_test" --mode $mode \
+          --json "${common[@]}" > "$exp/ppl/$s.test.$mode.json"
+      done
+    fi
+    log "  $s: $(cat "$exp/ppl/$s.json")"
   done
-  # The teacher row reports the (first) teacher; an ensemble's members each have a file.
-  cp "$exp/ppl/teacher1.json" "$exp/ppl/teacher.json"
-  for s in "${systems[@]}"; do log "  $s: $(cat "$exp/ppl/$s.json")"; done
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
@@ -203,11 +306,20 @@ fi
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: tuning weights on dev, scoring dev and eval"
   for s in first_pass "${systems[@]}"; do
-    keys=$fp_keys; [ $s != first_pass ] && keys=$fp_keys,lm:$s
-    lmkey=${keys##*,}
     d=$exp/score/$s; mkdir -p "$d"
-    asr-kd tune --nbest "$exp/rescore/dev.all.jsonl.gz" --scores "$keys" --wip --lm-key "$lmkey" \
-      --out "$d/weights.json" --curve-out "$d/curve.json" > "$d/tune.log"
+    keys=$fp_keys${extra_scores:+,$extra_scores}; signed=
+    if [ $s != first_pass ]; then
+      keys=$keys,lm:$s
+      [ "$oov_feature" = true ] && { keys=$keys,oov:$s; signed=oov:$s; }
+    fi
+    if [ $s = first_pass ] && [ "$tune_first_pass" != true ]; then
+      # The recogniser's own choice: its first score alone (weight 1), nothing tuned.
+      echo "{\"${fp_keys%%,*}\": 1.0}" > "$d/weights.json"
+    else
+      lmkey=lm:$s; [ $s = first_pass ] && lmkey=${keys##*,}
+      asr-kd tune --nbest "$exp/rescore/dev.all.jsonl.gz" --scores "$keys" --wip --lm-key "$lmkey" \
+        ${signed:+--signed $signed} --out "$d/weights.json" --curve-out "$d/curve.json" > "$d/tune.log"
+    fi
     for set in dev eval; do
       asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" --json \
         --out-hyp "$d/$set.hyp" --out-trn "$d/$set.trn" > "$d/$set.json"
@@ -216,7 +328,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   done
   mkdir -p "$exp/compare"
   for set in dev eval; do
-    for pair in teacher:student baseline:student first_pass:student baseline:teacher; do
+    for pair in teacher:student baseline:student first_pass:student baseline:teacher first_pass:teacher; do
       a=${pair%%:*}; b=${pair##*:}
       asr-kd compare --ref "$data/$set.ref" "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" \
         --seed "$seed" --json > "$exp/compare/$set.${a}_vs_$b.json"
@@ -227,7 +339,7 @@ fi
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   log "Stage 9: report"
   asr-kd report --exp "$exp" --out "$exp/report" --system first_pass \
-    --system "teacher=$(models_of teacher | tr ' ' ',')" --system "baseline=$exp/baseline" \
-    --system "student=$exp/student" --sets dev,eval
+    --system "teacher=$(models_of teacher | tr ' ' ',')" --system "baseline=$lm_exp/baseline" \
+    --system "student=$lm_exp/student" --sets dev,eval
   log "report: $exp/report/report.md"
 fi

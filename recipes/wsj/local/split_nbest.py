@@ -4,9 +4,10 @@
     local/split_nbest.py IN OUTDIR --buckets 10 --part dev=0 --part eval=1 --part lm=2-9 \
         [--format json] [--text-part lm]
 
-Writes OUTDIR/NAME.jsonl.gz for every part (references kept), and with
+Writes OUTDIR/NAME.jsonl.gz for every part (references kept), OUTDIR/NAME.ref
+(its references as Kaldi text, when every utterance has one), and with
 --text-part NAME also OUTDIR/NAME.txt: that part's references, one per line
-(LM text).  Prints the utterance count of every part.  The same id always goes
+(LM text).  --buckets 1 --part NAME=0 just converts a whole file.  Prints the utterance count of every part.  The same id always goes
 to the same part, whatever the file's order or size.
 """
 import argparse
@@ -45,6 +46,9 @@ def main() -> int:
             if not len(nb):
                 raise InputError(f"part {name!r} is empty", a.input)
             write_jsonl(nb, os.path.join(a.outdir, f"{name}.jsonl.gz"))
+            if all(u.ref is not None for u in nb):
+                with atomic_write(os.path.join(a.outdir, f"{name}.ref")) as f:
+                    f.writelines(f"{u.utt} {' '.join(u.ref.split())}".rstrip() + "\n" for u in nb)
             print(f"{name}: {len(nb)} utterances", file=sys.stderr)
     except InputError as e:
         print(f"{sys.argv[0]}: error: {e}", file=sys.stderr)

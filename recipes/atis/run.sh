@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ATIS: rescoring Whisper 5-best lists of spoken airline queries (HyPoradise train_atis.json,
+# with per-hypothesis am_score) with an in-domain LSTM LM, its distilled student and a
+# same-size baseline.  The LM text is the references of the list itself, so the list is split
+# by a hash of the utterance id (10 buckets): bucket 0 = dev (weights are tuned on it),
+# bucket 1 = eval (reported), buckets 2-9 = LM text (every 20th of its sentences held out
+# for validation).  No dev or eval utterance is ever LM training text.
+#
+#   ./run.sh                                   # everything, from ../../../shared/data
+#   ./run.sh --nbest-eval test_atis.json       # report on a held-out ATIS list instead of bucket 1
+#   ./run.sh --stage 7                         # rescore/tune/report again with the same models
+#
+# Every stage after data preparation is recipes/wsj/run.sh (options after ours go to it, e.g.
+# --alpha 0.5 --tau 2 --trust none --num-teachers 2); see its --help.
+set -euo pipefail
+cd "$(dirname "$0")"
+here=$PWD
+
+atis_json=../../../shared/data/hyporadise/train_atis.json
+nbest_eval=
+nbest_format=json
+stage=0
+stop_stage=9
+valid_every=20
+data=data
+exp=exp
+_opts="atis_json nbest_eval nbest_format stage stop_stage valid_every data exp"
+# Our options first; unknown ones are passed on to recipes/wsj/run.sh, which refuses typos.
+pass=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --help|-h) echo "Usage: $0 [options] [recipes/wsj/run.sh options]"
+      for v in $_opts; do printf '  --%-22s %s\n' "${v//_/-}" "${!v}"; done; exit 0 ;;
+    --atis-json|--nbest-eval|--nbest-format|--stage|--stop-stage|--valid-every|--data|--exp)
+      [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
+      v=${1#--}; printf -v "${v//-/_}" '%s' "$2"; shift 2 ;;
+    *) pass+=("$1"); shift ;;
+  esac
+done
+abspath() { case $1 in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
+[ -n "$nbest_eval" ] && nbest_eval=$(abspath "$nbest_eval")
+data=$(abspath "$data"); exp=$(abspath "$exp")
+export PATH="$here/../../.venv/bin:$PATH"
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  echo "$(date '+%F %T') Stage 0 (ATIS): split $atis_json by utterance id"
+  [ -f "$atis_json" ] || { echo "$0: no such file: $atis_json (see --atis-json)" >&2; exit 1; }
+  python ../wsj/local/split_nbest.py --format json --buckets 10 --part dev=0 --part eval=1 \
+    --part lm=2-9 --text-part lm "$atis_json" "$data/split"
+  mkdir -p "$data/lm_text"
+  awk -v n="$valid_every" 'NR % n == 0' "$data/split/lm.txt" > "$data/lm_text/valid.txt"
+  awk -v n="$valid_every" 'NR % n != 0' "$data/split/lm.txt" > "$data/lm_text/train.txt"
+fi
+eval_src=$data/split/eval.jsonl.gz; eval_fmt=jsonl
+[ -n "$nbest_eval" ] && { eval_src=$nbest_eval; eval_fmt=$nbest_format; }
+# One reader for both sets: convert the held-out list to JSONL first when its format differs.
+if [ -n "$nbest_eval" ] && [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  python ../wsj/local/split_nbest.py ${eval_fmt:+--format $eval_fmt} --buckets 1 --part heldout=0 \
+    "$nbest_eval" "$data/split"
+fi
+[ -n "$nbest_eval" ] && eval_src=$data/split/heldout.jsonl.gz
+
+exec ../wsj/run.sh --stage "$stage" --stop-stage "$stop_stage" \
+  --data "$data" --exp "$exp" \
+  --lm-text "$data/lm_text/train.txt" --lm-valid "$data/lm_text/valid.txt" \
+  --nbest-dev "$data/split/dev.jsonl.gz" --nbest-eval "$eval_src" --nbest-format jsonl \
+  --dedup true --first-pass-scores am --tune-first-pass false --oov-feature true \
+  --teacher-conf "$here/conf/teacher.yaml" --student-conf "$here/conf/student.yaml" \
+  --num-teachers 2 --vocab-size 20000 "${pass[@]}"
