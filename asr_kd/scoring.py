@@ -13,6 +13,23 @@ earliest hypothesis.  An utterance with no hypotheses gets the empty hypothesis
 (chosen index ``-1``): all its reference words count as deletions, and its oracle
 is the same.
 
+Features.  Wherever a score key is accepted (weights, ``tune --scores``,
+:func:`pick_best`, :func:`total_score`, :func:`pack_features`) it names one
+feature of a hypothesis, resolved by :func:`feature_value` alone:
+
+- ``wip``: the word count (the word insertion penalty's feature);
+- a score the hypothesis carries under that exact name (a stored score always
+  wins, so a stored ``rank`` or ``x*words`` is used as it is);
+- ``rank``: minus the 0-based position in its list (0, -1, -2, ...): the
+  first-pass order, for lists that come without scores;
+- ``KEY*words`` / ``KEY/words``: feature KEY times / divided by the word count
+  (divided by max(words, 1)), e.g. ``score*words`` turns a per-token average
+  log-prob (Whisper) into a length-aware total, ``lm:teacher/words`` is a
+  per-word LM score.  KEY is resolved by the same rules (``rank/words`` works).
+
+A missing key is an InputError naming the utterance, the hypothesis, the key and
+the scores that hypothesis does carry.
+
 All rates (WER, SER, oracle WER) are percentages, as in Kaldi's ``compute-wer``.
 """
 from __future__ import annotations
@@ -138,40 +155,62 @@ def ref_word_counts(nbest: NBest) -> np.ndarray:
     return out
 
 
-def total_score(hyp: Hyp, weights: Mapping[str, float], utt: str = "?") -> float:
-    """Weighted total of one hypothesis: sum of weight x score, plus wip x word count."""
-    total = 0.0
-    for k, w in weights.items():
-        if k == WIP:
-            total += w * len(hyp.words)
-        elif k not in hyp.scores:
-            raise InputError(f"utterance {utt!r}: a hypothesis has no score {k!r}")
-        else:
-            total += w * hyp.scores[k]
-    return total
+RANK = "rank"  # built-in feature: minus the hypothesis' 0-based position in its list
+_TIMES, _PER = "*words", "/words"
+
+
+def feature_value(hyp: Hyp, key: str, pos: int | None, utt: str = "?") -> float:
+    """Value of feature ``key`` for ``hyp``, the ``pos``-th (0-based) hypothesis of ``utt``.
+
+    The one place features are resolved (see the module docstring): ``wip`` is
+    the word count; a stored score of that name wins; then ``rank`` (-pos),
+    ``KEY*words`` and ``KEY/words``.  ``pos`` is only needed for ``rank``.
+    InputError naming utterance, hypothesis, key and the scores present otherwise.
+    """
+    if key == WIP:
+        return float(len(hyp.words))
+    v = hyp.scores.get(key)
+    if v is not None:
+        return v
+    if key == RANK and pos is not None:
+        return -float(pos)
+    for suffix in (_TIMES, _PER):
+        if key.endswith(suffix) and len(key) > len(suffix):
+            base = feature_value(hyp, key[:-len(suffix)], pos, utt)  # raises for the base key
+            n = len(hyp.words)
+            return base * n if suffix == _TIMES else base / max(n, 1)
+    which = "a hypothesis" if pos is None else f"hypothesis {pos + 1}"
+    have = ", ".join(map(repr, hyp.scores)) if hyp.scores else "none"
+    extra = " (its position is unknown)" if key == RANK else ""
+    raise InputError(f"utterance {utt!r}: {which} has no score {key!r}{extra}; "
+                     f"its scores: {have}")
+
+
+def total_score(hyp: Hyp, weights: Mapping[str, float], utt: str = "?",
+                pos: int | None = None) -> float:
+    """Weighted total of one hypothesis: sum of weight x feature (:func:`feature_value`).
+
+    ``pos``: the hypothesis' 0-based position in its list, needed for ``rank``.
+    """
+    return sum(w * feature_value(hyp, k, pos, utt) for k, w in weights.items())
 
 
 def pack_features(nbest: NBest, keys: Sequence[str], with_wip: bool
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Score features padded to the longest list, for vectorised selection.
+    """Features padded to the longest list, for vectorised selection.
 
     Returns ``feats`` (U, Nmax, F) float64 with F = len(keys) (+1 word-count
-    column when ``with_wip``), and ``mask`` (U, Nmax) bool, True on real
-    hypotheses.  A missing score key is an InputError naming utterance and key.
+    column when ``with_wip``), each value from :func:`feature_value`, and
+    ``mask`` (U, Nmax) bool, True on real hypotheses.  A missing score key is an
+    InputError naming utterance and key.
     """
+    names = list(keys) + ([WIP] if with_wip else [])
     nmax = max((len(u.hyps) for u in nbest), default=0)
-    nf = len(keys) + int(with_wip)
-    feats = np.zeros((len(nbest), nmax, nf), dtype=np.float64)
+    feats = np.zeros((len(nbest), nmax, len(names)), dtype=np.float64)
     mask = np.zeros((len(nbest), nmax), dtype=bool)
     for i, u in enumerate(nbest):
         for j, h in enumerate(u.hyps):
-            try:
-                feats[i, j, :len(keys)] = [h.scores[k] for k in keys]
-            except KeyError as e:
-                raise InputError(
-                    f"utterance {u.utt!r}: hypothesis {j + 1} has no score {e.args[0]!r}") from None
-            if with_wip:
-                feats[i, j, -1] = len(h.words)
+            feats[i, j] = [feature_value(h, k, j, u.utt) for k in names]
         mask[i, :len(u.hyps)] = True
     return feats, mask
 

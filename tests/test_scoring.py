@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from asr_kd.errors import InputError
 from asr_kd.nbest.model import Hyp, NBest, Utterance
-from asr_kd.scoring import (WerResult, batch_errors, corpus_wer, hyp_error_matrix, kaldi_ser_line,
-                            kaldi_wer_line, oracle_line, pick_best, total_score, utt_errors,
-                            write_text, write_trn)
+from asr_kd.scoring import (WerResult, batch_errors, corpus_wer, feature_value, hyp_error_matrix,
+                            kaldi_ser_line, kaldi_wer_line, oracle_line, pack_features, pick_best,
+                            total_score, utt_errors, write_text, write_trn)
 
 WORDS = st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=6).map(" ".join)
 
@@ -105,6 +105,58 @@ def test_missing_weight_key_names_utterance_and_key():
         pick_best(nb_small(), {"am": 1.0, "lm:student": 0.5})
     with pytest.raises(InputError, match=r"'u3'.*'x'"):
         total_score(Hyp("a", {}), {"x": 1.0}, "u3")
+
+
+# ---- built-in features: rank, KEY*words, KEY/words ------------------------------------------
+
+def test_derived_feature_values():
+    h = Hyp("a b c", {"am": -0.5, "lm": -30.0})
+    assert feature_value(h, "rank", 0) == 0.0
+    assert feature_value(h, "rank", 2) == -2.0
+    assert feature_value(h, "am*words", 2) == -1.5
+    assert feature_value(h, "lm/words", 2) == -10.0
+    assert feature_value(h, "wip", 2) == 3.0
+    assert feature_value(h, "rank/words", 2) == pytest.approx(-2 / 3)  # KEY resolved the same way
+    empty = Hyp("", {"am": -0.5})
+    assert feature_value(empty, "am/words", 0) == -0.5  # divided by max(words, 1)
+    assert feature_value(empty, "am*words", 0) == 0.0
+
+
+def test_stored_scores_take_precedence():
+    h = Hyp("a b", {"rank": 5.0, "am*words": 7.0, "am": -1.0})
+    assert feature_value(h, "rank", 3) == 5.0
+    assert feature_value(h, "am*words", 3) == 7.0
+    assert feature_value(h, "am/words", 3) == -0.5
+    nb = NBest([Utterance("u", [Hyp("a", {"rank": -3.0}), Hyp("b", {"rank": 0.0})], "b")])
+    assert pick_best(nb, {"rank": 1.0}) == [1]  # the stored rank, not the position
+
+
+def test_derived_features_in_selection_agree_with_total_score():
+    nb = nb_small()
+    feats, mask = pack_features(nb, ["rank", "am*words", "lm/words"], True)
+    assert feats[0, :, 0].tolist() == [0.0, -1.0, -2.0]
+    assert feats[0, :, 1].tolist() == [-3.0, -6.0, -9.0]
+    assert feats[2, :2, 2].tolist() == [-1.0, -0.5]  # "" has 0 words: divided by 1
+    assert feats[2, :2, 3].tolist() == [0.0, 2.0]  # the word-count column
+    assert mask.tolist() == [[True] * 3, [False] * 3, [True, True, False]]
+    assert pick_best(nb, {"rank": 1.0}) == [0, -1, 0]
+    assert pick_best(nb, {"rank": -1.0}) == [2, -1, 1]
+    for w in ({"rank": 1.0, "am*words": 0.3}, {"lm/words": 1.0, "rank": 0.2, "wip": 0.4},
+              {"am*words": 1.0, "lm/words": 2.0}):
+        for u, c in zip(nb, pick_best(nb, w)):
+            if u.hyps:
+                totals = [total_score(h, w, u.utt, j) for j, h in enumerate(u.hyps)]
+                assert c == int(np.argmax(totals))
+
+
+def test_missing_key_lists_the_scores_present():
+    with pytest.raises(InputError,
+                       match=r"'u1': hypothesis 1 has no score 'x'; its scores: 'am', 'lm'"):
+        pick_best(nb_small(), {"am*words": 1.0, "x/words": 1.0})
+    with pytest.raises(InputError, match=r"'u3'.*'lm:t'; its scores: none"):
+        total_score(Hyp("a", {}), {"lm:t": 1.0}, "u3", 0)
+    with pytest.raises(InputError, match=r"'rank' \(its position is unknown\); its scores: 'am'"):
+        total_score(Hyp("a", {"am": 1.0}), {"rank": 1.0}, "u3")
 
 
 def test_corpus_wer_counts():
@@ -203,6 +255,21 @@ def test_cli_score_text_json_and_outputs(tmp_path, capsys):
     assert rc == 0
     assert set(d) == {"wer", "ser", "oracle_wer", "words", "ins", "del", "sub", "utts"}
     assert (d["words"], d["del"], d["utts"]) == (7, 2, 3)
+
+
+@needs_readers
+def test_cli_score_derived_features(tmp_path, capsys):
+    from asr_kd.cli import main
+    write_jsonl(tmp_path / "n.jsonl", nb_small())
+    # u1: am*words -3, -6.5, -10 with rank: the first; u3: "" (0) beats "p q" (-2.5).
+    rc = main(["score", "--nbest", str(tmp_path / "n.jsonl"), "--weight", "am*words=1",
+               "--weight", "rank=0.5", "--out-hyp", str(tmp_path / "text")])
+    assert rc == 0 and capsys.readouterr().out.startswith("%WER 71.43 [ 5 / 7,")
+    assert (tmp_path / "text").read_text() == "u1 a b c\nu2\nu3\n"
+    (tmp_path / "w.json").write_text('{"lm/words": 1, "rank": 0.1}')
+    rc = main(["score", "--nbest", str(tmp_path / "n.jsonl"), "--weights",
+               str(tmp_path / "w.json"), "--json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["wer"] == pytest.approx(100 * 2 / 7)
 
 
 @needs_readers

@@ -7,6 +7,7 @@ still written and no WER is computed.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -15,16 +16,30 @@ from ..errors import InputError
 from ..fileio import check_writable, open_text
 
 
+FEATURES_HELP = """\
+score keys: a stored score (am, lm0, lm:NAME, oov:NAME, score, ...) or a built-in
+feature; a score stored under the same name always wins:
+  rank          minus the 0-based position in the list (0, -1, -2, ...): the
+                first-pass order, for lists without scores
+  KEY*words     KEY times the word count (score*words: Whisper's per-token
+                average log-prob as a length-aware total)
+  KEY/words     KEY divided by max(word count, 1) (lm:teacher/words: per word)
+"""
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "score", help="choose the best hypotheses with given weights and report WER",
-        description=__doc__.split("\n\n")[0])
+        description=__doc__.split("\n\n")[0],
+        epilog=FEATURES_HELP + "  wip           (a weight key) multiplies the word count\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nbest", required=True, help="N-best file or folder")
     p.add_argument("--format", default=None, help="N-best format (default: detect)")
     w = p.add_mutually_exclusive_group(required=True)
     w.add_argument("--weights", help='weights JSON, e.g. {"am": 1.0, "lm0": 0.5, "wip": 0.2}')
     w.add_argument("--weight", action="append", metavar="KEY=VALUE",
-                   help="one weight (repeatable); key 'wip' multiplies the word count")
+                   help="one weight (repeatable): a score key, a built-in feature (below), or "
+                   "'wip', which multiplies the word count")
     p.add_argument("--ref", help="references (Kaldi text or sclite trn); default: from the N-best")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out-hyp", help="write chosen hypotheses as Kaldi text")

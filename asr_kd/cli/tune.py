@@ -6,21 +6,43 @@ and the WER curve along the main LM weight; writes the weights as JSON.
 """
 from __future__ import annotations
 
+import argparse
 import json
 
 from ..errors import InputError
 from ..fileio import atomic_write, check_writable
-from .score import has_refs, load_nbest
+from .score import FEATURES_HELP, has_refs, load_nbest
+
+
+SEARCH_HELP = """\
+search (deterministic; details in asr_kd/tune.py):
+  scale     each feature is divided by its spread, the median over utterances
+            of (max - min) within the utterance's list (utterances where it
+            varies; 1 if it never does), so a key around -0.2 and one around
+            -100 tune alike; weights are written back in original units with
+            the first key exactly 1.0
+  grid      normalised weights 0 and 2^-8 .. 2^8, as many per octave (1-8) as
+            keep the full product <= 4096 points (wip and --signed keys also
+            negative); beyond that, one sweep per weight
+  nested    the search is also run for every subset of the free weights (the
+            others 0) and those solutions are extra start points: adding a key
+            or --wip never gives a worse dev WER than leaving it out
+  refine    from every start, 41-point line searches along each weight and each
+            pair of weights, spans halved 6 times; the best result wins
+"""
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("tune", help="tune score weights on dev N-best lists",
-                              description=__doc__.split("\n\n")[0])
+                              description=__doc__.split("\n\n")[0],
+                              epilog=FEATURES_HELP + "\n" + SEARCH_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nbest", required=True, help="dev N-best file or folder")
     p.add_argument("--format", default=None, help="N-best format (default: detect)")
     p.add_argument("--ref", help="references (Kaldi text or sclite trn); default: from the N-best")
     p.add_argument("--scores", required=True,
-                   help="comma-separated score keys, first fixed at 1.0, e.g. am,lm0,lm:student")
+                   help="comma-separated score keys, first fixed at 1.0, e.g. am,lm0,lm:student "
+                   "or score*words,rank,lm:teacher (built-in features below)")
     p.add_argument("--wip", action="store_true", help="also tune a word insertion penalty")
     p.add_argument("--out", required=True, help="write the best weights here (JSON)")
     p.add_argument("--signed", default="",
@@ -82,6 +104,8 @@ def run(args) -> int:
         plot_curve(args.plot, res.curve_key, res.curve, res.weights[res.curve_key])
 
     print("best weights: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items()))
+    print("spreads (median within-utterance range): "
+          + " ".join(f"{k}={v:g}" for k, v in res.spreads.items()))
     print(kaldi_wer_line(r))
     print(kaldi_ser_line(r))
     print(oracle_line(r))
@@ -89,5 +113,5 @@ def run(args) -> int:
     print(f"{res.curve_key:>12}  WER")
     for x, wer in res.curve:
         mark = "  <- best" if x == res.weights[res.curve_key] else ""
-        print(f"{x:12.4f}  {wer:.2f}{mark}")
+        print(f"{x:12.6g}  {wer:.2f}{mark}")
     return 0
