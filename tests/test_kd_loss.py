@@ -353,6 +353,24 @@ def test_teacher_gets_no_gradient():
         assert t.hidden.grad is None and t.weight.grad is None and t.bias.grad is None
 
 
+@pytest.mark.parametrize("kind", ["single", "ens_prob", "topk"])
+def test_chunked_gradients_only_where_wanted(kind):
+    """The torch impl computes gradients with its forward pass: under no_grad it
+    must give the same parts, and a frozen input gets none (the others unchanged)."""
+    h, w, b, y, members = make_problem(seed=35, D=(9, 5))
+    teacher, extra = teacher_for(kind, members, y, w.shape[0])
+    kw = dict(teacher=teacher, impl="torch", trust="margin", chunk_size=16, **extra)
+    p_all, g_all = run(h, w, b, y, **kw)
+    with torch.no_grad():
+        p_ng = kd_loss(h.requires_grad_(), w, b, y, return_parts=True, **kw)
+    h.requires_grad_(False)
+    assert all(float(x) == float(r) for x, r in zip(p_ng, p_all))
+    hh, ww, bb = h.clone().requires_grad_(), w.clone(), b.clone().requires_grad_()
+    kd_loss(hh, ww, bb, y, **kw).mul(2.5).backward()
+    assert ww.grad is None
+    assert torch.equal(hh.grad, g_all[0]) and torch.equal(bb.grad, g_all[2])
+
+
 # ----------------------------------------------------------------- memory: no (N, V) saved
 
 def _saved_numels(fn):

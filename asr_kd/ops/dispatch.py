@@ -4,7 +4,8 @@ It validates inputs (clear ValueErrors), removes ignored rows, and hands the
 real rows to an implementation:
 
 - ``"reference"``: :func:`asr_kd.ops.kd_reference.kd_loss_reference` (materialises (N, V));
-- ``"torch"``: :func:`asr_kd.ops.kd_chunked.kd_loss_chunked` (chunked, any device);
+- ``"torch"``: :func:`asr_kd.ops.kd_chunked.kd_loss_chunked` (row blocks of at most
+  N x chunk_size logits, gradients computed with the forward pass; any device);
 - ``"triton"``: ``asr_kd.ops.kd_triton.kd_loss_triton`` when that module exists
   and imports (CUDA only); it must take ``(hidden, weight, bias, targets,
   teacher, cfg)`` with real rows only, ``teacher`` a tuple of TeacherLogits or
@@ -56,7 +57,9 @@ def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
     trust:          "none" | "prob" | "rank" (top-``trust_k``) | "margin"
                     (slope ``trust_beta``); see :mod:`asr_kd.ops.trust`.
     impl:           "auto" | "reference" | "torch" | "triton".
-    chunk_size:     vocabulary columns per chunk (torch impl).
+    chunk_size:     memory bound of the torch impl: it works on row blocks of
+                    max(1, N * chunk_size // V) rows over the whole vocabulary,
+                    i.e. at most N x chunk_size logits per block buffer.
 
     Returns a scalar float32 (float64 for float64 inputs) tensor with autograd
     to hidden, weight and bias (never the teacher), or with ``return_parts`` a

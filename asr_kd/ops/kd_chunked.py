@@ -1,30 +1,33 @@
-"""Chunked-vocabulary distillation loss in plain torch with a hand-written backward.
+"""Blocked distillation loss in plain torch, gradients computed with the forward pass.
 
 Same maths as :mod:`asr_kd.ops.kd_reference` (read its docstring for the loss,
 ensembles and the top-K definition), but no (N, V) tensor ever exists: the
-vocabulary is walked in chunks of ``chunk_size`` columns, with all N rows at
-once, so the extra memory is O(N * chunk_size) whatever V is. Logits are
-recomputed chunk by chunk in backward; only per-row statistics are saved.
+rows are walked in blocks of R = max(1, N * chunk_size // V) rows over the
+whole vocabulary, so each block holds R x V <= N x chunk_size logits and the
+extra memory is O(N * chunk_size) whatever V is (a handful of block-sized
+buffers).
 
-Passes over the vocabulary (each pass = one student matmul per chunk, plus one
-teacher matmul per member for a logits teacher):
+One pass over the rows, each logit computed once (the floor's GEMMs: student
+logits, teacher logits, grad_hidden = G W, grad_weight = G^T h): with a whole
+vocabulary row in hand, every log-sum-exp is exact at once, so a block's
+statistics, loss terms and gradient coefficients G come from the same logits.
+When a gradient is wanted (grad mode on and an input that requires it), the
+block's G is turned into its share of grad_hidden / grad_weight / grad_bias
+right away and only those (sizes of the inputs) are kept for backward, which
+scales them by grad_output. Per token, divided by the number of real tokens,
+with q^1 = softmax(s), q^tau = softmax(s / tau):
 
-- logits teacher, forward: pass 1 gathers online log-sum-exps (student at 1
-  and tau, teacher stream(s) at 1 and tau) and the target logits; pass 2,
-  with those known, sums KL = sum_v p^tau (log p^tau - log q^tau) and the trust
-  statistics (max p^1, words ranked above y). Two passes rather than one
-  online pass with rescaling because the probability-averaged ensemble's
-  log p^tau_v = log mean_m exp(z_mv/tau - lse_m) needs every member's final
-  LSE before any term of the sum can be formed; one code path serves all
-  teacher kinds.
-- top-K teacher, forward: one pass (student LSE, tail LSE over words outside
-  the ids, the student's logits at the ids); the bucket KL is (N, K+1) work.
-- backward: one pass. Per token, divided by the number of real tokens and
-  times grad_output, with q^1 = softmax(s), q^tau = softmax(s / tau):
-      dL/ds_v = (1 - alpha*w) * (q^1_v - [v = y]) + alpha*w*tau * (q^tau_v - p^tau_v)
-  (top-K: the soft part is tau * (Q_b - P_b) at a cached id b, and
-  tau * (Q_tail - P_tail) * softmax over the tail of s at the other words),
-  then grad_hidden += G @ W_c, grad_weight[c] = G^T @ hidden, grad_bias[c] = sum_rows G.
+    dL/ds_v = (1 - alpha*w) * (q^1_v - [v = y]) + alpha*w*tau * (q^tau_v - p^tau_v)
+
+(top-K: the soft part is tau * (Q_b - P_b) at a cached id b, and
+tau * (Q_tail - P_tail) * softmax over the tail of s at the other words).
+
+Why gradients in the forward pass: the earlier column-chunked version needed
+each row's log-sum-exps before any term, so it computed every student and
+teacher logit three times (two forward passes and the backward), which on a CPU
+cost about 3x the floor of a distillation step (teacher forward + student step);
+see benchmarks/RESULTS.md, "Distillation cost on the 2-core CPU". The loss and
+gradients are the same up to float rounding.
 
 Accumulation is float32 (float64 for float64 inputs); gradients come back in
 the inputs' dtypes. The loss is float32 (float64).
@@ -42,60 +45,29 @@ from .kd_reference import (KDConfig, KDParts, TeacherLogits, TeacherTopK,
 from .trust import trust_weight
 
 
-class _OnlineLSE:
-    """Running log-sum-exp over column chunks of an (N, V) matrix, per row."""
+def _lse(x: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """Row-wise log-sum-exp of x (R, V); ``scratch`` (same shape) takes the temporary.
 
-    def __init__(self, n: int, dtype: torch.dtype, device: torch.device):
-        self.m = torch.full((n,), -math.inf, dtype=dtype, device=device)
-        self.l = torch.zeros(n, dtype=dtype, device=device)
-
-    def update(self, x: torch.Tensor) -> None:
-        new_m = torch.maximum(self.m, x.max(dim=1).values)
-        # rows whose entries are all -inf so far (masked tail) keep l = 0, not NaN.
-        safe = torch.where(torch.isinf(new_m), torch.zeros_like(new_m), new_m)
-        # exp in place: one chunk-sized temporary, not two.
-        self.l = self.l * torch.exp(self.m - safe) + (x - safe[:, None]).exp_().sum(dim=1)
-        self.m = new_m
-
-    def value(self) -> torch.Tensor:
-        safe = torch.where(torch.isinf(self.m), torch.zeros_like(self.m), self.m)
-        return torch.log(self.l) + safe
+    Rows whose entries are all -inf give -inf (not NaN)."""
+    m = x.max(dim=1).values
+    safe = torch.where(torch.isinf(m), torch.zeros_like(m), m)
+    e = torch.sub(x, safe[:, None], out=scratch) if scratch is not None else x - safe[:, None]
+    return e.exp_().sum(dim=1).log_().add_(safe)
 
 
-def _chunks(v: int, size: int):
-    for c0 in range(0, v, size):
-        yield c0, min(c0 + size, v)
+def _row_blocks(n: int, v: int, chunk_size: int):
+    """Row ranges of at most max(1, n * chunk_size // v) rows: block x V <= n x chunk_size."""
+    r = max(1, (n * chunk_size) // v)
+    for r0 in range(0, n, r):
+        yield r0, min(r0 + r, n)
 
 
-def _logits(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
-            c0: int, c1: int, cdt: torch.dtype) -> torch.Tensor:
-    """(N, c1-c0) logits of columns c0:c1; h is already in ``cdt``."""
-    s = h @ w[c0:c1].to(cdt).T
+def _logits(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """(R, V) logits; h and w already in the compute dtype."""
+    s = h @ w.T
     if b is not None:
-        s += b[c0:c1].to(cdt)
+        s += b
     return s
-
-
-def _gather_chunk(x: torch.Tensor, idx: torch.Tensor, c0: int, out: torch.Tensor) -> torch.Tensor:
-    """Where ``idx`` (N,) or (N, K) falls in this chunk take x's entry, else keep ``out``."""
-    local = idx - c0
-    inside = (local >= 0) & (local < x.shape[1])
-    col = local.clamp(0, x.shape[1] - 1)
-    if idx.dim() == 1:
-        return torch.where(inside, x.gather(1, col[:, None])[:, 0], out)
-    return torch.where(inside, x.gather(1, col), out)
-
-
-def _id_mask(ids: torch.Tensor, c0: int, width: int):
-    """(N, width) bool mask of the cached ids inside this chunk, plus ids' local
-    column (clamped) and whether each id is inside, both (N, K)."""
-    local = ids - c0
-    inside = (local >= 0) & (local < width)
-    local = local.clamp(0, width - 1)
-    # scatter_add, not scatter_: clamped outside ids share a column with real ones.
-    hits = torch.zeros(ids.shape[0], width, dtype=torch.int32, device=ids.device)
-    hits.scatter_add_(1, local, inside.to(torch.int32))
-    return hits > 0, local, inside
 
 
 class _Teacher:
@@ -103,147 +75,174 @@ class _Teacher:
 
     One stream for a single teacher or a logit-averaged ensemble (the stream is
     the mean logit), M streams for a probability-averaged ensemble. log p^t of
-    a chunk = logsumexp_s(z_s / t - lse_t[s]) - log S.
+    a block = logsumexp_s(z_s / t - lse_t[s]) - log S.
     """
 
     def __init__(self, members: Sequence[TeacherLogits], ensemble: str, cdt: torch.dtype):
         self.hs = [m.hidden.detach().to(cdt) for m in members]
-        self.ws = [m.weight.detach() for m in members]
-        self.bs = [None if m.bias is None else m.bias.detach() for m in members]
+        self.ws = [m.weight.detach().to(cdt) for m in members]
+        self.bs = [None if m.bias is None else m.bias.detach().to(cdt) for m in members]
         self.average_logits = len(members) > 1 and ensemble == "logit"
-        self.cdt = cdt
 
-    @property
-    def n_streams(self) -> int:
-        return 1 if self.average_logits else len(self.hs)
-
-    def streams(self, c0: int, c1: int) -> list[torch.Tensor]:
+    def streams(self, r0: int, r1: int) -> list[torch.Tensor]:
+        """Fresh (R, V) logits of rows r0:r1, one per stream."""
         if not self.average_logits:
-            return [_logits(h, w, b, c0, c1, self.cdt) for h, w, b in zip(self.hs, self.ws, self.bs)]
+            return [_logits(h[r0:r1], w, b) for h, w, b in zip(self.hs, self.ws, self.bs)]
         z = None   # summed in place: two slabs alive, not M + 1
         for h, w, b in zip(self.hs, self.ws, self.bs):
-            zm = _logits(h, w, b, c0, c1, self.cdt)
+            zm = _logits(h[r0:r1], w, b)
             z = zm if z is None else z.add_(zm)
         return [z.div_(len(self.hs))]
 
     @staticmethod
     def logp(zs: list[torch.Tensor], lses: torch.Tensor, t: float) -> torch.Tensor:
-        """log p^t, shape of zs[0] ((N, C)); lses is (S, N) at temperature t."""
+        """log p^t, shape of zs[0]; lses is (S, R) at temperature t."""
         acc = zs[0] / t - lses[0][:, None]
         for z, l in zip(zs[1:], lses[1:]):
             acc = torch.logaddexp(acc, z / t - l[:, None])
         return acc - math.log(len(zs)) if len(zs) > 1 else acc
 
 
-def _forward_full(h, w, b, y, teacher: _Teacher, cfg: KDConfig):
-    """Statistics of a logits teacher: returns (lse_s1, lse_stau, s_y, t_lse1,
-    t_lsetau, kl, logp_y, logp_max, n_greater), per row."""
-    n, cdt, dev, tau = h.shape[0], h.dtype, h.device, cfg.tau
-    V = w.shape[0]
-    s1, st = _OnlineLSE(n, cdt, dev), _OnlineLSE(n, cdt, dev)
-    t1 = [_OnlineLSE(n, cdt, dev) for _ in range(teacher.n_streams)]
-    tt = [_OnlineLSE(n, cdt, dev) for _ in range(teacher.n_streams)]
-    s_y = torch.zeros(n, dtype=cdt, device=dev)
-    z_y = torch.zeros(teacher.n_streams, n, dtype=cdt, device=dev)
-    for c0, c1 in _chunks(V, cfg.chunk_size):                     # pass 1: LSEs
-        s = _logits(h, w, b, c0, c1, cdt)
-        s1.update(s)
-        st.update(s / tau)
-        s_y = _gather_chunk(s, y, c0, s_y)
-        for i, z in enumerate(teacher.streams(c0, c1)):
-            t1[i].update(z)
-            tt[i].update(z / tau)
-            z_y[i] = _gather_chunk(z, y, c0, z_y[i])
-        del s
-    lse_s1, lse_st = s1.value(), st.value()
-    t_lse1 = torch.stack([a.value() for a in t1])
-    t_lset = torch.stack([a.value() for a in tt])
+def _block_full(s, y, teacher: _Teacher, r0, r1, cfg: KDConfig, scratch):
+    """One row block, logits teacher. ``s`` (R, V) student logits (overwritten).
+
+    Returns (lse_s1, s_y, kl, logp_y, logp_max, n_greater, coefficient maker) where
+    the maker turns (c_hard, c_soft) into the block's G (in a block buffer)."""
+    tau = cfg.tau
+    lse_s1 = _lse(s, scratch)
+    s_y = s.gather(1, y[:, None])[:, 0]
+    zs = teacher.streams(r0, r1)
+    t_lse1 = torch.stack([_lse(z, scratch) for z in zs])
+    z_y = torch.stack([z.gather(1, y[:, None])[:, 0] for z in zs])
     logp_y = _Teacher.logp(list(z_y[:, :, None]), t_lse1, 1.0)[:, 0]
+    n = s.shape[0]
+    logp_max = torch.full((n,), -math.inf, dtype=s.dtype, device=s.device)
+    n_greater = torch.zeros(n, dtype=torch.long, device=s.device)
+    if cfg.trust in ("prob", "rank"):
+        logp1 = _Teacher.logp(zs, t_lse1, 1.0)
+        logp_max = logp1.max(1).values
+        above = logp1 > logp_y[:, None]
+        above.scatter_(1, y[:, None], False)   # y itself never counts as ranked above y
+        n_greater = above.sum(1)
+        del logp1, above
+    for z in zs:
+        z.div_(tau)
+    t_lset = torch.stack([_lse(z, scratch) for z in zs])
+    # log p^tau: in place for one stream (z / tau - lse), the general formula otherwise
+    logp = zs[0].sub_(t_lset[0][:, None]) if len(zs) == 1 else _Teacher.logp(zs, t_lset, 1.0)
+    del zs
+    logq = s / tau
+    logq.sub_(_lse(logq, scratch)[:, None])                       # log q^tau
+    p = torch.exp(logp, out=scratch)                              # p^tau
+    kl = logp.sub_(logq).mul_(p).sum(1)
+    del logp
 
-    need_rank = cfg.trust in ("prob", "rank")
-    kl = torch.zeros(n, dtype=cdt, device=dev)
-    logp_max = torch.full((n,), -math.inf, dtype=cdt, device=dev)
-    n_greater = torch.zeros(n, dtype=torch.long, device=dev)
-    for c0, c1 in _chunks(V, cfg.chunk_size):                     # pass 2: KL, trust
-        s = _logits(h, w, b, c0, c1, cdt)
-        zs = teacher.streams(c0, c1)
-        logp = _Teacher.logp(zs, t_lset, tau)
-        logq = s.div_(tau).sub_(lse_st[:, None])
-        kl += (logp - logq).mul_(logp.exp()).sum(1)
-        del s, logq, logp
-        if need_rank:
-            logp1 = _Teacher.logp(zs, t_lse1, 1.0)
-            logp_max = torch.maximum(logp_max, logp1.max(1).values)
-            n_greater += (logp1 > logp_y[:, None]).sum(1)
-            # y itself never counts as ranked above y (rounding could say so);
-            # no boolean indexing here, which would sync a GPU every chunk.
-            own = _gather_chunk(logp1, y, c0, torch.full_like(logp_y, -math.inf))
-            n_greater -= (own > logp_y).long()
-    return lse_s1, lse_st, s_y, t_lse1, t_lset, kl, logp_y, logp_max, n_greater
+    def make_g(c_hard, c_soft):
+        g = logq.exp_().sub_(p).mul_(c_soft)                      # soft: tau * (q^tau - p^tau)
+        g += s.sub_(lse_s1[:, None]).exp_().mul_(c_hard)          # hard: q^1 (- [v = y] below)
+        return g
+    return lse_s1, s_y, kl, logp_y, logp_max, n_greater, make_g
 
 
-def _forward_topk(h, w, b, y, teacher: TeacherTopK, cfg: KDConfig):
-    """Statistics of a top-K teacher: returns (lse_s1, s_y, lse_tail, dsoft, kl,
-    logp_y, logp_max, n_greater); dsoft (N, K[+1]) = Q^tau - P^tau per bucket."""
-    n, cdt, dev, tau = h.shape[0], h.dtype, h.device, cfg.tau
-    V, K = w.shape[0], teacher.ids.shape[1]
+def _block_topk(s, y, ids, teacher: TeacherTopK, cfg: KDConfig, scratch):
+    """One row block, top-K teacher (rows of ``teacher`` already cut to the block).
+    Same results as :func:`_block_full`."""
+    tau = cfg.tau
+    V, K = s.shape[1], ids.shape[1]
     has_tail = K < V
-    s1, tail = _OnlineLSE(n, cdt, dev), _OnlineLSE(n, cdt, dev)
-    s_y = torch.zeros(n, dtype=cdt, device=dev)
-    s_ids = torch.zeros(n, K, dtype=cdt, device=dev)
-    for c0, c1 in _chunks(V, cfg.chunk_size):
-        s = _logits(h, w, b, c0, c1, cdt)
-        s1.update(s)
-        s_y = _gather_chunk(s, y, c0, s_y)
-        s_ids = _gather_chunk(s, teacher.ids, c0, s_ids)
-        if has_tail:
-            mask, _, _ = _id_mask(teacher.ids, c0, c1 - c0)
-            tail.update(s.masked_fill_(mask, -math.inf))
-        del s
-    lse_tail = tail.value() if has_tail else None
-    u = torch.cat([s_ids, lse_tail[:, None]], 1) if has_tail else s_ids
+    lse_s1 = _lse(s, scratch)
+    s_y = s.gather(1, y[:, None])[:, 0]
+    s_ids = s.gather(1, ids)
+    if has_tail:
+        masked = scratch.copy_(s).scatter_(1, ids, -math.inf)
+        lse_tail = _lse(masked, masked)
+        u = torch.cat([s_ids, lse_tail[:, None]], 1)
+    else:
+        lse_tail, u = None, s_ids
     logQ = torch.log_softmax(u / tau, 1)
-    logP = topk_teacher_buckets(teacher.logprobs.to(cdt), tau, has_tail)
+    logP = topk_teacher_buckets(teacher.logprobs.to(s.dtype), tau, has_tail)
     P = logP.exp()
     # an empty teacher tail (P = 0) contributes 0, not 0 * -inf.
     kl = torch.where(P > 0, P * (logP - logQ), torch.zeros_like(P)).sum(1)
     dsoft = logQ.exp() - P
-    logp_y, logp_max, n_greater = topk_trust_stats(teacher, y, cdt)
-    return s1.value(), s_y, lse_tail, dsoft, kl, logp_y, logp_max, n_greater
+    logp_y, logp_max, n_greater = topk_trust_stats(teacher, y, s.dtype)
+
+    def make_g(c_hard, c_soft):
+        if has_tail:
+            soft = torch.sub(s, lse_tail[:, None], out=scratch).exp_().mul_(dsoft[:, -1:])
+        else:
+            soft = scratch.zero_()
+        soft.scatter_(1, ids, dsoft[:, :K])
+        g = soft.mul_(c_soft)
+        g += s.sub_(lse_s1[:, None]).exp_().mul_(c_hard)
+        return g
+    return lse_s1, s_y, kl, logp_y, logp_max, n_greater, make_g
 
 
-class _ChunkedKD(torch.autograd.Function):
-    """Autograd node; teacher tensors arrive flattened in ``tteach`` (see
-    :func:`_flatten`) so that everything saved goes through save_for_backward."""
+class _BlockedKD(torch.autograd.Function):
+    """Autograd node: the forward computes the loss and (when ``grad``) the gradients
+    for grad_output = 1; the backward scales them. The teacher is a plain argument
+    (never differentiated)."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, cfg, spec, *tteach):
+    def forward(ctx, hidden, weight, bias, targets, teacher, cfg, grad):
         cdt = compute_dtype(hidden.dtype)
         h = hidden.detach().to(cdt)
-        w = weight.detach()
-        b = None if bias is None else bias.detach()
-        teacher = _unflatten(spec, tteach)
-        if isinstance(teacher, TeacherTopK):
-            lse_s1, s_y, lse_tail, dsoft, kl, logp_y, logp_max, n_greater = \
-                _forward_topk(h, w, b, targets, teacher, cfg)
-            extra = (lse_tail if lse_tail is not None else torch.empty(0), dsoft)
+        w = weight.detach().to(cdt)
+        b = None if bias is None else bias.detach().to(cdt)
+        y = targets.long()
+        n, V = h.shape[0], w.shape[0]
+        tau, a = cfg.tau, cfg.alpha
+        topk = isinstance(teacher, TeacherTopK)
+        if topk:
+            ids_all = teacher.ids.long()
         else:
             tch = _Teacher(teacher, cfg.ensemble, cdt)
-            lse_s1, lse_st, s_y, t_lse1, t_lset, kl, logp_y, logp_max, n_greater = \
-                _forward_full(h, w, b, targets, tch, cfg)
-            extra = (lse_st, t_lset)
-        logq_y = s_y - lse_s1
-        wt = trust_weight(cfg.trust, logp_y=logp_y, logp_max=logp_max,
-                          n_greater=n_greater, logq_y=logq_y,
-                          k=cfg.trust_k, beta=cfg.trust_beta)
-        hard = -logq_y
-        soft = cfg.tau ** 2 * kl
-        a = cfg.alpha
+        need_h, need_w, need_b = (grad and x for x in ctx.needs_input_grad[:3])
+        need_b = need_b and b is not None
+        grad_h = torch.empty(h.shape, dtype=cdt, device=h.device) if need_h else None
+        grad_w = torch.zeros(w.shape, dtype=cdt, device=w.device) if need_w else None
+        grad_b = torch.zeros(V, dtype=cdt, device=w.device) if need_b else None
+        g = torch.ones((), dtype=cdt, device=h.device) / n   # grad_output = 1, mean over rows
+        hards, softs, wts = [], [], []
+        scratch = None
+        for r0, r1 in _row_blocks(n, V, cfg.chunk_size):
+            hb, yb = h[r0:r1], y[r0:r1]
+            s = _logits(hb, w, b)
+            if scratch is None or scratch.shape != s.shape:
+                scratch = torch.empty_like(s)
+            if topk:
+                tb = TeacherTopK(teacher.ids[r0:r1], teacher.logprobs[r0:r1],
+                                 teacher.target_logprob[r0:r1])
+                stats = _block_topk(s, yb, ids_all[r0:r1], tb, cfg, scratch)
+            else:
+                stats = _block_full(s, yb, tch, r0, r1, cfg, scratch)
+            lse_s1, s_y, kl, logp_y, logp_max, n_greater, make_g = stats
+            logq_y = s_y - lse_s1
+            wt = trust_weight(cfg.trust, logp_y=logp_y, logp_max=logp_max,
+                              n_greater=n_greater, logq_y=logq_y,
+                              k=cfg.trust_k, beta=cfg.trust_beta)
+            hards.append(-logq_y)
+            softs.append(tau ** 2 * kl)
+            wts.append(wt)
+            if need_h or need_w or need_b:
+                c_hard = ((1 - a * wt) * g)[:, None]
+                c_soft = (a * wt * tau * g)[:, None]
+                G = make_g(c_hard, c_soft)
+                G.scatter_add_(1, yb[:, None], -c_hard)            # the -[v = y] of the hard part
+                if need_h:
+                    grad_h[r0:r1] = G @ w
+                if need_w:
+                    grad_w.addmm_(G.T, hb)
+                if need_b:
+                    grad_b += G.sum(0)
+                del G
+            del s, make_g, stats
+        del scratch
+        hard, soft, wt = torch.cat(hards), torch.cat(softs), torch.cat(wts)
         loss = ((1 - a * wt) * hard + a * wt * soft).mean()
-
-        ctx.cfg, ctx.spec, ctx.has_bias = cfg, spec, bias is not None
         ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
-        ctx.save_for_backward(h, w, b, targets, lse_s1, wt, *extra, *tteach)
+        ctx.save_for_backward(grad_h, grad_w, grad_b)
         parts = (hard.mean(), soft.mean(), wt.mean())
         ctx.mark_non_differentiable(*parts)
         return (loss, *parts)
@@ -251,89 +250,32 @@ class _ChunkedKD(torch.autograd.Function):
     @staticmethod
     @once_differentiable   # the hand-written backward is not itself differentiable
     def backward(ctx, g_loss, *_):
-        cfg = ctx.cfg
-        h, w, b, y, lse_s1, wt, ex0, ex1, *tteach = ctx.saved_tensors
-        teacher = _unflatten(ctx.spec, tteach)
-        n, cdt, tau, a = h.shape[0], h.dtype, cfg.tau, cfg.alpha
-        V = w.shape[0]
-        g = g_loss.to(cdt) / n
-        c_hard = ((1 - a * wt) * g)[:, None]
-        c_soft = (a * wt * tau * g)[:, None]
-        need_h, need_w, need_b = ctx.needs_input_grad[:3]
-        grad_h = torch.zeros_like(h) if need_h else None
-        grad_w = torch.zeros(w.shape, dtype=cdt, device=w.device) if need_w else None
-        grad_b = torch.zeros(V, dtype=cdt, device=w.device) if need_b and b is not None else None
-        topk = isinstance(teacher, TeacherTopK)
-        if not topk:
-            tch, lse_st, t_lset = _Teacher(teacher, cfg.ensemble, cdt), ex0, ex1
-        else:
-            lse_tail, dsoft = ex0, ex1
-            has_tail = lse_tail.numel() > 0
-        for c0, c1 in _chunks(V, cfg.chunk_size):
-            s = _logits(h, w, b, c0, c1, cdt)
-            if topk:
-                mask, local, inside = _id_mask(teacher.ids, c0, c1 - c0)
-                if has_tail:
-                    soft = (s - lse_tail[:, None]).exp_().mul_(dsoft[:, -1:])
-                    soft.masked_fill_(mask, 0.0)
-                else:
-                    soft = torch.zeros_like(s)
-                K = teacher.ids.shape[1]
-                soft.scatter_add_(1, local, dsoft[:, :K] * inside)
-                G = soft.mul_(c_soft)
-            else:
-                logp = _Teacher.logp(tch.streams(c0, c1), t_lset, tau)
-                G = (s / tau - lse_st[:, None]).exp_().sub_(logp.exp_()).mul_(c_soft)
-                del logp
-            G += (s - lse_s1[:, None]).exp_().mul_(c_hard)
-            del s
-            local_y = y - c0     # the -[v = y] of the hard part, scattered without a sync
-            at = (local_y >= 0) & (local_y < c1 - c0)
-            G.scatter_add_(1, local_y.clamp(0, c1 - c0 - 1)[:, None], -(c_hard * at[:, None]))
-            if need_h:
-                grad_h += G @ w[c0:c1].to(cdt)
-            if need_w:
-                grad_w[c0:c1] = G.T @ h
-            if grad_b is not None:
-                grad_b[c0:c1] = G.sum(0)
-            del G
-        dt_h, dt_w, dt_b = ctx.dtypes
-        return (None if grad_h is None else grad_h.to(dt_h),
-                None if grad_w is None else grad_w.to(dt_w),
-                None if grad_b is None else grad_b.to(dt_b),
-                None, None, None, *([None] * len(tteach)))
+        grads = ctx.saved_tensors
+        out = []
+        for gr, dt in zip(grads, ctx.dtypes):
+            out.append(None if gr is None else (gr * g_loss.to(gr.dtype)).to(dt))
+        return (*out, None, None, None, None)
 
 
-def _flatten(teacher):
-    """Teacher -> (spec, tensors). spec: ("topk",) or ("full", has_bias per member)."""
+def _detached(teacher):
     if isinstance(teacher, TeacherTopK):
-        return ("topk",), (teacher.ids, teacher.logprobs, teacher.target_logprob)
-    spec, flat = ["full"], []
-    for m in teacher:
-        spec.append(m.bias is not None)
-        flat += [m.hidden.detach(), m.weight.detach()] + ([m.bias.detach()] if m.bias is not None else [])
-    return tuple(spec), tuple(flat)
-
-
-def _unflatten(spec, flat):
-    if spec[0] == "topk":
-        return TeacherTopK(*flat)
-    members, i = [], 0
-    for has_bias in spec[1:]:
-        members.append(TeacherLogits(flat[i], flat[i + 1], flat[i + 2] if has_bias else None))
-        i += 3 if has_bias else 2
-    return tuple(members)
+        return TeacherTopK(teacher.ids, teacher.logprobs.detach(), teacher.target_logprob.detach())
+    return tuple(TeacherLogits(m.hidden.detach(), m.weight.detach(),
+                               None if m.bias is None else m.bias.detach()) for m in teacher)
 
 
 def kd_loss_chunked(hidden: torch.Tensor, weight: torch.Tensor,
                     bias: torch.Tensor | None, targets: torch.Tensor,
                     teacher: tuple[TeacherLogits, ...] | TeacherTopK,
                     cfg: KDConfig) -> KDParts:
-    """Chunked loss; same arguments and result as ``kd_loss_reference``.
+    """Blocked loss; same arguments and result as ``kd_loss_reference``.
 
     hidden (N, d), weight (V, d), bias (V,) or None, targets (N,) long, all rows
-    real (N >= 1); extra memory O(N * cfg.chunk_size) in forward and backward.
+    real (N >= 1); extra memory O(N * cfg.chunk_size) plus, when a gradient is
+    wanted, the gradients themselves (held from forward to backward).
     """
-    spec, flat = _flatten(teacher)
-    loss, hard, soft, trust = _ChunkedKD.apply(hidden, weight, bias, targets, cfg, spec, *flat)
+    grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (hidden, weight, bias))
+    loss, hard, soft, trust = _BlockedKD.apply(hidden, weight, bias, targets,
+                                               _detached(teacher), cfg, grad)
     return KDParts(loss, hard, soft, trust)
