@@ -45,11 +45,14 @@ from .kd_reference import (KDConfig, KDParts, TeacherLogits, TeacherTopK,
 from .trust import trust_weight
 
 
-def _lse(x: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
+def _lse(x: torch.Tensor, scratch: torch.Tensor | None = None,
+         m: torch.Tensor | None = None) -> torch.Tensor:
     """Row-wise log-sum-exp of x (R, V); ``scratch`` (same shape) takes the temporary.
 
-    Rows whose entries are all -inf give -inf (not NaN)."""
-    m = x.max(dim=1).values
+    m: the row maxima of x when known (x / tau has exactly max(x) / tau: rounding
+    is monotonic). Rows whose entries are all -inf give -inf (not NaN)."""
+    if m is None:
+        m = x.max(dim=1).values
     safe = torch.where(torch.isinf(m), torch.zeros_like(m), m)
     e = torch.sub(x, safe[:, None], out=scratch) if scratch is not None else x - safe[:, None]
     return e.exp_().sum(dim=1).log_().add_(safe)
@@ -109,15 +112,20 @@ def _block_full(s, y, teacher: _Teacher, r0, r1, cfg: KDConfig, scratch):
     Returns (lse_s1, s_y, kl, logp_y, logp_max, n_greater, coefficient maker) where
     the maker turns (c_hard, c_soft) into the block's G (in a block buffer)."""
     tau = cfg.tau
-    lse_s1 = _lse(s, scratch)
+    m_s = s.max(dim=1).values
+    lse_s1 = _lse(s, scratch, m_s)
     s_y = s.gather(1, y[:, None])[:, 0]
     zs = teacher.streams(r0, r1)
-    t_lse1 = torch.stack([_lse(z, scratch) for z in zs])
-    z_y = torch.stack([z.gather(1, y[:, None])[:, 0] for z in zs])
-    logp_y = _Teacher.logp(list(z_y[:, :, None]), t_lse1, 1.0)[:, 0]
+    m_z = [z.max(dim=1).values for z in zs]
     n = s.shape[0]
     logp_max = torch.full((n,), -math.inf, dtype=s.dtype, device=s.device)
     n_greater = torch.zeros(n, dtype=torch.long, device=s.device)
+    if cfg.trust == "none":   # no teacher statistic at tau = 1 is needed (w = 1)
+        logp_y = logp_max
+    else:
+        t_lse1 = torch.stack([_lse(z, scratch, m) for z, m in zip(zs, m_z)])
+        z_y = torch.stack([z.gather(1, y[:, None])[:, 0] for z in zs])
+        logp_y = _Teacher.logp(list(z_y[:, :, None]), t_lse1, 1.0)[:, 0]
     if cfg.trust in ("prob", "rank"):
         logp1 = _Teacher.logp(zs, t_lse1, 1.0)
         logp_max = logp1.max(1).values
@@ -127,12 +135,12 @@ def _block_full(s, y, teacher: _Teacher, r0, r1, cfg: KDConfig, scratch):
         del logp1, above
     for z in zs:
         z.div_(tau)
-    t_lset = torch.stack([_lse(z, scratch) for z in zs])
+    t_lset = torch.stack([_lse(z, scratch, m / tau) for z, m in zip(zs, m_z)])
     # log p^tau: in place for one stream (z / tau - lse), the general formula otherwise
     logp = zs[0].sub_(t_lset[0][:, None]) if len(zs) == 1 else _Teacher.logp(zs, t_lset, 1.0)
     del zs
     logq = s / tau
-    logq.sub_(_lse(logq, scratch)[:, None])                       # log q^tau
+    logq.sub_(_lse(logq, scratch, m_s / tau)[:, None])            # log q^tau
     p = torch.exp(logp, out=scratch)                              # p^tau
     kl = logp.sub_(logq).mul_(p).sum(1)
     del logp
