@@ -97,3 +97,124 @@ def test_recipe_real_data_path_with_lm_text_and_kaldi_archives(tmp_path):
 def test_recipe_refuses_unknown_option(tmp_path):
     p = subprocess.run(["bash", RECIPE, "--no-such-option", "1"], capture_output=True, text=True)
     assert p.returncode != 0 and "unknown option --no-such-option" in p.stderr
+
+
+def _fake_shared(root, rng):
+    """A tiny stand-in for ../shared/data: PTB-style text and HyPoradise lists (with repeats)."""
+    import json as _json
+
+    words = "the market rose fell sharply today yesterday stocks bonds prices".split()
+    sents = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 8))) for _ in range(500)]
+    (root / "ptb").mkdir(parents=True)
+    for name, part in (("train", sents[:400]), ("valid", sents[400:440]), ("test", sents[440:480])):
+        (root / "ptb" / f"ptb.{name}.txt").write_text("\n".join(part) + "\n")
+    (root / "hyporadise").mkdir()
+    for name, scored in (("chime4_dev", False), ("wsj_dev", True)):
+        items = []
+        for i, ref in enumerate(sents[480:500] + sents[:20]):
+            w = ref.split()
+            w[rng.randrange(len(w))] = rng.choice(words)
+            bad = " ".join(w)
+            hyps = [bad, ref, bad, bad, bad] if i % 2 else [ref, bad, ref, ref, ref]
+            item = {"id": f"{name}{i:03d}", "input": hyps, "output": ref}
+            if scored:
+                item["score"] = [-0.1 * (k + 1) for k in range(5)]
+            items.append(item)
+        (root / "hyporadise" / f"{name}.json").write_text(_json.dumps(items))
+    return root
+
+
+def test_recipe_whisper_task_data_stage(tmp_path):
+    """--task wsj-whisper, stage 0: the scored list is split by id and its repeats dropped."""
+    import random
+
+    from asr_kd.nbest import read_nbest
+
+    shared = _fake_shared(tmp_path / "shared", random.Random(1))
+    run_recipe(tmp_path, "--task", "wsj-whisper", "--shared", str(shared), "--stop-stage", "0",
+               "--lm-data", str(tmp_path / "lmdata"), "--lm-exp", str(tmp_path / "lmexp"))
+    dev = read_nbest(tmp_path / "data" / "dev.nbest.jsonl.gz")
+    evl = read_nbest(tmp_path / "data" / "eval.nbest.jsonl.gz")
+    assert len(dev) + len(evl) == 40 and max(len(u.hyps) for u in dev) == 2
+    assert all("score" in h.scores for u in dev for h in u.hyps)
+    assert (tmp_path / "lmdata" / "lm" / "valid.txt").read_text() == \
+        (shared / "ptb" / "ptb.valid.txt").read_text()
+
+
+def test_recipe_whisper_task_end_to_end(tmp_path):
+    """--task chime4 on HyPoradise lists: split by id, repeats dropped, first pass exact, OOV feature."""
+    import random
+
+    from asr_kd.nbest import read_nbest
+
+    task = "chime4"
+    shared = _fake_shared(tmp_path / "shared", random.Random(1))
+    p = run_recipe(tmp_path, "--task", task, "--shared", str(shared),
+                   "--lm-data", str(tmp_path / "lmdata"), "--lm-exp", str(tmp_path / "lmexp"),
+                   "--text-filter", "lowercase", "--topk", "4")
+    check_report(tmp_path, p)
+    exp = tmp_path / "exp"
+    dev = read_nbest(tmp_path / "data" / "dev.nbest.jsonl.gz")
+    evl = read_nbest(tmp_path / "data" / "eval.nbest.jsonl.gz")
+    assert len(dev) + len(evl) == 40 and not {u.utt for u in dev} & {u.utt for u in evl}
+    assert max(len(u.hyps) for u in dev) == 2  # 5 slots, 2 distinct texts: repeats dropped
+    fp = json.loads((exp / "score" / "first_pass" / "weights.json").read_text())
+    assert fp == {("rank" if task == "chime4" else "score"): 1.0}
+    # first pass: the top hypothesis, whose WER is known from the construction
+    n_err = sum(u.hyps[0].text != u.ref for u in evl)
+    assert json.loads((exp / "score" / "first_pass" / "eval.json").read_text())["ser"] == \
+        pytest.approx(100.0 * n_err / len(evl))
+    st = json.loads((exp / "score" / "student" / "weights.json").read_text())
+    assert "oov:student" in st and "lm:student" in st and "wip" in st
+    for mode in ("stream", "sentence"):
+        assert json.loads((exp / "ppl" / f"teacher.test.{mode}.json").read_text())["ppl"] > 1
+    assert (tmp_path / "lmexp" / "teacher2" / "model.safetensors").is_file()
+    assert (tmp_path / "lmexp" / "teacher_cache" / "manifest.json").is_file()
+
+
+def test_atis_recipe_end_to_end_with_heldout_eval(tmp_path):
+    """recipes/atis/run.sh: LM text from the list's own references minus dev/eval, by id."""
+    import json as _json
+    import random
+
+    from asr_kd.nbest import read_nbest
+
+    rng = random.Random(2)
+    words = "show me flights from boston to denver on monday list fares".split()
+    items = []
+    for i in range(400):
+        ref = " ".join(rng.choice(words) for _ in range(rng.randint(3, 8)))
+        w = ref.split()
+        w[rng.randrange(len(w))] = rng.choice(words)
+        items.append({"id": f"q{i:04d}", "input": [" ".join(w), ref, ref, ref, ref], "output": ref,
+                      "am_score": [-0.5, -0.6, -0.6, -0.6, -0.6]})
+    (tmp_path / "atis.json").write_text(_json.dumps(items[:360]))
+    (tmp_path / "heldout.json").write_text(_json.dumps(items[360:]))
+    for name, d in (("teacher", 24), ("student", 8)):
+        (tmp_path / f"{name}.yaml").write_text(TINY.format(d=d))
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+               OMP_NUM_THREADS="1")
+    atis = os.path.join(ROOT, "recipes", "atis", "run.sh")
+    common = ["--atis-json", str(tmp_path / "atis.json"), "--data", str(tmp_path / "data"),
+              "--exp", str(tmp_path / "exp"), "--teacher-conf", str(tmp_path / "teacher.yaml"),
+              "--student-conf", str(tmp_path / "student.yaml"), "--device", "cpu"]
+    p = subprocess.run(["bash", atis, *common], capture_output=True, text=True, env=env,
+                       timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    check_report(tmp_path, p)
+    lm = set((tmp_path / "data" / "lm" / "train.txt").read_text().splitlines()) | \
+        set((tmp_path / "data" / "lm" / "valid.txt").read_text().splitlines())
+    held = read_nbest(tmp_path / "data" / "dev.nbest.jsonl.gz").utts + \
+        read_nbest(tmp_path / "data" / "eval.nbest.jsonl.gz").utts
+    n_lm = len((tmp_path / "data" / "split" / "lm.txt").read_text().splitlines())
+    assert n_lm + len(held) == 360  # every utterance in exactly one part
+    fp = json.loads((tmp_path / "exp" / "score" / "first_pass" / "eval.json").read_text())
+    assert fp["ser"] == pytest.approx(100.0)  # the top hypothesis is always the wrong one
+    # A held-out list: same models (no retraining), reported instead of bucket 1.
+    p = subprocess.run(["bash", atis, *common, "--nbest-eval", str(tmp_path / "heldout.json")],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert p.stdout.count("done before, skipping") >= 5
+    assert {u.utt for u in read_nbest(tmp_path / "data" / "eval.nbest.jsonl.gz")} == \
+        {f"q{i:04d}" for i in range(360, 400)}
+    assert lm  # the LM text is not empty

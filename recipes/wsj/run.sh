@@ -288,12 +288,17 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
     in=$data/$set.nbest.jsonl.gz
     for s in "${systems[@]}"; do
       out=$exp/rescore/$set.$s.jsonl.gz
+      # The sentinel names what the output was made from (the input list's bytes, the
+      # model weights, the filter), so a new --nbest-eval or a retrained model rescores again.
+      key=$( { md5sum < "$in"; for m in $(models_of $s); do stat -c %Y.%s "$m/model.safetensors"; done
+               echo "$text_filter $batch_tokens"; if [ -f "$text_filter" ]; then md5sum < "$text_filter"; fi
+             } | md5sum | cut -c1-12)
       if [ "$nj" -le 1 ]; then
-        done_or_run rescore_${set}_$s asr-kd rescore --nbest "$in" --model $(models_of $s) \
+        done_or_run rescore_${set}_$s.$key asr-kd rescore --nbest "$in" --model $(models_of $s) \
           --ensemble "$ensemble" --name "$s" --out "$out" --batch-tokens "$batch_tokens" \
           --stats-out "$exp/rescore/$set.$s.stats.json" "${tf[@]}" "${common[@]}"
       else
-        done_or_run rescore_${set}_$s rescore_sharded "$out" "$exp/rescore/$set.$s.stats.json" \
+        done_or_run rescore_${set}_$s.$key rescore_sharded "$out" "$exp/rescore/$set.$s.stats.json" \
           "$exp/log/rescore_${set}_$s" --nbest "$in" --model $(models_of $s) \
           --ensemble "$ensemble" --name "$s" --batch-tokens "$batch_tokens" "${tf[@]}" "${common[@]}"
       fi
