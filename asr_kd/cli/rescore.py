@@ -37,7 +37,9 @@ def register(sub) -> None:
     p.add_argument("--out-format", default="jsonl", choices=["jsonl", "kaldi"])
     p.add_argument("--text-filter", default=None,
                    help="rules file or inline rules ('lowercase; mister => mr.') applied "
-                   "before LM scoring only")
+                   "before LM scoring only; after a file, '-BLOCK' leaves a named block out and "
+                   "'+BLOCK' keeps only the named ones ('conf/whisper_to_ptb.rules -numbers'; "
+                   "python -m asr_kd.textfilter --list FILE lists them)")
     p.add_argument("--batch-tokens", type=int, default=20000,
                    help="tokens per scoring group (memory bound)")
     p.add_argument("--method", default="trie", choices=["trie", "padded"],
