@@ -5,7 +5,7 @@ ensembles and the top-K definition), but no (N, V) tensor ever exists: the
 rows are walked in blocks of R = max(1, N * chunk_size // V) rows over the
 whole vocabulary, so each block holds R x V <= N x chunk_size logits and the
 extra memory is O(N * chunk_size) whatever V is (a handful of block-sized
-buffers).
+buffers). On a CPU blocks are further cut to about 2M logits, which is faster.
 
 One pass over the rows, each logit computed once (the floor's GEMMs: student
 logits, teacher logits, grad_hidden = G W, grad_weight = G^T h): with a whole
@@ -58,9 +58,20 @@ def _lse(x: torch.Tensor, scratch: torch.Tensor | None = None,
     return e.exp_().sum(dim=1).log_().add_(safe)
 
 
-def _row_blocks(n: int, v: int, chunk_size: int):
-    """Row ranges of at most max(1, n * chunk_size // v) rows: block x V <= n x chunk_size."""
+# On a CPU, blocks of about 2M logits (8 MiB in float32) are fastest: larger ones fall
+# out of the caches and their buffers come back from the allocator as fresh pages;
+# smaller ones make thin GEMMs (hence at least 64 rows). Measured with
+# benchmarks/bench_distill_cpu.py (V = 10000: 114-229 rows best at N = 1120 and 2240).
+_CPU_BLOCK_LOGITS = 1 << 21
+_CPU_MIN_ROWS = 64
+
+
+def _row_blocks(n: int, v: int, chunk_size: int, cpu: bool = False):
+    """Row ranges of at most max(1, n * chunk_size // v) rows: block x V <= n x chunk_size;
+    on a CPU also at most max(64, 2^21 // v) rows."""
     r = max(1, (n * chunk_size) // v)
+    if cpu:
+        r = max(1, min(r, max(_CPU_MIN_ROWS, _CPU_BLOCK_LOGITS // v)))
     for r0 in range(0, n, r):
         yield r0, min(r0 + r, n)
 
@@ -214,7 +225,7 @@ class _BlockedKD(torch.autograd.Function):
         g = torch.ones((), dtype=cdt, device=h.device) / n   # grad_output = 1, mean over rows
         hards, softs, wts = [], [], []
         scratch = None
-        for r0, r1 in _row_blocks(n, V, cfg.chunk_size):
+        for r0, r1 in _row_blocks(n, V, cfg.chunk_size, h.device.type == "cpu"):
             hb, yb = h[r0:r1], y[r0:r1]
             s = _logits(hb, w, b)
             if scratch is None or scratch.shape != s.shape:
