@@ -77,11 +77,8 @@ def _row_blocks(n: int, v: int, chunk_size: int, cpu: bool = False):
 
 
 def _logits(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """(R, V) logits; h and w already in the compute dtype."""
-    s = h @ w.T
-    if b is not None:
-        s += b
-    return s
+    """(R, V) logits; h and w already in the compute dtype (bias added by the GEMM)."""
+    return h @ w.T if b is None else torch.addmm(b, h, w.T)
 
 
 class _Teacher:
