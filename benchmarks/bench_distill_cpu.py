@@ -8,6 +8,7 @@ side by side in one process on the same synthetic batches:
 * ``hard``: the student's hard-label step alone (``LMObjective``)        (a)
 * ``teacher_fwd``: the teacher's forward pass (logits), eval, no_grad    (b)
 * ``floor`` = hard + teacher_fwd (computed, not run)                     (c)
+* ``teacher_train``: the teacher's own hard-label training step, for scale
 * ``live``: ``KDObjective`` with the live teacher, as ``asr-kd distill`` runs it
   (``KDSettings()`` defaults: impl auto, its chunk size)                  (d)
 * ``cache_K``: ``KDObjective`` reading a real top-K cache (``build_cache`` +
@@ -54,8 +55,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "benchmarks", "out", "bench_distill_cpu.csv")
-DEFAULT_VARIANTS = ("hard,teacher_fwd,teacher_fwd_inference,live,live_chunk1024,live_chunk10000,"
-                    "live_reference,live_inference,cache_lookup,cache_32,cache_8,cache_128")
+DEFAULT_VARIANTS = ("hard,teacher_fwd,teacher_train,teacher_fwd_inference,teacher_fwd_bf16,live,"
+                    "live_chunk512,live_chunk1024,live_reference,live_inference,cache_lookup,"
+                    "cache_8,cache_32,cache_128")
 
 
 def cpu_model() -> str:
@@ -173,6 +175,8 @@ def build_variants(names, teacher, student0, cache_dirs, base, tmp, args):
     for name in names:
         if name == "hard":
             out[name] = Step(student(), LMObjective())
+        elif name == "teacher_train":   # the teacher's own training step (a copy of it)
+            out[name] = Step(copy.deepcopy(teacher).train().requires_grad_(True), LMObjective())
         elif name.startswith("teacher_fwd"):
             out[name] = teacher_fwd(name[len("teacher_fwd_"):] if name != "teacher_fwd" else "")
         elif name == "live":
