@@ -114,15 +114,35 @@ class _Teacher:
         return acc - math.log(len(zs)) if len(zs) > 1 else acc
 
 
+def _exp_shifted(x, m, out):
+    """exp(x - m[:, None]) into ``out`` and its row sums; m: row maxima of x (a row of
+    all -inf gets shift 0, so its sum is 0, not NaN)."""
+    safe = torch.where(torch.isinf(m), torch.zeros_like(m), m)
+    e = torch.sub(x, safe[:, None], out=out).exp_()
+    return e, e.sum(dim=1), safe
+
+
 def _block_full(s, y, teacher: _Teacher, r0, r1, cfg: KDConfig, scratch):
     """One row block, logits teacher. ``s`` (R, V) student logits (overwritten).
 
     Returns (lse_s1, s_y, kl, logp_y, logp_max, n_greater, coefficient maker) where
-    the maker turns (c_hard, c_soft) into the block's G (in a block buffer)."""
+    the maker turns (c_hard, c_soft) into the block's G (in a block buffer).
+    Three exps per logit (student at 1 and tau, teacher at tau; at tau = 2 the
+    student's exp at 1 is the square of the one at tau), kept for the gradient."""
     tau = cfg.tau
     m_s = s.max(dim=1).values
-    lse_s1 = _lse(s, scratch, m_s)
     s_y = s.gather(1, y[:, None])[:, 0]
+    logq = torch.div(s, tau)                                      # s / tau
+    e_st, l_st, sh_st = _exp_shifted(logq, m_s / tau, torch.empty_like(s))
+    lse_st = l_st.log() + sh_st
+    if tau == 2.0:   # exp(s - m) = exp(s / 2 - m / 2)^2
+        e_s1 = torch.mul(e_st, e_st, out=scratch)
+        sh_s1 = torch.where(torch.isinf(m_s), torch.zeros_like(m_s), m_s)
+        l_s1 = e_s1.sum(dim=1)
+    else:
+        e_s1, l_s1, sh_s1 = _exp_shifted(s, m_s, scratch)
+    lse_s1 = l_s1.log() + sh_s1
+    logq.sub_(lse_st[:, None])                                    # log q^tau
     zs = teacher.streams(r0, r1)
     m_z = [z.max(dim=1).values for z in zs]
     n = s.shape[0]
@@ -131,7 +151,7 @@ def _block_full(s, y, teacher: _Teacher, r0, r1, cfg: KDConfig, scratch):
     if cfg.trust == "none":   # no teacher statistic at tau = 1 is needed (w = 1)
         logp_y = logp_max
     else:
-        t_lse1 = torch.stack([_lse(z, scratch, m) for z, m in zip(zs, m_z)])
+        t_lse1 = torch.stack([_lse(z, s, m) for z, m in zip(zs, m_z)])   # (s: free now)
         z_y = torch.stack([z.gather(1, y[:, None])[:, 0] for z in zs])
         logp_y = _Teacher.logp(list(z_y[:, :, None]), t_lse1, 1.0)[:, 0]
     if cfg.trust in ("prob", "rank"):
@@ -143,19 +163,25 @@ def _block_full(s, y, teacher: _Teacher, r0, r1, cfg: KDConfig, scratch):
         del logp1, above
     for z in zs:
         z.div_(tau)
-    t_lset = torch.stack([_lse(z, scratch, m / tau) for z, m in zip(zs, m_z)])
-    # log p^tau: in place for one stream (z / tau - lse), the general formula otherwise
-    logp = zs[0].sub_(t_lset[0][:, None]) if len(zs) == 1 else _Teacher.logp(zs, t_lset, 1.0)
+    if len(zs) == 1:
+        # p^tau = exp(z / tau - m / tau) / sum, log p^tau = z / tau - lse, both in place
+        p, l_t, sh_t = _exp_shifted(zs[0], m_z[0] / tau, s)
+        lse_t = l_t.log() + sh_t
+        p.div_(l_t[:, None])
+        logp = zs[0].sub_(lse_t[:, None])
+    else:
+        t_lset = torch.stack([_lse(z, s, m / tau) for z, m in zip(zs, m_z)])
+        logp = _Teacher.logp(zs, t_lset, 1.0)
+        p = torch.exp(logp, out=s)
     del zs
-    logq = s / tau
-    logq.sub_(_lse(logq, scratch, m_s / tau)[:, None])            # log q^tau
-    p = torch.exp(logp, out=scratch)                              # p^tau
     kl = logp.sub_(logq).mul_(p).sum(1)
-    del logp
+    del logp, logq
 
     def make_g(c_hard, c_soft):
-        g = logq.exp_().sub_(p).mul_(c_soft)                      # soft: tau * (q^tau - p^tau)
-        g += s.sub_(lse_s1[:, None]).exp_().mul_(c_hard)          # hard: q^1 (- [v = y] below)
+        # soft: tau * (q^tau - p^tau); hard: q^1 (- [v = y] below)
+        g = e_st.mul_(c_soft / l_st[:, None])
+        g.addcmul_(p, c_soft, value=-1.0)
+        g.addcmul_(e_s1, c_hard / l_s1[:, None])
         return g
     return lse_s1, s_y, kl, logp_y, logp_max, n_greater, make_g
 
