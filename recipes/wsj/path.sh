@@ -11,3 +11,9 @@ export LC_ALL=C.UTF-8
 if [ -n "${KALDI_ROOT:-}" ]; then
   for d in latbin bin fstbin lmbin; do export PATH="$KALDI_ROOT/src/$d:$PATH"; done
 fi
+# glibc hands large freed buffers (a step's logits and gradients) back to the OS and then
+# page-faults them in again on the next step; keeping them costs memory we have and saved
+# about a third of a CPU training step (benchmarks/RESULTS.md, "Distillation cost").
+export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-4294967296}
+export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-4294967296}
+export MALLOC_TOP_PAD_=${MALLOC_TOP_PAD_:-268435456}
