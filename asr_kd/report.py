@@ -91,14 +91,20 @@ def markdown(res: dict) -> str:
     rows, sets = res["systems"], res["sets"]
     teacher = next((r for r in rows if r["system"] == "teacher" and r["params"]), None)
     out = ["# Rescoring report", ""]
+    first = next((r for r in rows if r["system"] == "first_pass"), None)
     for st in sets:
+        # WER change relative to the first pass, in percent of its WER (-5.0: 5 % fewer errors).
+        base = ((first or {}).get(st) or {}).get("wer")
         out += [f"## {st}", "",
-                "| system | WER | SER | oracle WER | params | % of teacher | MB | ppl | hyps/s |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| system | WER | rel. to first pass % | SER | oracle WER | params | % of teacher | "
+                "MB | ppl | hyps/s |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             sc = r.get(st) or {}
             rel = (100.0 * r["params"] / teacher["params"]) if (teacher and r["params"]) else None
-            out.append(f"| {r['system']} | {_fmt(sc.get('wer'))} | {_fmt(sc.get('ser'))} | "
+            gain = (100.0 * (sc["wer"] - base) / base) if (base and sc.get("wer") is not None) else None
+            out.append(f"| {r['system']} | {_fmt(sc.get('wer'))} | {_fmt(gain, '+.1f')} | "
+                       f"{_fmt(sc.get('ser'))} | "
                        f"{_fmt(sc.get('oracle_wer'))} | {_fmt(r['params'], ',d') if r['params'] else '-'} | "
                        f"{_fmt(rel, '.1f')} | {_fmt(r['size_mb'], '.2f')} | {_fmt(r['ppl'], '.1f')} | "
                        f"{_fmt(r.get(f'{st}_hyps_per_s'), '.0f')} |")
