@@ -305,3 +305,67 @@ def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
     weights = {n: float(v) for n, v in zip(names, w)}
     return TuneResult(weights, float(p.wer(best_err)), best_err, p.words, lm_key, curve,
                       {n: float(v) for n, v in zip(names, spread)})
+
+
+@dataclass
+class GuardResult:
+    """Outcome of :func:`guard_weights`: the weights to use, whether the fallback was taken,
+    and how the tuning did out of fold: errors of the cross-validated tuned choice and of
+    the fallback on the same utterances, and the bootstrap P(cross-validated tuned better)."""
+
+    weights: dict[str, float]
+    fell_back: bool
+    cv_errors: int
+    fallback_errors: int
+    p_tuned_better: float
+
+
+def guard_weights(nbest: NBest, keys: Sequence[str], tuned: dict[str, float],
+                  fallback: dict[str, float], wip: bool = False, signed: Sequence[str] = (),
+                  folds: int = 5, confidence: float = 0.5,
+                  errors: list[np.ndarray] | None = None, seed: int = 0) -> GuardResult:
+    """Keep ``tuned`` only if tuning generalises on this dev set; else use ``fallback``.
+
+    Why: on a small dev set the minimum-WER weights of a weak feature (an LM that
+    barely knows the domain) win a few errors by chance and lose them on eval, and an
+    in-sample test cannot see that (the search picked the weights on those very
+    utterances).  So the dev set is cut into ``folds`` folds (utterance i in fold
+    i % folds); for each fold the same search (``keys``, ``wip``, ``signed``) runs on
+    the other folds and its weights choose the hypotheses of the held-out fold.  The
+    tuned weights are kept when these out-of-fold choices beat ``fallback`` on the
+    same utterances with bootstrap probability >= ``confidence`` (0.5: fewer errors
+    in expectation); otherwise ``fallback`` is returned, with the keys of ``tuned``
+    it lacks at weight 0 so the file still names every feature.  Deterministic.
+    """
+    from .scoring import pick_best
+    from .significance import bootstrap_wer_diff
+
+    if not 0.0 <= confidence <= 1.0:
+        raise InputError(f"confidence must lie in [0, 1], got {confidence}")
+    if folds < 2 or len(nbest) < folds:
+        raise InputError(f"cross-validation needs at least {max(folds, 2)} utterances and "
+                         f"2 folds, got {len(nbest)} utterances, {folds} folds")
+    if errors is None:
+        errors = hyp_error_matrix(nbest)
+    nref = ref_word_counts(nbest)
+
+    def errs_of(chosen, idx):
+        return np.array([int(errors[i][c, ERR]) if c >= 0 else int(nref[i])
+                         for i, c in zip(idx, chosen)], dtype=np.int64)
+
+    cv = np.zeros(len(nbest), dtype=np.int64)
+    for f in range(folds):
+        train = [i for i in range(len(nbest)) if i % folds != f]
+        test = [i for i in range(len(nbest)) if i % folds == f]
+        part = NBest([nbest.utts[i] for i in train])
+        w = tune_weights(part, keys, wip=wip, signed=signed,
+                         errors=[errors[i] for i in train]).weights
+        held = NBest([nbest.utts[i] for i in test])
+        cv[test] = errs_of(pick_best(held, w), test)
+    fb = errs_of(pick_best(nbest, fallback), range(len(nbest)))
+    boot = bootstrap_wer_diff(fb, cv, nref, seed=seed)
+    if boot.p_b_better >= confidence and cv.sum() < fb.sum():
+        return GuardResult(dict(tuned), False, int(cv.sum()), int(fb.sum()), boot.p_b_better)
+    out = {k: float(fallback.get(k, 0.0)) for k in tuned}
+    out.update({k: float(v) for k, v in fallback.items() if k not in out})
+    return GuardResult(out, True, int(cv.sum()), int(fb.sum()), boot.p_b_better)

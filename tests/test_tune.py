@@ -153,3 +153,46 @@ def test_signed_key_can_take_a_negative_weight():
     assert tune_weights(nb, ["am", "oov:x"]).wer > 0  # weights >= 0 cannot fix it
     res = tune_weights(nb, ["am", "oov:x"], signed=["oov:x"])
     assert res.wer == 0 and res.weights["oov:x"] < 0
+
+
+def _guard_set(n_utts, lm_helps):
+    """Two hypotheses per utterance; the LM picks the right one in ``lm_helps`` of them."""
+    from asr_kd.nbest import Hyp, NBest, Utterance
+    utts = []
+    for i in range(n_utts):
+        good_lm = i < lm_helps
+        utts.append(Utterance(f"u{i}", [Hyp("a b x", {"am": -1.0, "lm": -5.0 if good_lm else -1.0}),
+                                        Hyp("a b c", {"am": -1.1, "lm": -1.0 if good_lm else -5.0})],
+                              ref="a b c"))
+    return NBest(utts)
+
+
+def test_guard_keeps_a_significant_gain_and_falls_back_on_a_chance_one(tmp_path, capsys):
+    from asr_kd.tune import guard_weights
+    fp = {"am": 1.0}
+    big = _guard_set(40, 30)          # the LM fixes 30 of 40 utterances: significant
+    res = tune_weights(big, ["am", "lm"])
+    g = guard_weights(big, ["am", "lm"], res.weights, fp)
+    assert not g.fell_back and g.weights == res.weights and g.p_tuned_better > 0.95
+    assert g.cv_errors < g.fallback_errors
+    # the LM fixes 1 utterance and breaks none: a win of one error is no evidence
+    small = _guard_set(40, 1)
+    for u in small.utts[1:]:
+        u.hyps[1].scores["lm"] = u.hyps[0].scores["lm"]
+    res = tune_weights(small, ["am", "lm"])
+    assert res.errors < 40  # tuning alone takes the chance win
+    g = guard_weights(small, ["am", "lm"], res.weights, fp)
+    # out of fold the one helped utterance cannot be learnt from the others
+    assert g.fell_back and g.weights == {"am": 1.0, "lm": 0.0} and g.cv_errors >= g.fallback_errors
+    # the CLI: --fallback writes the fallback's weights and says why
+    from asr_kd.cli import main
+    from asr_kd.nbest import write_jsonl
+    write_jsonl(small, tmp_path / "d.jsonl")
+    (tmp_path / "fp.json").write_text(json.dumps(fp))
+    assert main(["tune", "--nbest", str(tmp_path / "d.jsonl"), "--scores", "am,lm",
+                 "--fallback", str(tmp_path / "fp.json"), "--out", str(tmp_path / "w.json")]) == 0
+    assert "kept the fallback's weights" in capsys.readouterr().out
+    assert json.loads((tmp_path / "w.json").read_text()) == {"am": 1.0, "lm": 0.0}
+    assert main(["tune", "--nbest", str(tmp_path / "d.jsonl"), "--scores", "am,lm",
+                 "--out", str(tmp_path / "w2.json")]) == 0
+    assert json.loads((tmp_path / "w2.json").read_text())["lm"] > 0  # without --fallback

@@ -48,6 +48,15 @@ def register(subparsers) -> None:
     p.add_argument("--signed", default="",
                    help="comma-separated keys whose weight may be negative (e.g. oov:student "
                    "as an OOV penalty); wip always may")
+    p.add_argument("--fallback", metavar="WEIGHTS",
+                   help="weights JSON (e.g. the first pass's) to write instead, new keys at 0, "
+                   "unless tuning generalises on this dev set: in --folds-fold cross-validation "
+                   "the weights tuned without a fold must beat WEIGHTS on that fold (small dev "
+                   "sets let a weak LM win a few errors by chance)")
+    p.add_argument("--folds", type=int, default=5, help="folds of --fallback's check (default 5)")
+    p.add_argument("--fallback-confidence", type=float, default=0.5,
+                   help="required bootstrap P(cross-validated tuning better than --fallback) "
+                   "(default 0.5: fewer out-of-fold errors)")
     p.add_argument("--lm-key", help="weight whose WER curve is shown (default: second key)")
     p.add_argument("--plot", help="also plot the curve to this PNG")
     p.add_argument("--curve-out", help="also write the curve as JSON "
@@ -92,7 +101,17 @@ def run(args) -> int:
     errors = hyp_error_matrix(nbest)
     res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors,
                        signed=[k for k in args.signed.split(",") if k])
+    guard = None
+    if args.fallback:
+        from ..tune import guard_weights
+        from .score import parse_weights
+        guard = guard_weights(nbest, keys, res.weights, parse_weights(args.fallback, None),
+                              wip=args.wip, signed=[k for k in args.signed.split(",") if k],
+                              folds=args.folds, confidence=args.fallback_confidence,
+                              errors=errors)
+        res.weights = guard.weights
     r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
+    res.wer, res.errors = r.wer, r.errors  # of the weights written (the fallback's if taken)
 
     with atomic_write(args.out) as f:
         f.write(json.dumps(res.weights, indent=2) + "\n")
@@ -103,6 +122,11 @@ def run(args) -> int:
     if args.plot:
         plot_curve(args.plot, res.curve_key, res.curve, res.weights[res.curve_key])
 
+    if guard is not None:
+        verdict = ("kept the fallback's weights" if guard.fell_back else "kept the tuned weights")
+        print(f"fallback {args.fallback}: {args.folds}-fold cross-validated tuning "
+              f"{guard.cv_errors} errors vs fallback {guard.fallback_errors}, "
+              f"P(tuned better) = {guard.p_tuned_better:.3f}: {verdict}")
     print("best weights: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items()))
     print("spreads (median within-utterance range): "
           + " ".join(f"{k}={v:g}" for k, v in res.spreads.items()))

@@ -47,6 +47,7 @@ first_pass_scores=am,lm0
 tune_first_pass=true
 extra_scores=
 oov_feature=false
+fallback=false
 dedup=false
 text_filter=
 mini_words=150000
@@ -75,7 +76,7 @@ lm_data=
 lm_exp=
 _opts="task shared stage stop_stage data exp lm_data lm_exp lm_text lm_valid lm_test wsj1_lm_root
 nbest_dev nbest_eval nbest_format ref_dev ref_eval first_pass_scores tune_first_pass extra_scores
-oov_feature dedup text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
+oov_feature fallback dedup text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
 student_conf num_teachers ensemble use_cache topk alpha tau trust trust_k trust_beta device seed
 batch_tokens nj threads quiet"
 # --task presets the options of a real-data task; options given on the command line win.
@@ -94,7 +95,7 @@ case $task in
     lm_text=$shared/ptb/ptb.train.txt; lm_valid=$shared/ptb/ptb.valid.txt
     lm_test=$shared/ptb/ptb.test.txt
     lm_data=data/ptb; lm_exp=exp/ptb; data=data/$task; exp=exp/$task
-    nbest_format=json; dedup=true; oov_feature=true; tune_first_pass=false
+    nbest_format=json; dedup=true; oov_feature=true; tune_first_pass=false; fallback=true
     text_filter=conf/whisper_to_ptb.rules
     teacher_conf=conf/ptb_teacher.yaml; num_teachers=2; student_conf=conf/ptb_student.yaml
     use_cache=true; topk=64
@@ -322,8 +323,11 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       echo "{\"${fp_keys%%,*}\": 1.0}" > "$d/weights.json"
     else
       lmkey=lm:$s; [ $s = first_pass ] && lmkey=${keys##*,}
+      # --fallback true: an LM's weights are kept only if they beat the first pass out of
+      # fold in 5-fold cross-validation on dev (asr-kd tune --fallback), else the first pass.
+      fb=(); [ "$fallback" = true ] && [ $s != first_pass ] && fb=(--fallback "$exp/score/first_pass/weights.json")
       asr-kd tune --nbest "$exp/rescore/dev.all.jsonl.gz" --scores "$keys" --wip --lm-key "$lmkey" \
-        ${signed:+--signed $signed} --out "$d/weights.json" --curve-out "$d/curve.json" > "$d/tune.log"
+        ${signed:+--signed $signed} "${fb[@]}" --out "$d/weights.json" --curve-out "$d/curve.json" > "$d/tune.log"
     fi
     for set in dev eval; do
       asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" --json \
