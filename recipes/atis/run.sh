@@ -62,7 +62,7 @@ fi
 
 exec ../wsj/run.sh --stage "$stage" --stop-stage "$stop_stage" \
   --data "$data" --exp "$exp" \
-  --lm-text "$data/lm_text/train.txt" --lm-valid "$data/lm_text/valid.txt" \
+  --lm-text "$data/lm_text/train.txt" --lm-valid "$data/lm_text/valid.txt" --lm-test "$data/eval.ref" \
   --nbest-dev "$data/split/dev.jsonl.gz" --nbest-eval "$eval_src" --nbest-format jsonl \
   --dedup true --first-pass-scores am --tune-first-pass false --oov-feature true --fallback true \
   --teacher-conf "$here/conf/teacher.yaml" --student-conf "$here/conf/student.yaml" \
