@@ -75,8 +75,11 @@ def _signal_other(ws, command: str, sig: int, out: str, tries: int = 5) -> dict:
     """Start cache-teacher/rescore, send ``sig`` as soon as it started working.
 
     The tiny job can finish before the signal lands (seen on a loaded 2-core
-    machine: exit 0, complete output); then try again in a fresh folder, with
-    no delay, up to ``tries`` times."""
+    machine: exit 0, complete output), or land after its work, once the CLI has
+    put back the default handler for the interpreter's exit (killed by the
+    signal, output complete); then try again in a fresh folder, with no delay,
+    up to ``tries`` times.  A command that never handles the signal still fails:
+    every try ends killed."""
     for i in range(tries):
         run_out = out if i == 0 else f"{out}-{i}"
         argv = kh.make_cases(ws)[command].args(run_out)
@@ -86,7 +89,7 @@ def _signal_other(ws, command: str, sig: int, out: str, tries: int = 5) -> dict:
             time.sleep(0.05)
         p.p.send_signal(sig)
         rc = p.wait(120)
-        if rc != 0:
+        if rc not in (0, -sig):
             break
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     return {"argv": argv, "rc": rc, "stderr": p.stderr, "out": run_out,
