@@ -185,7 +185,8 @@ def test_atis_recipe_end_to_end_with_heldout_eval(tmp_path):
     for i in range(400):
         ref = " ".join(rng.choice(words) for _ in range(rng.randint(3, 8)))
         w = ref.split()
-        w[rng.randrange(len(w))] = rng.choice(words)
+        k = rng.randrange(len(w))
+        w[k] = rng.choice([x for x in words if x != w[k]])  # the top hypothesis is wrong
         items.append({"id": f"q{i:04d}", "input": [" ".join(w), ref, ref, ref, ref], "output": ref,
                       "am_score": [-0.5, -0.6, -0.6, -0.6, -0.6]})
     (tmp_path / "atis.json").write_text(_json.dumps(items[:360]))
