@@ -50,12 +50,30 @@ def _model_size(models: list[str]):
     return (params, mb) if models else (None, None)
 
 
+def _training(models: list[str]) -> tuple[str | None, list]:
+    """How a system's model(s) were trained, in a few words, and their seeds."""
+    cfgs = [c for c in (_load(os.path.join(d, "config.json")) for d in models) if c]
+    if not cfgs:
+        return None, []
+    seeds = [c.get("seed") for c in cfgs]
+    kd = cfgs[0].get("kd")
+    if kd:
+        trust = kd.get("trust", "none")
+        trust += {"rank": f" (k {kd.get('trust_k')})",
+                  "margin": f" (beta {kd.get('trust_beta')})"}.get(trust, "")
+        return (f"distilled: alpha {kd.get('alpha')}, tau {kd.get('tau')}, trust {trust}, "
+                f"teacher ensemble {kd.get('ensemble')}"), seeds
+    what = "language model" if len(cfgs) == 1 else f"ensemble of {len(cfgs)} language models"
+    return f"{what} on hard labels", seeds
+
+
 def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
     """Everything the report shows, as plain data (also written as results.json)."""
     rows = []
     for s in systems:
         params, mb = _model_size(s.models)
         row = {"system": s.name, "models": s.models, "params": params, "size_mb": mb,
+               **dict(zip(("training", "seeds"), _training(s.models))),
                "ppl": (_load(os.path.join(exp, "ppl", f"{s.name}.json")) or {}).get("ppl"),
                "curve": _load(os.path.join(exp, "score", s.name, "curve.json")),
                "weights": _load(os.path.join(exp, "score", s.name, "weights.json"))}
@@ -64,6 +82,11 @@ def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
             stats = _load(os.path.join(exp, "rescore", f"{st}.{s.name}.stats.json"))
             row[f"{st}_hyps_per_s"] = stats.get("hyps_per_s") if stats else None
         rows.append(row)
+    return {"systems": rows, "sets": sets, "comparisons": load_comparisons(exp)}
+
+
+def load_comparisons(exp: str) -> list[dict]:
+    """The ``exp/compare/<set>.<a>_vs_<b>.json`` files (``asr-kd compare --json``)."""
     comparisons = []
     cdir = os.path.join(exp, "compare")
     if os.path.isdir(cdir):
@@ -78,8 +101,69 @@ def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
                         "set": st, "a": a, "b": b, "wer_a": c.get("a", {}).get("wer"),
                         "wer_b": c.get("b", {}).get("wer"), "diff": boot.get("diff"),
                         "low": boot.get("low"), "high": boot.get("high"),
-                        "p_b_better": boot.get("p_b_better"), "sign_p": sign.get("p_value")})
-    return {"systems": rows, "sets": sets, "comparisons": comparisons}
+                        "p_b_better": boot.get("p_b_better"), "sign_p": sign.get("p_value"),
+                        "runs": c.get("runs", 1)})
+    return comparisons
+
+
+def combine_runs(runs: list[dict], comparisons: list[dict]) -> dict:
+    """One report of K runs of the same systems (models trained with K seeds).
+
+    ``runs``: each run's :func:`collect` output (its ``results.json``). Per system and
+    set, ``wer``, ``ser`` and ``oracle_wer`` become the mean over runs, with
+    ``wer_min``/``wer_max``/``wers`` beside; ``ppl`` likewise; size, models and weights
+    are the first run's. ``comparisons`` are pooled over the runs (``asr-kd compare``
+    with comma-separated run lists).
+    """
+    if not runs:
+        raise ValueError("no runs to combine")
+    names = [r["system"] for r in runs[0]["systems"]]
+    sets = runs[0]["sets"]
+    for i, res in enumerate(runs[1:], 2):
+        if [r["system"] for r in res["systems"]] != names or res["sets"] != sets:
+            raise ValueError(f"run {i} has other systems or sets than run 1")
+
+    def mean(xs):
+        xs = [x for x in xs if x is not None]
+        return sum(xs) / len(xs) if xs else None
+
+    rows = []
+    for k, name in enumerate(names):
+        per = [res["systems"][k] for res in runs]
+        row = dict(per[0])
+        ppls = [p.get("ppl") for p in per]
+        row.update(ppl=mean(ppls), ppl_min=min((x for x in ppls if x is not None), default=None),
+                   ppl_max=max((x for x in ppls if x is not None), default=None))
+        row["seeds"] = [x for p in per for x in p.get("seeds") or []]
+        for st in sets:
+            scores = [p.get(st) for p in per]
+            if any(x is None for x in scores):
+                row[st] = None
+                continue
+            wers = [x["wer"] for x in scores]
+            row[st] = {"wer": mean(wers), "wer_min": min(wers), "wer_max": max(wers),
+                       "wers": wers, "ser": mean([x.get("ser") for x in scores]),
+                       "oracle_wer": mean([x.get("oracle_wer") for x in scores])}
+            row[f"{st}_hyps_per_s"] = mean([p.get(f"{st}_hyps_per_s") for p in per])
+        rows.append(row)
+    return {"systems": rows, "sets": sets, "comparisons": comparisons, "runs": len(runs)}
+
+
+def load_results(report_dir: str) -> dict:
+    """A run's ``results.json``; InputError when missing or not valid JSON."""
+    from .errors import InputError
+
+    path = os.path.join(report_dir, "results.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            res = json.load(f)
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", path) from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"not valid JSON: {e}", path) from None
+    if not isinstance(res, dict) or "systems" not in res or "sets" not in res:
+        raise InputError("not a report's results.json (no systems/sets)", path)
+    return res
 
 
 def _fmt(x, spec=".2f"):
@@ -91,6 +175,15 @@ def markdown(res: dict) -> str:
     rows, sets = res["systems"], res["sets"]
     teacher = next((r for r in rows if r["system"] == "teacher" and r["params"]), None)
     out = ["# Rescoring report", ""]
+    if res.get("runs", 1) > 1:
+        out += [f"Every LM trained {res['runs']} times with different seeds: WER, SER, oracle "
+                "and perplexity are means over the runs, the WER's range over runs in brackets; "
+                "the significance tests pool the runs (each utterance's errors summed over "
+                "them, utterances resampled with all their runs).", ""]
+    else:
+        out += ["One training run per LM (one seed): differences of the size of the "
+                "seed-to-seed spread are not established by this report; `run.sh --seeds 3` "
+                "trains every LM three times and reports means, ranges and pooled tests.", ""]
     first = next((r for r in rows if r["system"] == "first_pass"), None)
     for st in sets:
         # WER change relative to the first pass, in percent of its WER (-5.0: 5 % fewer errors).
@@ -103,7 +196,10 @@ def markdown(res: dict) -> str:
             sc = r.get(st) or {}
             rel = (100.0 * r["params"] / teacher["params"]) if (teacher and r["params"]) else None
             gain = (100.0 * (sc["wer"] - base) / base) if (base and sc.get("wer") is not None) else None
-            out.append(f"| {r['system']} | {_fmt(sc.get('wer'))} | {_fmt(gain, '+.1f')} | "
+            wer = _fmt(sc.get("wer"))
+            if sc.get("wer_min") is not None:
+                wer += f" ({sc['wer_min']:.2f}-{sc['wer_max']:.2f})"
+            out.append(f"| {r['system']} | {wer} | {_fmt(gain, '+.1f')} | "
                        f"{_fmt(sc.get('ser'))} | "
                        f"{_fmt(sc.get('oracle_wer'))} | {_fmt(r['params'], ',d') if r['params'] else '-'} | "
                        f"{_fmt(rel, '.1f')} | {_fmt(r['size_mb'], '.2f')} | {_fmt(r['ppl'], '.1f')} | "
@@ -118,6 +214,12 @@ def markdown(res: dict) -> str:
                        f"{_fmt(c.get('wer_b'))} | {_fmt(c.get('diff'), '+.2f')} | "
                        f"[{_fmt(c.get('low'), '+.2f')}, {_fmt(c.get('high'), '+.2f')}] | "
                        f"{_fmt(c.get('p_b_better'), '.3f')} | {_fmt(c.get('sign_p'), '.3f')} |")
+        out.append("")
+    trained = [r for r in rows if r.get("training")]
+    if trained:
+        out += ["## Models", ""]
+        out += [f"- {r['system']}: {r['training']}; seed{'s' if len(r['seeds']) > 1 else ''} "
+                f"{', '.join(map(str, r['seeds']))}" for r in trained]
         out.append("")
     out += ["## Tuned weights (dev)", ""]
     for r in rows:
@@ -193,10 +295,18 @@ def plots(res: dict, out_dir: str) -> list[str]:
     return written
 
 
-def write_report(exp: str, systems: list[System], sets: list[str], out_dir: str) -> str:
-    """Collect, write report.md / results.json / PNGs to ``out_dir``; return the Markdown."""
+def write_report(exp: str, systems: list[System], sets: list[str], out_dir: str,
+                 runs: list[str] | None = None) -> str:
+    """Collect, write report.md / results.json / PNGs to ``out_dir``; return the Markdown.
+
+    With ``runs`` (the report folders of K runs, each with its ``results.json``), the
+    report combines them (:func:`combine_runs`) with the pooled comparisons of ``exp``.
+    """
     os.makedirs(out_dir, exist_ok=True)
-    res = collect(exp, systems, sets)
+    if runs:
+        res = combine_runs([load_results(d) for d in runs], load_comparisons(exp))
+    else:
+        res = collect(exp, systems, sets)
     md = markdown(res)
     with atomic_write(os.path.join(out_dir, "report.md")) as f:
         f.write(md)

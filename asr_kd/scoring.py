@@ -263,6 +263,17 @@ class WerResult:
                 "utts": self.utts}
 
 
+def pool_wer(results: Sequence[WerResult]) -> WerResult:
+    """Several runs' results on the same references as one: counts summed, rates recomputed
+    (the pooled WER of K runs is their mean WER when every run scored the same words)."""
+    if not results:
+        raise ValueError("no results to pool")
+    tot = {k: sum(getattr(r, k) for r in results) for k in
+           ("words", "ins", "del_", "sub", "utts", "errors", "sent_errors", "oracle_errors")}
+    return WerResult(wer=_rate(tot["errors"], tot["words"]), ser=_rate(tot["sent_errors"], tot["utts"]),
+                     oracle_wer=_rate(tot["oracle_errors"], tot["words"]), **tot)
+
+
 def _rate(num: int, den: int) -> float:
     # No reference words: 0 % if nothing was wrong, else infinite (Kaldi refuses to divide).
     if den:

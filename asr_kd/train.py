@@ -238,6 +238,7 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(seed + rank)  # ranks draw different dropout masks
     model.to(device)
+    log.info("training on %s with %d CPU thread(s)", device, torch.get_num_threads())
     train_b = make_batches(train_ids, tokenizer, cfg, seed, train=True, rank=rank, world=world)
     valid_b = make_batches(valid_ids, tokenizer, cfg, seed, train=False, rank=rank, world=world)
     if len(train_b) == 0:

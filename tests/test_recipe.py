@@ -63,6 +63,55 @@ def test_recipe_mini_task_end_to_end_and_rerun_skips(tmp_path):
     # A rerun of the training stages finds every sentinel and does no work.
     p2 = run_recipe(tmp_path, "--stage", "1", "--stop-stage", "5", "--num-teachers", "2")
     assert p2.stdout.count("done before, skipping") == 5
+    # A changed option reruns its step and everything after it, never reports a stale model.
+    exp = tmp_path / "exp"
+    teacher_mtime = (exp / "teacher1" / "model.safetensors").stat().st_mtime_ns
+    before = student_scores(exp / "rescore" / "dev.student.jsonl.gz")
+    p3 = run_recipe(tmp_path, "--stage", "5", "--num-teachers", "2", "--trust", "margin")
+    assert "student: made with other options or inputs (--trust none -> margin)" in p3.stdout
+    cfg = json.loads((exp / "student" / "config.json").read_text())
+    assert cfg["kd"]["trust"] == "margin"
+    assert (exp / "teacher1" / "model.safetensors").stat().st_mtime_ns == teacher_mtime
+    assert "student: distilled: alpha 0.5, tau 2.0, trust margin (beta 1.0), teacher" in \
+        (exp / "report" / "report.md").read_text()
+    # ... and the lists are rescored with the new student, not left from the old one.
+    assert student_scores(exp / "rescore" / "dev.student.jsonl.gz") != before
+
+
+def test_recipe_seeds_report_means_ranges_and_pooled_tests(tmp_path):
+    p = run_recipe(tmp_path, "--mini-words", "3000", "--mini-utts", "8", "--mini-nbest", "5",
+                   "--seeds", "2", "--seed", "5")
+    exp = tmp_path / "exp"
+    for r, seed in ((1, 5), (2, 1005)):  # each run: its own models, seed and report
+        cfg = json.loads((exp / f"seed{r}" / "student" / "config.json").read_text())
+        assert cfg["seed"] == seed
+        assert (exp / f"seed{r}" / "report" / "results.json").is_file()
+    res = json.loads((exp / "report" / "results.json").read_text())
+    assert res["runs"] == 2
+    runs = [json.loads((exp / f"seed{r}" / "report" / "results.json").read_text())
+            for r in (1, 2)]
+    for k, row in enumerate(res["systems"]):
+        for st in ("dev", "eval"):
+            wers = [run["systems"][k][st]["wer"] for run in runs]
+            assert row[st]["wers"] == wers
+            assert row[st]["wer"] == pytest.approx(sum(wers) / 2)
+            assert row[st]["wer_min"] == min(wers) and row[st]["wer_max"] == max(wers)
+    assert res["systems"][3]["seeds"] == [5, 1005]
+    assert len(res["comparisons"]) == 10 and all(c["runs"] == 2 for c in res["comparisons"])
+    # The pooled test's WERs are the runs' mean WERs (same references in every run).
+    c = next(c for c in res["comparisons"] if (c["set"], c["a"], c["b"]) ==
+             ("eval", "baseline", "student"))
+    assert c["wer_b"] == pytest.approx(res["systems"][3]["eval"]["wer"])
+    md = (exp / "report" / "report.md").read_text()
+    assert "means over the runs" in md and "student: distilled" in md
+    assert "Report of the 2 runs" in p.stdout
+
+
+def student_scores(path):
+    import gzip
+
+    with gzip.open(path, "rt") as f:
+        return [h["scores"]["lm:student"] for line in f for h in json.loads(line)["hyps"]]
 
 
 def test_recipe_real_data_path_with_lm_text_and_kaldi_archives(tmp_path):

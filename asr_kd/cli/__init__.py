@@ -23,6 +23,7 @@ import signal
 import sys
 
 from ..errors import InputError
+from ..threads import restore_threads, set_threads, threads_state
 
 # Subcommand modules, in the order `asr-kd --help` lists them.
 COMMANDS = [
@@ -45,7 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # subcommand not built yet
             raise
         mod.register(sub)
+    for p in sub.choices.values():  # one place, so no command can miss it
+        p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                       help="CPU threads to use (default: $OMP_NUM_THREADS, else the cores "
+                       "this process may run on); give N/K to each of K jobs run at once")
     return parser
+
+
+def _positive_int(s: str) -> int:
+    try:
+        n = int(s)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return n
 
 
 class Terminated(KeyboardInterrupt):
@@ -76,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("unrecognized arguments: " + " ".join(extra))
     args.extra = extra
     args.argv = argv  # the command line, for the resume hint of training commands
+    saved = threads_state()
+    set_threads(args.threads)  # before any command imports torch
     old_term = _on_sigterm_raise()
     try:
         rc = args.func(args)
@@ -104,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, old_term)
         from ..dist import shutdown
         shutdown()  # a torchrun worker's process group, if the command started one
+        restore_threads(saved)  # main() called in-process (tests, notebooks) leaves no trace
     return int(rc or 0)
 
 

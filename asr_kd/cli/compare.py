@@ -3,6 +3,12 @@
 Prints both systems' ``%WER``/``%SER`` lines, a bootstrap 95 % interval of
 WER(B) - WER(A) with P(B better than A), and a two-sided exact sign test over
 utterances.  Hypothesis files are Kaldi ``text`` or sclite ``trn``.
+
+Several runs of each system (models trained with different seeds) are compared
+pooled: HYP_A and HYP_B are then comma-separated lists of K files each; every
+utterance's errors and reference words are summed over the K runs, so the WERs are
+the runs' pooled WER and the bootstrap resamples utterances with all their runs
+together (the runs of one utterance are not independent samples).
 """
 from __future__ import annotations
 
@@ -15,8 +21,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("compare", help="compare two systems' WER with significance tests",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--ref", required=True, help="references (Kaldi text or sclite trn)")
-    p.add_argument("hyp_a", metavar="HYP_A", help="system A hypotheses (text or trn)")
-    p.add_argument("hyp_b", metavar="HYP_B", help="system B hypotheses (text or trn)")
+    p.add_argument("hyp_a", metavar="HYP_A", help="system A hypotheses (text or trn); "
+                   "A1,A2,...: several runs, pooled")
+    p.add_argument("hyp_b", metavar="HYP_B", help="system B hypotheses (text or trn); "
+                   "B1,B2,...: as many runs as A")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap samples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -48,7 +56,7 @@ def system_nbest(refs: dict[str, str], hyps: dict[str, str], path: str):
 
 def run(args) -> int:
     from ..nbest import read_refs
-    from ..scoring import corpus_wer, hyp_error_matrix, kaldi_ser_line, kaldi_wer_line
+    from ..scoring import corpus_wer, hyp_error_matrix, kaldi_ser_line, kaldi_wer_line, pool_wer
     from ..significance import bootstrap_wer_diff, sign_test
 
     if args.n_boot < 1:
@@ -56,19 +64,29 @@ def run(args) -> int:
     refs = read_refs(args.ref)
     if not refs:
         raise InputError("no references", args.ref)
+    runs_a, runs_b = args.hyp_a.split(","), args.hyp_b.split(",")
+    if len(runs_a) != len(runs_b) or "" in runs_a + runs_b:
+        raise InputError(f"HYP_A has {len(runs_a)} runs and HYP_B {len(runs_b)}: give the "
+                         "same number of comma-separated files")
     results, utt_errs = [], []
-    for path in (args.hyp_a, args.hyp_b):
-        nb = system_nbest(refs, read_refs(path), path)
-        errs = hyp_error_matrix(nb)
-        results.append(corpus_wer(nb, [0] * len(nb), errs))
-        utt_errs.append([int(e[0, 0]) for e in errs])
-    words = [len(r.split()) for r in refs.values()]
+    for runs in (runs_a, runs_b):
+        pooled = [0] * len(refs)
+        run_results = []
+        for path in runs:
+            nb = system_nbest(refs, read_refs(path), path)
+            errs = hyp_error_matrix(nb)
+            run_results.append(corpus_wer(nb, [0] * len(nb), errs))
+            pooled = [t + int(e[0, 0]) for t, e in zip(pooled, errs)]
+        results.append(pool_wer(run_results))
+        utt_errs.append(pooled)
+    words = [len(r.split()) * len(runs_a) for r in refs.values()]
     boot = bootstrap_wer_diff(utt_errs[0], utt_errs[1], words, n=args.n_boot, seed=args.seed)
     sign = sign_test(utt_errs[0], utt_errs[1])
 
     if args.json:
         out = {name: {"path": path, **{k: v for k, v in r.to_dict().items() if k != "oracle_wer"}}
                for name, path, r in zip("ab", (args.hyp_a, args.hyp_b), results)}
+        out["runs"] = len(runs_a)
         out["bootstrap"] = {"diff": boot.diff, "mean": boot.mean, "low": boot.low,
                             "high": boot.high, "p_b_better": boot.p_b_better,
                             "n": boot.n, "seed": boot.seed}

@@ -7,6 +7,8 @@ import os
 import shutil
 import time
 
+import torch
+
 from .. import dist
 from ..errors import InputError
 from ..fileio import atomic_write, check_writable, fsync_dir, new_temp_dir
@@ -132,7 +134,7 @@ def run(args) -> int:
             json.dump({"name": args.name, "utts": len(nbest), "hyps": stats.sequences,
                        "unique": stats.unique_sequences, "token_evals": stats.token_evals,
                        "seconds": round(dt, 3), "hyps_per_s": round(stats.sequences / max(dt, 1e-9), 1),
-                       "device": str(device),
+                       "device": str(device), "threads": torch.get_num_threads(),
                        **({"shard": f"{shard[0]}/{shard[1]}"} if shard[1] > 1 else {})}, f)
     print(f"scored {stats.sequences} hypotheses ({stats.unique_sequences} unique) of "
           f"{len(nbest)} utterances in {dt:.1f} s ({stats.sequences / max(dt, 1e-9):.0f} hyps/s, "

@@ -23,6 +23,7 @@
 # --nj N splits stage 7 into N parallel shard jobs per system (run by $cpu_cmd, see cmd.sh)
 # followed by `asr-kd merge`, which checks every shard; the output is identical to --nj 1.
 set -euo pipefail
+_self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0"); _argv=("$@")  # for --seeds runs
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
@@ -68,6 +69,7 @@ trust_k=10
 trust_beta=1.0
 device=auto
 seed=0
+seeds=1
 batch_tokens=20000
 nj=1
 threads=
@@ -78,7 +80,7 @@ _opts="task shared stage stop_stage data exp lm_data lm_exp lm_text lm_valid lm_
 nbest_dev nbest_eval nbest_format ref_dev ref_eval first_pass_scores tune_first_pass extra_scores
 oov_feature fallback dedup text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
 student_conf num_teachers ensemble use_cache topk alpha tau trust trust_k trust_beta device seed
-batch_tokens nj threads quiet"
+seeds batch_tokens nj threads quiet"
 # --task presets the options of a real-data task; options given on the command line win.
 for ((_i = 1; _i <= $#; _i++)); do
   case ${!_i} in
@@ -110,14 +112,51 @@ esac
 lm_data=${lm_data:-$data}; lm_exp=${lm_exp:-$exp}
 
 log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*"; }
-# A step's sentinel: `done_or_run NAME cmd...` skips work already finished
-# (sentinels of LM steps live in $lm_exp, the others in $exp).
+# A step's sentinel: `done_or_run NAME cmd...` skips work already finished with the same
+# options and inputs (sentinels of LM steps live in $lm_exp, the others in $exp). The
+# sentinel holds the step's signature (local/step_signature.py: its options, and the
+# checksums or mtimes of the files and models it reads). A changed option or input
+# reruns the step from scratch (its --out folder removed first, so --resume cannot
+# continue the old run), and a retrained model changes the inputs of every later step.
 done_or_run() {
   local name=$1; shift
   local dir=$exp; case $name in vocab|teacher*|baseline|cache|student) dir=$lm_exp ;; esac
-  if [ -f "$dir/.done/$name" ]; then log "  $name: done before, skipping"; return 0; fi
+  local sentinel=$dir/.done/$name sig
+  mkdir -p "$dir/.done"
+  sig=$(mktemp "$dir/.done/.sig.XXXXXX")
+  python local/step_signature.py sign "$@" > "$sig"
+  if [ -f "$sentinel" ]; then
+    if [ ! -s "$sentinel" ]; then
+      log "  $name: done before (recorded without its options by an older recipe), skipping"
+      rm -f "$sig"; return 0
+    elif cmp -s "$sentinel" "$sig"; then
+      log "  $name: done before, skipping"; rm -f "$sig"; return 0
+    fi
+    log "  $name: made with other options or inputs ($(python local/step_signature.py diff "$sentinel" "$sig")): running it again"
+    rm -f "$sentinel"; remove_output "$@"
+  elif [ -f "$sentinel.running" ] && ! cmp -s "$sentinel.running" "$sig"; then
+    # An interrupted run with other options: --resume must not continue it.
+    log "  $name: an unfinished run with other options ($(python local/step_signature.py diff "$sentinel.running" "$sig")): starting again"
+    remove_output "$@"
+  fi
+  mv "$sig" "$sentinel.running"
   "$@"
-  mkdir -p "$dir/.done"; touch "$dir/.done/$name"
+  mv "$sentinel.running" "$sentinel"
+}
+# The --out folder of a step's command, removed before a rerun with other options
+# (only inside this recipe's data and exp folders).
+remove_output() {
+  local prev= w
+  for w in "$@"; do
+    if [ "$prev" = --out ] && [ -d "$w" ]; then
+      case $(realpath -m "$w") in
+        "$(realpath -m "$exp")"/*|"$(realpath -m "$lm_exp")"/*|"$(realpath -m "$lm_data")"/*)
+          rm -rf "$w" ;;
+        *) echo "$0: $w was made with other options; remove it to rerun" >&2; exit 1 ;;
+      esac
+    fi
+    prev=$w
+  done
 }
 # `rescore_sharded OUT STATS LOG_PREFIX ARGS...`: $nj jobs of `asr-kd rescore ARGS --shard i/$nj`
 # at once through $cpu_cmd, then a merge that refuses missing or stale shards.
@@ -138,8 +177,9 @@ rescore_sharded() {
 # Two multi-threaded torch jobs on the same cores run far slower than one.
 cores=$(python -c 'import os; print(len(os.sched_getaffinity(0)))' 2>/dev/null || nproc)
 [ -n "$threads" ] || threads=$cores
-teacher_threads=$(( threads / num_teachers )); [ $teacher_threads -ge 1 ] || teacher_threads=1
-student_threads=$(( threads / 2 )); [ $student_threads -ge 1 ] || student_threads=1
+share() { local n=$(( threads / $1 )); [ $n -ge 1 ] || n=1; echo $n; }  # threads of 1 of $1 jobs
+teacher_threads=$(share "$num_teachers")
+rescore_threads=$(share "$nj")
 q=; [ "$quiet" = true ] && q=--quiet
 common=(--device "$device" $q)
 mkdir -p "$data" "$exp" "$lm_data" "$lm_exp"
@@ -147,15 +187,57 @@ mkdir -p "$data" "$exp" "$lm_data" "$lm_exp"
 teachers=()
 for k in $(seq 1 "$num_teachers"); do teachers+=("$lm_exp/teacher$k"); done
 fp_keys=$first_pass_scores
+# Significance tests of stage 8, A:B (is B better than A?).
+pairs="teacher:student baseline:student first_pass:student baseline:teacher first_pass:teacher"
+
+if [ "$seeds" -gt 1 ]; then
+  # --seeds K: every LM trained K times (seeds seed, seed+1000, ...), each run in its own
+  # $exp/seedR and $lm_exp/seedR with its own report; then the significance tests pooled
+  # over the runs and one report of means and ranges. CPUs round differently, so a
+  # difference smaller than the seed-to-seed spread is not a finding.
+  if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+    "$_self" "${_argv[@]}" --seeds 1 --stop-stage 0
+  fi
+  if [ $stop_stage -ge 1 ]; then
+    for r in $(seq 1 "$seeds"); do
+      log "Run $r of $seeds: seed $((seed + 1000 * (r - 1)))"
+      "$_self" "${_argv[@]}" --seeds 1 --seed $((seed + 1000 * (r - 1))) \
+        --stage $((stage > 1 ? stage : 1)) --data "$data" --lm-data "$lm_data" \
+        --exp "$exp/seed$r" --lm-exp "$lm_exp/seed$r"
+    done
+  fi
+  # `runs PATH`: $exp/seed1/PATH,$exp/seed2/PATH,... (the runs' copies of one file)
+  runs() { local r out=; for r in $(seq 1 "$seeds"); do out+="${out:+,}$exp/seed$r/$1"; done; echo "$out"; }
+  if [ $stop_stage -ge 8 ]; then
+    log "Significance over the $seeds runs pooled"
+    mkdir -p "$exp/compare"
+    for set in dev eval; do
+      for pair in $pairs; do
+        a=${pair%%:*}; b=${pair##*:}
+        asr-kd compare --ref "$data/$set.ref" "$(runs score/$a/$set.hyp)" "$(runs score/$b/$set.hyp)" \
+          --seed "$seed" --json > "$exp/compare/$set.${a}_vs_$b.json"
+      done
+    done
+  fi
+  if [ $stop_stage -ge 9 ]; then
+    log "Report of the $seeds runs"
+    asr-kd report --exp "$exp" --out "$exp/report" --runs $(runs report | tr , ' ') --sets dev,eval
+    log "report: $exp/report/report.md"
+  fi
+  exit 0
+fi
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: data preparation"
   mkdir -p "$lm_data/lm"
   if [ -z "$lm_text$wsj1_lm_root" ]; then
-    if [ ! -f "$data/.done.mini" ]; then
+    mini_sig="words $mini_words utts $mini_utts nbest $mini_nbest"
+    if [ "$(cat "$data/.done.mini" 2>/dev/null)" != "$mini_sig" ]; then
+      [ -f "$data/.done.mini" ] && log "  mini task made with other sizes: making it again"
+      rm -rf "$data/mini"
       python local/make_mini_task.py --quiet --n-train-words "$mini_words" \
         --n-dev "$mini_utts" --n-eval "$mini_utts" --nbest "$mini_nbest" "$data/mini"
-      touch "$data/.done.mini"
+      echo "$mini_sig" > "$data/.done.mini"
     fi
     cp "$data/mini/lm_text.txt" "$lm_data/lm_all.txt"
     nbest_dev=$data/mini/dev/nbest; nbest_eval=$data/mini/eval/nbest; nbest_format=kaldi
@@ -221,9 +303,9 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   # K teachers train at once, one job each, with the cores shared out (see --threads).
   pids=(); rc=0
   for k in $(seq 1 "$num_teachers"); do
-    OMP_NUM_THREADS=$teacher_threads done_or_run teacher$k $train_cmd "$lm_exp/log/train_teacher$k.log" \
+    done_or_run teacher$k $train_cmd "$lm_exp/log/train_teacher$k.log" \
       asr-kd train-lm --config "$teacher_conf" --train "$lm_data/lm/train.txt" --valid "$lm_data/lm/valid.txt" \
-        --vocab "$lm_data/lang" --out "$lm_exp/teacher$k" --seed $((seed + k)) --resume "${common[@]}" &
+        --vocab "$lm_data/lang" --out "$lm_exp/teacher$k" --seed $((seed + k)) --resume --threads "$teacher_threads" "${common[@]}" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
@@ -234,27 +316,29 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ "$use_cache" = true ]; then
   log "Stage 4: teacher cache (top-$topk)"
   done_or_run cache $train_cmd "$lm_exp/log/cache_teacher.log" \
     asr-kd cache-teacher --teacher "${teachers[@]}" --ensemble "$ensemble" --text "$lm_data/lm/train.txt" \
-      --config "$student_conf" --topk "$topk" --out "$lm_exp/teacher_cache" "${common[@]}"
+      --config "$student_conf" --topk "$topk" --out "$lm_exp/teacher_cache" --threads "$threads" "${common[@]}"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 3 ]; then
   # Stage 3 (same-size baseline on hard labels) and stage 5 (the student) run side by side.
   pids=(); rc=0
+  student_threads=$threads  # halved when both train at once
+  [ $stage -le 3 ] && [ $stop_stage -ge 5 ] && student_threads=$(share 2)
   if [ $stage -le 3 ]; then
     log "Stage 3: same-size baseline (hard labels only)"
-    OMP_NUM_THREADS=$student_threads done_or_run baseline $train_cmd "$lm_exp/log/train_baseline.log" \
+    done_or_run baseline $train_cmd "$lm_exp/log/train_baseline.log" \
       asr-kd train-lm --config "$student_conf" --train "$lm_data/lm/train.txt" --valid "$lm_data/lm/valid.txt" \
-        --vocab "$lm_data/lang" --out "$lm_exp/baseline" --seed "$seed" --resume "${common[@]}" &
+        --vocab "$lm_data/lang" --out "$lm_exp/baseline" --seed "$seed" --resume --threads "$student_threads" "${common[@]}" &
     pids+=($!)
   fi
   if [ $stop_stage -ge 5 ]; then
     log "Stage 5: student distillation (alpha $alpha, tau $tau, trust $trust)"
     if [ "$use_cache" = true ]; then src=(--teacher-cache "$lm_exp/teacher_cache")
     else src=(--teacher "${teachers[@]}" --ensemble "$ensemble"); fi
-    OMP_NUM_THREADS=$student_threads done_or_run student $train_cmd "$lm_exp/log/distill_student.log" \
+    done_or_run student $train_cmd "$lm_exp/log/distill_student.log" \
       asr-kd distill --config "$student_conf" --train "$lm_data/lm/train.txt" --valid "$lm_data/lm/valid.txt" \
         --out "$lm_exp/student" "${src[@]}" --alpha "$alpha" --tau "$tau" --trust "$trust" \
-        --trust-k "$trust_k" --trust-beta "$trust_beta" --seed "$seed" --resume "${common[@]}" &
+        --trust-k "$trust_k" --trust-beta "$trust_beta" --seed "$seed" --resume --threads "$student_threads" "${common[@]}" &
     pids+=($!)
   fi
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
@@ -270,11 +354,11 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   for s in "${systems[@]}"; do
     # The teacher row is the ensemble when there are several teachers.
     asr-kd ppl --model $(models_of $s) --ensemble "$ensemble" --text "$lm_data/lm/valid.txt" \
-      --mode sentence --json "${common[@]}" > "$exp/ppl/$s.json"
+      --mode sentence --json --threads "$threads" "${common[@]}" > "$exp/ppl/$s.json"
     if [ -n "$lm_test" ]; then
       for mode in stream sentence; do
         asr-kd ppl --model $(models_of $s) --ensemble "$ensemble" --text "$lm_test" --mode $mode \
-          --json "${common[@]}" > "$exp/ppl/$s.test.$mode.json"
+          --json --threads "$threads" "${common[@]}" > "$exp/ppl/$s.test.$mode.json"
       done
     fi
     log "  $s: $(cat "$exp/ppl/$s.json")"
@@ -297,11 +381,12 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
       if [ "$nj" -le 1 ]; then
         done_or_run rescore_${set}_$s.$key asr-kd rescore --nbest "$in" --model $(models_of $s) \
           --ensemble "$ensemble" --name "$s" --out "$out" --batch-tokens "$batch_tokens" \
-          --stats-out "$exp/rescore/$set.$s.stats.json" "${tf[@]}" "${common[@]}"
+          --stats-out "$exp/rescore/$set.$s.stats.json" --threads "$threads" "${tf[@]}" "${common[@]}"
       else
         done_or_run rescore_${set}_$s.$key rescore_sharded "$out" "$exp/rescore/$set.$s.stats.json" \
           "$exp/log/rescore_${set}_$s" --nbest "$in" --model $(models_of $s) \
-          --ensemble "$ensemble" --name "$s" --batch-tokens "$batch_tokens" "${tf[@]}" "${common[@]}"
+          --ensemble "$ensemble" --name "$s" --batch-tokens "$batch_tokens" --threads "$rescore_threads" \
+          "${tf[@]}" "${common[@]}"
       fi
       in=$out
     done
@@ -337,7 +422,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   done
   mkdir -p "$exp/compare"
   for set in dev eval; do
-    for pair in teacher:student baseline:student first_pass:student baseline:teacher first_pass:teacher; do
+    for pair in $pairs; do
       a=${pair%%:*}; b=${pair##*:}
       asr-kd compare --ref "$data/$set.ref" "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" \
         --seed "$seed" --json > "$exp/compare/$set.${a}_vs_$b.json"
