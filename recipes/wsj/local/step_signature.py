@@ -11,9 +11,10 @@ then one ``in`` line per input it names:
 
 - a file: its md5, so a file rewritten with the same bytes (the data stage copies the
   LM text on every run) is the same input;
-- a folder (a model, a vocabulary, a teacher cache): each file's size and mtime
-  (these are outputs of earlier steps, rewritten only when those steps rerun), logs
-  left out.
+- a folder (a model, a vocabulary, a teacher cache): each file's md5 when small (a
+  vocabulary made again with the same words is the same input), else its size and
+  mtime (large model weights and caches are outputs of earlier steps, rewritten only
+  when those steps rerun); logs left out.
 
 Values of output options (``--out``, ``--stats-out``, ...) are not inputs: they exist
 after the first run. A command without ``asr-kd`` in it (a shell function) is signed
@@ -27,6 +28,7 @@ import sys
 
 SKIP_FLAGS = {"--resume", "--quiet"}
 SKIP_WITH_VALUE = {"--threads"}
+SMALL = 16 << 20  # files in a folder up to this size are checksummed
 
 
 def _is_output_option(word: str) -> bool:
@@ -50,7 +52,9 @@ def _folder_stamp(path: str) -> list[str]:
                 continue
             p = os.path.join(root, fn)
             st = os.stat(p)
-            lines.append(f"{os.path.relpath(p, path)}:{st.st_size}:{int(st.st_mtime_ns)}")
+            stamp = (f"md5:{_md5(p)}" if st.st_size <= SMALL
+                     else f"size:{st.st_size}:mtime:{int(st.st_mtime_ns)}")
+            lines.append(f"{os.path.relpath(p, path)}:{stamp}")
     return lines
 
 
