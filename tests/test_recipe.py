@@ -34,7 +34,8 @@ def run_recipe(tmp_path, *args):
                OMP_NUM_THREADS="1")
     cmd = ["bash", RECIPE, "--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"),
            "--teacher-conf", str(tmp_path / "teacher.yaml"),
-           "--student-conf", str(tmp_path / "student.yaml"), "--device", "cpu", *args]
+           "--student-conf", str(tmp_path / "student.yaml"), "--device", "cpu",
+           *(() if "--seeds" in args else ("--seeds", "1")), *args]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return p

@@ -69,7 +69,7 @@ trust_k=10
 trust_beta=1.0
 device=auto
 seed=0
-seeds=1
+seeds=      # default: 3 on the embedded mini task (minutes per run), else 1
 batch_tokens=20000
 nj=1
 threads=
@@ -110,6 +110,9 @@ case $task in
 esac
 . local/parse_options.sh
 lm_data=${lm_data:-$data}; lm_exp=${lm_exp:-$exp}
+if [ -z "$seeds" ]; then
+  seeds=1; [ -z "$lm_text$wsj1_lm_root" ] && seeds=3  # the embedded mini task: cheap, show the spread
+fi
 
 log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*"; }
 # A step's sentinel: `done_or_run NAME cmd...` skips work already finished with the same
