@@ -2,13 +2,17 @@
 
 Prints both systems' ``%WER``/``%SER`` lines, a bootstrap 95 % interval of
 WER(B) - WER(A) with P(B better than A), and a two-sided exact sign test over
-utterances.  Hypothesis files are Kaldi ``text`` or sclite ``trn``.
+utterances.  Hypothesis files are Kaldi ``text`` or sclite ``trn``.  References
+without a hypothesis in either system are left out with a warning (the policy
+of every command); both systems must cover the same utterances.
 """
 from __future__ import annotations
 
 import json
 
 from ..errors import InputError
+from .common import warn
+from .score import warn_case
 
 
 def register(subparsers) -> None:
@@ -37,8 +41,9 @@ def system_nbest(refs: dict[str, str], hyps: dict[str, str], path: str):
 
     missing = [u for u in refs if u not in hyps]
     if missing:
-        raise InputError(f"{len(missing)} reference ids have no hypothesis: {_shown(missing)}",
-                         path)
+        raise InputError(f"{len(missing)} reference ids have no hypothesis here but do in the "
+                         f"other system (the systems must cover the same utterances): "
+                         f"{_shown(missing)}", path)
     extra = [u for u in hyps if u not in refs]
     if extra:
         raise InputError(f"{len(extra)} hypothesis ids are not in the references: "
@@ -56,9 +61,21 @@ def run(args) -> int:
     refs = read_refs(args.ref)
     if not refs:
         raise InputError("no references", args.ref)
+    hyps = [read_refs(path) for path in (args.hyp_a, args.hyp_b)]
+    # the policy of every command: references without hypotheses are left out with a warning
+    unused = [u for u in refs if u not in hyps[0] and u not in hyps[1]]
+    if unused:
+        if len(unused) == len(refs):
+            raise InputError("no reference id has a hypothesis in either system", args.ref)
+        warn("compare", f"{args.ref}: {len(unused)} references have no hypothesis in either "
+             f"system and are left out (first: {', '.join(unused[:5])})")
+        left_out = set(unused)
+        refs = {u: r for u, r in refs.items() if u not in left_out}
     results, utt_errs = [], []
-    for path in (args.hyp_a, args.hyp_b):
-        nb = system_nbest(refs, read_refs(path), path)
+    for path, hyp in zip((args.hyp_a, args.hyp_b), hyps):
+        nb = system_nbest(refs, hyp, path)
+        if path == args.hyp_a:
+            warn_case(nb, "compare")
         errs = hyp_error_matrix(nb)
         results.append(corpus_wer(nb, [0] * len(nb), errs))
         utt_errs.append([int(e[0, 0]) for e in errs])
