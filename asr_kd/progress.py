@@ -4,7 +4,8 @@ On a terminal (stderr is a TTY) :func:`progress` is a tqdm bar.  On a redirected
 stream (a log file, a Slurm job, a pipe) a bar would write a carriage-return
 line many times a second (a 2-epoch training put 75 KB of them into its log),
 so instead one plain line is written every ``ASR_KD_PROGRESS_SECONDS`` seconds
-(default 30; 0 disables the lines), with the count, the rate and the ETA::
+(default 30; 0 turns progress off, bars included), with the count, the rate and
+the ETA::
 
     rescore student: 1200/4045 group (29.7 %), 40.1 group/s, ETA 0:01:11
 
@@ -141,9 +142,9 @@ def progress(iterable=None, total: int | None = None, desc: str = "", unit: str 
     """A progress reporter over ``iterable`` (or one to ``update`` by hand, given ``total``).
 
     A tqdm bar when ``file`` (default stderr) is a terminal, :class:`LineProgress`
-    otherwise, nothing when ``quiet``.  ``leave=False`` clears a terminal bar at the end.
+    otherwise, nothing when ``quiet`` or ``ASR_KD_PROGRESS_SECONDS=0``.  ``leave=False`` clears a terminal bar at the end.
     """
-    if quiet:
+    if quiet or log_interval() == 0:
         return _Silent(iterable)
     stream = file if file is not None else sys.stderr
     try:

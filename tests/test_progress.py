@@ -64,7 +64,16 @@ def test_redirected_stream_gets_lines_a_terminal_gets_a_bar(monkeypatch):
 def test_interval_from_the_environment(monkeypatch):
     monkeypatch.setenv("ASR_KD_PROGRESS_SECONDS", "5")
     assert log_interval() == 5.0
-    monkeypatch.setenv("ASR_KD_PROGRESS_SECONDS", "0")   # lines off
+    monkeypatch.setenv("ASR_KD_PROGRESS_SECONDS", "0")   # progress off, bars too
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    for _ in progress(range(3), file=tty):
+        pass
+    assert tty.getvalue() == ""
     out, clock = io.StringIO(), Clock()
     bar = LineProgress(total=10, file=out, clock=clock)
     for _ in range(10):

@@ -246,3 +246,13 @@ def test_weights_record_what_they_were_tuned_on_and_score_checks_it(tmp_path, ca
     only.write_text(json.dumps({"_tuned_on": rec}))
     rc, _, err = run(capsys, "score", "--nbest", tmp_path / "dev.jsonl", "--weights", only)
     assert rc == 2 and "expected a JSON object" in err
+
+
+def test_report_shows_the_weights_not_their_record():
+    from asr_kd.report import markdown
+    row = {"system": "student", "models": [], "params": None, "size_mb": None, "ppl": None,
+           "curve": None, "dev": {"wer": 5.0, "ser": 50.0, "oracle_wer": 1.0},
+           "dev_hyps_per_s": None,
+           "weights": {"am": 1.0, "lm": 0.5, "_tuned_on": {"nbest": "dev.jsonl", "utts": 3}}}
+    md = markdown({"sets": ["dev"], "comparisons": [], "systems": [row]})
+    assert '- student: `{"am": 1.0, "lm": 0.5}`' in md and "_tuned_on" not in md
