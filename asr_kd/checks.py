@@ -7,9 +7,9 @@ or a warning (``asr-kd <cmd>: warning: ...`` on stderr).  What is checked:
 - an empty set (no utterances): tuning on it, scoring it or converting it to
   nothing is an error unless the user asked for it (``--allow-empty``);
 - the LM vocabulary against the hypotheses: the share of words (after the
-  text filter) the LM maps to ``<unk>``, and whether most of them would be in
-  the vocabulary in the other case (an upper-case LM scoring lower-case lists
-  sees almost nothing but ``<unk>``);
+  text filter) the LM maps to ``<unk>``, and whether vocabulary and hypotheses
+  are in opposite cases (an upper-case LM scoring lower-case lists sees almost
+  nothing but ``<unk>``);
 - references against hypotheses: one side nearly all upper case, the other
   nearly all lower case (WER compares words exactly, so every word is an error);
 - references from a file replacing references stored in the N-best set, and
@@ -28,8 +28,7 @@ CASE_SHARE = 0.9
 # Default --max-oov-rate of rescore: more unknown words than this and the LM score
 # says more about the vocabulary than about the words.
 MAX_OOV_RATE = 0.2
-# Below the threshold, a case mismatch is still reported once this share of words is
-# unknown and most of the unknown words are known in the other case.
+# Below the threshold, a case mismatch is still reported once this share of words is unknown.
 CASE_OOV_RATE = 0.05
 
 
@@ -92,8 +91,9 @@ class OovReport:
     """Unknown words of an N-best set under one LM vocabulary (after the text filter).
 
     ``words``: words of the distinct hypotheses; ``oov``: those mapped to ``<unk>``;
-    ``case_fix``: ``"uppercase"`` or ``"lowercase"`` when most unknown words are in
-    the vocabulary in that case (the ``--text-filter`` rule that fixes it), else None.
+    ``case_fix``: ``"uppercase"`` or ``"lowercase"`` (the ``--text-filter`` rule that
+    fixes it) when vocabulary and hypotheses are in opposite cases, else None;
+    ``fixed_share``: the share of the unknown words that rule makes known.
     """
 
     words: int
@@ -107,25 +107,31 @@ class OovReport:
 
 
 def oov_report(nbest, tokenizer, text_filter=None) -> OovReport | None:
-    """OOV counts of the distinct hypothesis texts; None for tokenizers without a word
-    list (SentencePiece: no word is out of vocabulary, pieces are)."""
+    """OOV counts of the distinct hypothesis texts (after ``text_filter``); None for
+    tokenizers without a word list (SentencePiece: pieces, not words, are unknown).
+
+    The case fix is proposed when the vocabulary and the (filtered) hypotheses are
+    in opposite cases (>= ``CASE_SHARE`` of the words of each), e.g. an upper-case
+    LM and lower-case lists; ``fixed_share`` is the share of unknown words it fixes.
+    """
     stoi = getattr(tokenizer, "stoi", None)
     if stoi is None:
         return None
-    texts = {h.text for u in nbest for h in u.hyps}
+    texts = [text_filter(t) if text_filter else t for t in {h.text for u in nbest for h in u.hyps}]
     words = oov = up = low = 0
     for t in texts:
-        for w in (text_filter(t) if text_filter else t).split():
+        for w in t.split():
             words += 1
             if w not in stoi:
                 oov += 1
                 up += w.upper() in stoi
                 low += w.lower() in stoi
     fix, share = None, 0.0
-    if oov:
-        best = max(up, low)
-        if best > oov / 2:
-            fix, share = ("uppercase" if up >= low else "lowercase"), best / oov
+    vocab_side = _side(*case_shares(w for w in stoi if not w.startswith("<"))[:2])
+    hyp_side = _side(*case_shares(texts)[:2])
+    if oov and vocab_side and hyp_side and vocab_side != hyp_side:
+        fix = f"{vocab_side}case"
+        share = (up if vocab_side == "upper" else low) / oov
     return OovReport(words, oov, fix, share)
 
 
@@ -139,8 +145,9 @@ def oov_warning(rep: OovReport | None, where: str, max_rate: float = MAX_OOV_RAT
     msg = (f"{100 * rep.rate:.1f} % of the {rep.words} hypothesis words ({rep.oov}) are out of "
            f"the LM's vocabulary ({where})")
     if rep.case_fix:
-        msg += (f"; {100 * rep.fixed_share:.0f} % of those are in it in "
-                f"{rep.case_fix[:-4]} case: rescore with --text-filter {rep.case_fix}")
+        msg += (f"; the vocabulary is {rep.case_fix[:-4]} case and the hypotheses are not "
+                f"({100 * rep.fixed_share:.0f} % of the unknown words are known in "
+                f"{rep.case_fix[:-4]} case): rescore with --text-filter {rep.case_fix}")
     else:
         msg += "; check that the LM matches the lists' language and text conventions"
     return msg
