@@ -142,8 +142,9 @@ def oov_warning(rep: OovReport | None, where: str, max_rate: float = MAX_OOV_RAT
         return None
     if rep.rate <= max_rate and not (rep.case_fix and rep.rate >= CASE_OOV_RATE):
         return None
-    msg = (f"{100 * rep.rate:.1f} % of the {rep.words} hypothesis words ({rep.oov}) are out of "
-           f"the LM's vocabulary ({where})")
+    msg = (f"{100 * rep.rate:.1f} % of the hypothesis words ({rep.oov} of {rep.words} in the "
+           f"distinct hypotheses, after any --text-filter) are out of the LM's vocabulary "
+           f"({where})")
     if rep.case_fix:
         msg += (f"; the vocabulary is {rep.case_fix[:-4]} case and the hypotheses are not "
                 f"({100 * rep.fixed_share:.0f} % of the unknown words are known in "
