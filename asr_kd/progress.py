@@ -70,7 +70,8 @@ class LineProgress:
     def __exit__(self, *exc):
         self.close()
 
-    def set_postfix(self, **kw) -> None:
+    def set_postfix(self, refresh: bool = True, **kw) -> None:
+        # refresh: tqdm's redraw flag; lines are written on their own schedule
         self.postfix = ", ".join(f"{k}={v}" for k, v in kw.items())
 
     def line(self) -> str:
@@ -130,7 +131,7 @@ class _Silent:
     def update(self, n: int = 1) -> None:
         pass
 
-    def set_postfix(self, **kw) -> None:
+    def set_postfix(self, refresh: bool = True, **kw) -> None:
         pass
 
     def close(self) -> None:

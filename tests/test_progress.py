@@ -107,7 +107,8 @@ def test_training_into_a_log_writes_no_carriage_returns(tmp_path, capsys, monkey
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith("epoch ")]
     assert "\r" not in err and 50 <= len(lines) <= 2 * 51
-    assert "batch/s" in lines[0] and "ETA" in lines[0]
+    assert "batch/s" in lines[0] and "ETA" in lines[0] and "loss=" in lines[0]
+    assert "refresh" not in err
 
 
 def test_score_and_tune_report_progress_in_a_log(tmp_path, capsys, monkeypatch):
