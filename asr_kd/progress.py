@@ -9,8 +9,8 @@ the ETA::
 
     rescore student: 1200/4045 group (29.7 %), 40.1 group/s, ETA 0:01:11
 
-and a last line when the work is done (only if an earlier line was written, so
-short steps stay silent).  Either way the returned object has tqdm's small
+and a last line when the work is done (only if it took at least one interval,
+so short steps stay silent).  Either way the returned object has tqdm's small
 interface: ``update(n)``, ``set_postfix(**kw)``, ``close()``, iteration, and
 use as a context manager.
 """
@@ -81,7 +81,7 @@ class LineProgress:
         parts = [f"{self.n}/{self.total} {self.unit}" if self.total else f"{self.n} {self.unit}"]
         if self.total:
             parts[0] += f" ({100.0 * self.n / self.total:.1f} %)"
-        parts.append(f"{rate:.3g} {self.unit}/s")
+        parts.append(f"{rate:.0f} {self.unit}/s" if rate >= 100 else f"{rate:.3g} {self.unit}/s")
         if self.total and rate > 0 and self.n < self.total:
             parts.append(f"ETA {_hms((self.total - self.n) / rate)}")
         elif self.closed:
@@ -99,6 +99,8 @@ class LineProgress:
 
     def update(self, n: int = 1) -> None:
         self.n += n
+        if self.total and self.n >= self.total:
+            return  # the end: close() writes the last line, once
         if self.interval > 0:
             now = self.clock()
             if now - self.last >= self.interval:
@@ -109,7 +111,7 @@ class LineProgress:
         if self.closed:
             return
         self.closed = True
-        if self.lines and self.interval > 0:
+        if self.interval > 0 and (self.lines or self.clock() - self.t0 >= self.interval):
             self._write()
 
 
