@@ -236,7 +236,18 @@ def test_weights_record_what_they_were_tuned_on_and_score_checks_it(tmp_path, ca
                            "--weights", w, "--json")
         assert rc == 0 and json.loads(out)["utts"] == 40
         assert ("asr-kd score: warning: these weights were tuned on" in err) == warned, err
-    assert "am " in err and "here" in err
+    assert "lm/am" in err and "here" in err
+    # every score scaled alike (weights without wip): the same choices, nothing to say
+    alike = lists(40, 4)
+    for u in alike:
+        for h in u.hyps:
+            h.scores = {k: 20.0 * v for k, v in h.scores.items()}
+    write_jsonl(alike, tmp_path / "alike.jsonl")
+    w2 = tmp_path / "w2.json"
+    assert run(capsys, "tune", "--nbest", tmp_path / "dev.jsonl", "--scores", "am,lm",
+               "--out", w2)[0] == 0
+    rc, _, err = run(capsys, "score", "--nbest", tmp_path / "alike.jsonl", "--weights", w2)
+    assert rc == 0 and "warning" not in err
     # a plain weights file (no record) still reads, and says nothing
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps({k: v for k, v in obj.items() if k != "_tuned_on"}))
