@@ -23,7 +23,7 @@ from .corpus import IGNORE_INDEX, SentenceBatches
 def perplexity(model, tokenizer, sentences: list[str], mode: str = "stream",
                device="cpu", batch_size: int = 64, bptt: int = 256, quiet: bool = True) -> dict:
     """{'ppl', 'tokens', 'oov', 'sentences', 'nll'} for ``sentences`` under ``model``."""
-    from tqdm import tqdm
+    from .progress import progress
 
     if mode not in ("stream", "sentence"):
         raise ValueError(f"mode must be stream or sentence, got {mode!r}")
@@ -37,7 +37,7 @@ def perplexity(model, tokenizer, sentences: list[str], mode: str = "stream",
                                   max_len=10**9)
         # Sort by length so padding is small; the sum does not depend on order.
         batches.seqs.sort(key=len)
-        for b in tqdm(batches.epoch(0), total=len(batches), disable=quiet, desc="ppl"):
+        for b in progress(batches.epoch(0), total=len(batches), quiet=quiet, desc="ppl"):
             lp, _ = model.token_logprobs(b.inputs.to(device), b.targets.to(device))
             nll -= float(lp.double().sum())
             ntok += int((b.targets != IGNORE_INDEX).sum())
@@ -47,7 +47,7 @@ def perplexity(model, tokenizer, sentences: list[str], mode: str = "stream",
             stream += s + [tokenizer.eos]
         data = torch.tensor(stream, dtype=torch.long, device=device).unsqueeze(0)
         state = model.init_state(1, device)
-        for i in tqdm(range(0, data.shape[1] - 1, bptt), disable=quiet, desc="ppl"):
+        for i in progress(range(0, data.shape[1] - 1, bptt), quiet=quiet, desc="ppl"):
             x = data[:, i: min(i + bptt, data.shape[1] - 1)]
             y = data[:, i + 1: i + 1 + x.shape[1]]
             lp, state = model.token_logprobs(x, y, state)

@@ -224,7 +224,9 @@ def markdown(res: dict) -> str:
     out += ["## Tuned weights (dev)", ""]
     for r in rows:
         if r["weights"]:
-            out.append(f"- {r['system']}: `{json.dumps(r['weights'])}`")
+            # the weights only; what they were tuned on stays in results.json
+            shown = {k: v for k, v in r["weights"].items() if k != "_tuned_on"}
+            out.append(f"- {r['system']}: `{json.dumps(shown)}`")
     out += ["", "Plots: `wer_vs_size.png`, `wer_vs_lm_weight.png`, `training_curves.png`.", ""]
     return "\n".join(out)
 

@@ -209,7 +209,7 @@ def rescore_nbest(nbest, model, tokenizer, name: str, text_filter=None, method: 
     block ``i`` (see :func:`shard_bounds`) are scored and returned, as a new NBest,
     with the unsharded run's exact scores.
     """
-    from tqdm import tqdm
+    from .progress import progress
 
     if method not in ("trie", "padded"):
         raise ValueError(f"unknown scoring method {method!r}")
@@ -254,7 +254,7 @@ def rescore_nbest(nbest, model, tokenizer, name: str, text_filter=None, method: 
         groups = [groups[g] for g in sorted(need)]
         stats.sequences = sum(len(ids) for ids in hyp_seq[lo:hi])
         stats.unique_sequences = len({i for ids in hyp_seq[lo:hi] for i in ids})
-    for a, b in tqdm(groups, disable=quiet, desc=f"rescore {name}", unit="group"):
+    for a, b in progress(groups, quiet=quiet, desc=f"rescore {name}", unit="group"):
         members = [i for g in per_utt[a:b] for i in g]
         if not members:
             continue

@@ -141,7 +141,14 @@ def hyp_error_matrix(nbest: NBest) -> list[np.ndarray]:
                 hyps.append(key)
             idx.append(seen[key])
         slots.append(np.asarray(idx, dtype=np.int64))
-    flat = batch_errors(refs, hyps)
+    # In blocks, only to show progress: a real 30-best set takes 10-20 s of alignment.
+    from .progress import progress
+    block, parts = 20000, [np.zeros((0, 4), np.int64)]
+    with progress(total=len(refs), desc="WER alignment", unit="hyp") as bar:
+        for a in range(0, len(refs), block):
+            parts.append(batch_errors(refs[a:a + block], hyps[a:a + block]))
+            bar.update(len(parts[-1]))
+    flat = np.concatenate(parts)
     return [flat[i] if len(i) else np.zeros((0, 4), np.int64) for i in slots]
 
 

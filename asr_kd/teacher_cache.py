@@ -76,7 +76,6 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
     shard: (i, n) computes only shards s with s % n == i (for parallel jobs);
     the manifest is written once every shard is done.
     """
-    from tqdm import tqdm
 
     if topk < 1 or topk > tok.size:
         raise InputError(f"--topk must be in 1..{tok.size}")
@@ -208,10 +207,10 @@ def _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_
 def _fill_shards(teacher, layout, mode, want, shard_tokens, topk, out_dir, device, quiet,
                  buf, bufs, filled):
     """Run the teacher over the layout; write each shard as soon as its rows are filled."""
-    from tqdm import tqdm
+    from .progress import progress
 
     state = None
-    bar = tqdm(total=len(layout), disable=quiet, desc="cache-teacher", unit="batch")
+    bar = progress(total=len(layout), quiet=quiet, desc="cache-teacher", unit="batch")
     for batch in layout.epoch(0):
         bar.update(1)
         pos = batch.positions

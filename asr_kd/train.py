@@ -231,7 +231,7 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     is one rank of a data-parallel run (see the module notes).
     Returns the list of per-epoch metric rows.
     """
-    from tqdm import tqdm
+    from .progress import progress
 
     device = torch.device(device)
     rank, world = dist.setup(device)
@@ -301,9 +301,8 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
             sums = st["epoch_sums"]
             state = to_device(st["stream_state"], device)
             t0 = time.time() - sums["seconds"]
-            bar = tqdm(total=len(train_b), initial=st["step_in_epoch"], disable=quiet or rank > 0,
-                       desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
-                       dynamic_ncols=True)
+            bar = progress(total=len(train_b), initial=st["step_in_epoch"], quiet=quiet or rank > 0,
+                           desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
             for batch in train_b.epoch(epoch, start=st["step_in_epoch"]):
                 inputs, targets = batch.inputs.to(device), batch.targets.to(device)
                 if batch.reset or state is None:

@@ -170,6 +170,7 @@ class _Search:
         # 1.0250000000000001, in the weights file, and 0 stays exactly 0.
         self.decimals = [int(9 - np.floor(np.log10(u))) for u in unit]
         self.memo: dict[tuple[int, ...], tuple[np.ndarray, int]] = {}
+        self.bar = None  # progress over the 2^k subset searches (tune_weights sets it)
 
     def rnd(self, f: int, x: np.ndarray) -> np.ndarray:
         return np.round(x, self.decimals[f])
@@ -260,20 +261,23 @@ class _Search:
                 if res is None or err < res[1]:
                     res = (w, err)
         self.memo[free] = res
+        if self.bar is not None:
+            self.bar.update(1)
         return res
 
 
 def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
                  lm_key: str | None = None, levels: int = 6, max_grid: int = 4096,
                  curve_points: int = 41, errors: list[np.ndarray] | None = None,
-                 signed: Sequence[str] = ()) -> TuneResult:
+                 signed: Sequence[str] = (), quiet: bool = False) -> TuneResult:
     """Search weights for ``keys`` (first fixed at 1.0) and optionally ``wip``.
 
     ``lm_key`` names the weight whose WER curve is returned (default: the second
     key, else wip).  Every utterance needs a reference.  ``errors``:
     :func:`hyp_error_matrix` output, when the caller has it already.
     ``signed``: score keys whose weight may be negative, like ``wip`` (e.g. an
-    ``oov:NAME`` count used as an OOV penalty); they start at 0.
+    ``oov:NAME`` count used as an OOV penalty); they start at 0.  ``quiet``: no
+    progress (:mod:`asr_kd.progress`) over the 2^k subset searches.
     """
     keys = list(keys)
     if not keys:
@@ -292,7 +296,10 @@ def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
     spread = feature_spreads(p.feats, p.mask)
     unit = spread[0] / spread  # normalised value 1 of each weight, in original units
     search = _Search(p, is_signed, unit, levels, max_grid)
-    w, best_err = search.run(tuple(range(1, len(names))))
+    from .progress import progress
+    with progress(total=2 ** (len(names) - 1), desc="tune", unit="subset search",
+                  quiet=quiet) as search.bar:
+        w, best_err = search.run(tuple(range(1, len(names))))
 
     f = names.index(lm_key)
     top = max(2 * abs(w[f]), unit[f])
@@ -358,7 +365,7 @@ def guard_weights(nbest: NBest, keys: Sequence[str], tuned: dict[str, float],
         train = [i for i in range(len(nbest)) if i % folds != f]
         test = [i for i in range(len(nbest)) if i % folds == f]
         part = NBest([nbest.utts[i] for i in train])
-        w = tune_weights(part, keys, wip=wip, signed=signed,
+        w = tune_weights(part, keys, wip=wip, signed=signed, quiet=True,
                          errors=[errors[i] for i in train]).weights
         held = NBest([nbest.utts[i] for i in test])
         cv[test] = errs_of(pick_best(held, w), test)

@@ -45,7 +45,7 @@ def test_convert_espnet_to_jsonl_with_trn_refs(tmp_path, capsys):
                str(out), "--ref", str(tmp_path / "ref.trn")])
     assert rc == 0
     err = capsys.readouterr().err
-    assert "1 references have no N-best entry (e.g. u-3)" in err
+    assert "1 references have no N-best entry and are left out (first: u-3)" in err
     assert "2 utterances, 3 hypotheses (espnet)" in err
     nb = read_nbest(out)
     assert [u.ref for u in nb] == ["A B", "C"]

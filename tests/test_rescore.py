@@ -315,7 +315,7 @@ def test_cli_rescore_jsonl_then_tune_and_score(tmp_path, model_dir, capsys):
                  "--out", str(weights)]) == 0
     assert "%WER" in capsys.readouterr().out
     w = json.loads(weights.read_text())
-    assert set(w) == {"am", "lm0", "lm:tiny", "wip"} and w["am"] == 1.0
+    assert set(w) == {"am", "lm0", "lm:tiny", "wip", "_tuned_on"} and w["am"] == 1.0
     assert main(["score", "--nbest", str(out), "--weights", str(weights), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert 0 <= res["wer"] <= 100 and res["utts"] == len(orig)

@@ -99,3 +99,36 @@ def report_interrupted(args, e) -> int:
         print(f"asr-kd {args.command}: {e}; to continue, run: {resume_command(args)}",
               file=sys.stderr)
     return 128 + e.signum
+
+
+def warn(command: str, message: str) -> None:
+    """One warning line on stderr: ``asr-kd <command>: warning: <message>``."""
+    print(f"asr-kd {command}: warning: {message}", file=sys.stderr)
+
+
+def attach_ref_file(nbest, ref: str, nbest_path: str, command: str) -> None:
+    """Attach the references of ``ref`` to ``nbest`` (read from ``nbest_path``), saying so
+    when they replace different references stored in the N-best set or are matched to
+    ids the reader made up from positions.
+
+    The one policy for references (every command): an N-best utterance without a
+    reference is an error listing the ids (:func:`asr_kd.nbest.attach_refs`);
+    references without N-best utterances are left out with a warning giving their
+    count and the first ids.
+    """
+    from ..checks import replaced_refs
+    from ..nbest import attach_refs, read_refs
+
+    refs = read_refs(ref)
+    if getattr(nbest, "positional_ids", False):
+        warn(command, f"{nbest_path} has no utterance ids (they are positions 0..{len(nbest) - 1})"
+             f": the references of {ref} are matched by position only; check that they list "
+             "the same utterances in the same order")
+    stored, differ = replaced_refs(nbest, refs)
+    if differ:
+        warn(command, f"--ref {ref} replaces the references stored in {nbest_path}: "
+             f"{differ} of {stored} differ")
+    extra = attach_refs(nbest, refs, ref)
+    if extra:
+        warn(command, f"{ref}: {len(extra)} references have no N-best entry and are left out "
+             f"(first: {', '.join(extra[:5])})")

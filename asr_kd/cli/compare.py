@@ -2,7 +2,9 @@
 
 Prints both systems' ``%WER``/``%SER`` lines, a bootstrap 95 % interval of
 WER(B) - WER(A) with P(B better than A), and a two-sided exact sign test over
-utterances.  Hypothesis files are Kaldi ``text`` or sclite ``trn``.
+utterances.  Hypothesis files are Kaldi ``text`` or sclite ``trn``.  References
+without a hypothesis in either system are left out with a warning (the policy
+of every command); both systems must cover the same utterances.
 
 Several runs of each system (models trained with different seeds) are compared
 pooled: HYP_A and HYP_B are then comma-separated lists of K files each; every
@@ -15,6 +17,8 @@ from __future__ import annotations
 import json
 
 from ..errors import InputError
+from .common import warn
+from .score import warn_case
 
 
 def register(subparsers) -> None:
@@ -45,8 +49,9 @@ def system_nbest(refs: dict[str, str], hyps: dict[str, str], path: str):
 
     missing = [u for u in refs if u not in hyps]
     if missing:
-        raise InputError(f"{len(missing)} reference ids have no hypothesis: {_shown(missing)}",
-                         path)
+        raise InputError(f"{len(missing)} reference ids have no hypothesis here but do in the "
+                         f"other system (the systems must cover the same utterances): "
+                         f"{_shown(missing)}", path)
     extra = [u for u in hyps if u not in refs]
     if extra:
         raise InputError(f"{len(extra)} hypothesis ids are not in the references: "
@@ -68,12 +73,24 @@ def run(args) -> int:
     if len(runs_a) != len(runs_b) or "" in runs_a + runs_b:
         raise InputError(f"HYP_A has {len(runs_a)} runs and HYP_B {len(runs_b)}: give the "
                          "same number of comma-separated files")
+    hyps = [[read_refs(path) for path in runs] for runs in (runs_a, runs_b)]
+    # the policy of every command: references without hypotheses are left out with a warning
+    unused = [u for u in refs if all(u not in h for runs in hyps for h in runs)]
+    if unused:
+        if len(unused) == len(refs):
+            raise InputError("no reference id has a hypothesis in either system", args.ref)
+        warn("compare", f"{args.ref}: {len(unused)} references have no hypothesis in either "
+             f"system and are left out (first: {', '.join(unused[:5])})")
+        left_out = set(unused)
+        refs = {u: r for u, r in refs.items() if u not in left_out}
     results, utt_errs = [], []
-    for runs in (runs_a, runs_b):
+    for runs, run_hyps in zip((runs_a, runs_b), hyps):
         pooled = [0] * len(refs)
         run_results = []
-        for path in runs:
-            nb = system_nbest(refs, read_refs(path), path)
+        for path, hyp in zip(runs, run_hyps):
+            nb = system_nbest(refs, hyp, path)
+            if not results and not run_results:
+                warn_case(nb, "compare")
             errs = hyp_error_matrix(nb)
             run_results.append(corpus_wer(nb, [0] * len(nb), errs))
             pooled = [t + int(e[0, 0]) for t, e in zip(pooled, errs)]

@@ -2,11 +2,13 @@
 
     asr-kd convert-nbest [--from FMT] [--to jsonl|kaldi] IN OUT [--ref REF]
                          [--nemo-n N] [--nemo-manifest M] [--words-txt W] [--dedup]
+                         [--allow-empty]
 
 ``--from`` defaults to detection from IN; ``--to`` defaults to ``jsonl``.
 ``--ref`` (Kaldi ``text`` or sclite ``trn``) replaces any references in IN;
-every utterance needs one, and references without an N-best entry are
-reported on stderr.  ``--dedup`` drops repeated hypotheses within an
+every utterance needs one, references without an N-best entry are left out
+with a warning, and so are stored references it changes and ids that are only
+positions.  An input with no utterances is an error unless ``--allow-empty``.  ``--dedup`` drops repeated hypotheses within an
 utterance, keeping the first (best-ranked) copy (``asr_kd.nbest.dedup``).
 """
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import sys
 
 from ..errors import InputError
-from ..nbest import FORMATS, WRITABLE_FORMATS, attach_refs, read_nbest, read_refs, write_nbest
+from ..checks import require_utterances
+from ..nbest import FORMATS, WRITABLE_FORMATS, read_nbest, write_nbest
 from ..nbest.io import detect_format
+from .common import attach_ref_file
 
 
 def register(sub) -> None:
@@ -34,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--dedup", action="store_true",
                    help="drop repeated hypotheses within an utterance (same words), keeping "
                    "the first, best-ranked copy; e.g. HyPoradise fills 5 slots with repeats")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="write an empty output when IN holds no utterances (default: an "
+                   "error, since that is usually the wrong format or folder)")
     p.set_defaults(func=run)
 
 
@@ -47,11 +54,9 @@ def run(args) -> int:
     if src == "kaldi" and args.words_txt:
         opts["words_txt"] = args.words_txt
     nbest = read_nbest(args.input, src, **opts)
+    require_utterances(nbest, args.input, args.allow_empty, f"read as {src}")
     if args.ref:
-        extra = attach_refs(nbest, read_refs(args.ref), args.ref)
-        if extra:
-            print(f"asr-kd convert-nbest: warning: {len(extra)} references have no N-best "
-                  f"entry (e.g. {', '.join(extra[:5])})", file=sys.stderr)
+        attach_ref_file(nbest, args.ref, args.input, "convert-nbest")
     dropped = 0
     if args.dedup:
         from ..nbest.dedup import dedup_hyps

@@ -17,7 +17,8 @@ from ..nbest import read_nbest, write_kaldi_scores, write_nbest
 from ..rescore import merge_shards, rescore_nbest, shard_path, utt_ids_digest, write_shard
 from ..textfilter import TextFilter
 from ..train import pick_device
-from .common import add_common, add_device, setup_logging
+from ..checks import oov_report, oov_warning
+from .common import add_common, add_device, setup_logging, warn
 
 log = logging.getLogger("asr_kd")
 
@@ -46,6 +47,11 @@ def register(sub) -> None:
                    help="tokens per scoring group (memory bound)")
     p.add_argument("--method", default="trie", choices=["trie", "padded"],
                    help="trie: shared prefixes scored once (default); padded: naive")
+    p.add_argument("--max-oov-rate", type=float, default=0.2,
+                   help="warn when more than this share of the hypothesis words (after "
+                   "--text-filter) is out of the LM's vocabulary (default 0.2); a case "
+                   "mismatch (lower-case lists, upper-case LM) is reported from 5 %% on, with "
+                   "the --text-filter rule that fixes it")
     p.add_argument("--stats-out", help="also write timing and counts as JSON")
     p.add_argument("--shard", default=None,
                    help="i/n: score only the i-th of n contiguous blocks of utterances and write "
@@ -89,6 +95,8 @@ def run(args) -> int:
     setup_logging(args)
     if not args.name or any(c.isspace() for c in args.name):
         raise InputError(f"--name must be a non-empty word, got {args.name!r}")
+    if not 0 <= args.max_oov_rate <= 1:
+        raise InputError(f"--max-oov-rate must lie in [0, 1], got {args.max_oov_rate}")
     if args.batch_tokens < 1:
         raise InputError(f"--batch-tokens must be a positive number, got {args.batch_tokens}")
     shard = dist.job_shard(args.shard)
@@ -120,6 +128,9 @@ def run(args) -> int:
                                  args.batch_tokens, device, quiet=args.quiet,
                                  shard=shard if shard[1] > 1 else None)
     dt = time.time() - t0
+    msg = oov_warning(oov_report(nbest, tok, filt), ", ".join(args.model), args.max_oov_rate)
+    if msg:
+        warn("rescore", msg)
     written = args.out
     if shard[1] > 1:
         written = write_shard(nbest, args.out, shard, num_utts, digest,

@@ -14,6 +14,8 @@ import sys
 
 from ..errors import InputError
 from ..fileio import check_writable, open_text
+from ..tuned_on import TUNED_ON
+from .common import warn
 
 
 FEATURES_HELP = """\
@@ -44,19 +46,26 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out-hyp", help="write chosen hypotheses as Kaldi text")
     p.add_argument("--out-trn", help="write chosen hypotheses as sclite trn")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="score an N-best set with no utterances (default: an error, since "
+                   "an empty set gives %%WER 0.00 whatever went wrong)")
     p.set_defaults(func=run)
 
 
-def load_nbest(path: str, fmt: str | None, ref: str | None):
-    """Read an N-best set and, when ``ref`` is given, attach its references."""
-    from ..nbest import attach_refs, read_nbest, read_refs  # readers load lazily: the CLI starts fast
+def load_nbest(path: str, fmt: str | None, ref: str | None, command: str = "score",
+               allow_empty: bool = False):
+    """Read an N-best set and, when ``ref`` is given, attach its references
+    (:func:`asr_kd.cli.common.attach_ref_file`: warns when they replace stored ones or
+    meet positional ids).  An empty set is an InputError unless ``allow_empty``."""
+    from ..checks import require_utterances
+    from ..nbest import read_nbest  # readers load lazily: the CLI starts fast
+    from .common import attach_ref_file
 
     nbest = read_nbest(path, fmt)
+    require_utterances(nbest, path, allow_empty, "to " + command,
+                       "--allow-empty" if command == "score" else None)
     if ref is not None:
-        extra = attach_refs(nbest, read_refs(ref), ref)
-        if extra:
-            print(f"asr-kd: warning: {ref}: {len(extra)} references have no N-best entry and "
-                  f"are not scored (first: {extra[0]})", file=sys.stderr)
+        attach_ref_file(nbest, ref, path, command)
     return nbest
 
 
@@ -68,6 +77,15 @@ def has_refs(nbest, where: str) -> bool:
         raise InputError(f"{len(missing)} of {len(nbest)} utterances have no reference: {shown}",
                          where)
     return not missing
+
+
+def warn_case(nbest, command: str) -> None:
+    """Warn when references and hypotheses are in opposite cases (:mod:`asr_kd.checks`)."""
+    from ..checks import ref_hyp_case_mismatch
+
+    msg = ref_hyp_case_mismatch(nbest)
+    if msg:
+        warn(command, msg)
 
 
 def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]:
@@ -90,6 +108,8 @@ def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]
             items.append((key, val))
     weights = {}
     for key, val in items:
+        if key == TUNED_ON and path is not None:
+            continue  # what the weights were tuned on (asr_kd.tuned_on), not a weight
         try:
             v = float(val)
         except (TypeError, ValueError):
@@ -97,6 +117,8 @@ def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]
         if isinstance(val, bool) or not math.isfinite(v):
             raise InputError(f"weight {key!r}: expected a finite number, got {val!r}", path)
         weights[key] = v
+    if not weights:
+        raise InputError('expected a JSON object {"key": weight, ...}', path)
     return weights
 
 
@@ -107,8 +129,14 @@ def run(args) -> int:
     for out in (args.out_hyp, args.out_trn):
         if out:
             check_writable(out)  # before reading a large N-best set
-    nbest = load_nbest(args.nbest, args.format, args.ref)
+    nbest = load_nbest(args.nbest, args.format, args.ref, "score", args.allow_empty)
     weights = parse_weights(args.weights, args.weight)
+    if args.weights:
+        from ..tuned_on import mismatch, read_record
+        rec = read_record(args.weights)
+        msg = rec and mismatch(rec, nbest, weights)
+        if msg:
+            warn("score", msg)
     chosen = pick_best(nbest, weights)
     if args.out_hyp:
         write_text(args.out_hyp, nbest, chosen)
@@ -121,6 +149,7 @@ def run(args) -> int:
             print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
                               "ins": None, "del": None, "sub": None, "utts": len(nbest)}))
         return 0
+    warn_case(nbest, "score")
     r = corpus_wer(nbest, chosen)
     if args.json:
         print(json.dumps(r.to_dict()))

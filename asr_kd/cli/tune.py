@@ -11,7 +11,7 @@ import json
 
 from ..errors import InputError
 from ..fileio import atomic_write, check_writable
-from .score import FEATURES_HELP, has_refs, load_nbest
+from .score import FEATURES_HELP, has_refs, load_nbest, warn_case
 
 
 SEARCH_HELP = """\
@@ -44,7 +44,9 @@ def register(subparsers) -> None:
                    help="comma-separated score keys, first fixed at 1.0, e.g. am,lm0,lm:student "
                    "or score*words,rank,lm:teacher (built-in features below)")
     p.add_argument("--wip", action="store_true", help="also tune a word insertion penalty")
-    p.add_argument("--out", required=True, help="write the best weights here (JSON)")
+    p.add_argument("--out", required=True, help="write the best weights here (JSON), with "
+                   'what they were tuned on under "_tuned_on" (file, utterance count, a hash of '
+                   "the ids, keys, score spreads), which score checks")
     p.add_argument("--signed", default="",
                    help="comma-separated keys whose weight may be negative (e.g. oov:student "
                    "as an OOV penalty); wip always may")
@@ -94,10 +96,11 @@ def run(args) -> int:
     for out in (args.out, args.curve_out, args.plot):
         if out:
             check_writable(out)  # before reading and tuning
-    nbest = load_nbest(args.nbest, args.format, args.ref)
+    nbest = load_nbest(args.nbest, args.format, args.ref, "tune")  # empty: an error
     if not has_refs(nbest, args.ref or args.nbest):
         raise InputError("tuning needs references: none in the N-best, give --ref",
                          args.nbest)
+    warn_case(nbest, "tune")
     errors = hyp_error_matrix(nbest)
     res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors,
                        signed=[k for k in args.signed.split(",") if k])
@@ -113,8 +116,12 @@ def run(args) -> int:
     r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
     res.wer, res.errors = r.wer, r.errors  # of the weights written (the fallback's if taken)
 
+    # the weights, then what they were tuned on (asr_kd.tuned_on; score checks it)
+    from ..tuned_on import TUNED_ON, record
+    spreads = {k: v for k, v in res.spreads.items() if k in res.weights}
     with atomic_write(args.out) as f:
-        f.write(json.dumps(res.weights, indent=2) + "\n")
+        f.write(json.dumps({**res.weights, TUNED_ON: record(nbest, args.nbest, keys, spreads)},
+                           indent=2) + "\n")
     if args.curve_out:
         with atomic_write(args.curve_out) as f:
             json.dump({"key": res.curve_key, "best": res.weights[res.curve_key], "wer": res.wer,

@@ -112,10 +112,15 @@ def read_espnet(path) -> NBest:
         if k not in dirs:
             raise InputError(f"expected folder {k}best_recog (found up to {kmax}best_recog)", root)
 
+    from ..progress import progress
+
+    bar = progress(total=kmax, desc=f"read {root}", unit="folder")
     first, _ = _read_k(dirs[1])
+    bar.update(1)
     utts = {u: Utterance(u, [h]) for u, (h, _) in first.items()}
     prev = utts.keys()
     for k in range(2, kmax + 1):
+        bar.update(1)
         hyps, text_path = _read_k(dirs[k])
         present = set()
         for u, (h, n) in hyps.items():
@@ -125,4 +130,5 @@ def read_espnet(path) -> NBest:
             utts[u].hyps.append(h)
             present.add(u)
         prev = present
+    bar.close()
     return NBest(list(utts.values()))

@@ -4,7 +4,8 @@ by shape:
 - HyPoradise (a list): ``[{"input": [hyp1, ..., hypN], "output": ref,
   "score": [...], "am_score": [...], "id": ...}, ...]``.  ``output``, ``score``,
   ``am_score`` and ``id`` are optional; ids default to the list index ("0",
-  "1", ...).  Score keys: ``score`` -> ``"score"``, ``am_score`` -> ``"am"``.
+  "1", ...), and the set is then marked ``positional_ids``.  Score keys:
+  ``score`` -> ``"score"``, ``am_score`` -> ``"am"``.
   An empty ``input`` list is an utterance with N = 0.
 - mlm-scoring (an object): ``{utt: {"ref": ..., "hyp_1": {"score": s, "text": t}, ...}}``.
   Hypotheses are the entries whose value is an object; their keys must end in
@@ -88,6 +89,7 @@ def _hyporadise(items: list, path) -> NBest:
             for h, v in zip(hyps, values):
                 h.scores[key] = check_number(v, path, None, f'"{field}" value of {where}')
         nbest.utts.append(Utterance(utt, hyps, ref))
+        nbest.positional_ids |= "id" not in item
     return nbest
 
 

@@ -65,8 +65,10 @@ def read_jsonl(path) -> NBest:
 
 def write_jsonl(nbest: NBest, path) -> None:
     """Write ``nbest`` atomically as native JSONL (gzip if ``path`` ends in .gz)."""
+    from ..progress import progress
+
     with atomic_write(path) as f:
-        for u in nbest:
+        for u in progress(nbest.utts, desc=f"write {path}", unit="utt"):
             for h in u.hyps:
                 bad = [k for k, v in h.scores.items() if not math.isfinite(v)]
                 if bad:

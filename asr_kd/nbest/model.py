@@ -33,9 +33,14 @@ class Utterance:
 
 @dataclass
 class NBest:
-    """An N-best set: utterances in file order; ids are unique."""
+    """An N-best set: utterances in file order; ids are unique.
+
+    ``positional_ids``: the reader made the ids up from positions ("0", "1", ...)
+    because the file has none; references from elsewhere then match by order only.
+    """
 
     utts: list[Utterance] = field(default_factory=list)
+    positional_ids: bool = False
 
     def __len__(self) -> int:
         return len(self.utts)

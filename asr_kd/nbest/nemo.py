@@ -4,7 +4,7 @@ The file holds a fixed number N of lines per utterance, utterances in manifest
 order.  N is given, or inferred as (TSV lines) / (manifest lines).  With a NeMo
 manifest (JSONL, one ``{"audio_filepath": ..., "text": ...}`` per utterance)
 the utterance id is the audio file's base name without extension and ``text``
-is the reference; without one, ids are "0", "1", ...  The score (key
+is the reference; without one, ids are "0", "1", ... (``positional_ids``).  The score (key
 ``"score"``) is taken as a natural-log score, as NeMo's decoders write it.
 ``text`` may be empty (``<TAB>-3.2``); a line without a TAB, a blank line or a
 line count that is not a multiple of N (or not N x manifest lines) is an error.
@@ -76,4 +76,4 @@ def read_nemo(path, n: int | None = None, manifest=None) -> NBest:
     if entries is None:
         entries = [(str(i), None) for i in range(count)]
     return NBest([Utterance(utt, hyps[i * n:(i + 1) * n], ref)
-                  for i, (utt, ref) in enumerate(entries)])
+                  for i, (utt, ref) in enumerate(entries)], positional_ids=manifest is None)

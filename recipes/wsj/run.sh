@@ -421,7 +421,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" --json \
         --out-hyp "$d/$set.hyp" --out-trn "$d/$set.trn" > "$d/$set.json"
     done
-    log "  $s: weights $(tr -d ' \n' < "$d/weights.json"); dev $(cat "$d/dev.json")"
+    log "  $s: weights $(python -c 'import json, sys; w = json.load(open(sys.argv[1])); w.pop("_tuned_on", None); print(json.dumps(w))' "$d/weights.json"); dev $(cat "$d/dev.json")"
   done
   mkdir -p "$exp/compare"
   for set in dev eval; do

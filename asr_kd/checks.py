@@ -1,0 +1,165 @@
+"""Checks that catch input which would give a plausible but wrong number.
+
+Each function looks at data the commands already hold and returns either
+nothing or a one-line message; the CLI turns a message into an error (exit 2)
+or a warning (``asr-kd <cmd>: warning: ...`` on stderr).  What is checked:
+
+- an empty set (no utterances): tuning on it, scoring it or converting it to
+  nothing is an error unless the user asked for it (``--allow-empty``);
+- the LM vocabulary against the hypotheses: the share of words (after the
+  text filter) the LM maps to ``<unk>``, and whether vocabulary and hypotheses
+  are in opposite cases (an upper-case LM scoring lower-case lists sees almost
+  nothing but ``<unk>``);
+- references against hypotheses: one side nearly all upper case, the other
+  nearly all lower case (WER compares words exactly, so every word is an error);
+- references from a file replacing references stored in the N-best set, and
+  references matched to ids that a reader made up from positions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from .errors import InputError
+
+# One side counts as "upper case" (or "lower case") when at least this share of its
+# words that have cased letters are all upper (lower) case.
+CASE_SHARE = 0.9
+# Default --max-oov-rate of rescore: more unknown words than this and the LM score
+# says more about the vocabulary than about the words.
+MAX_OOV_RATE = 0.2
+# Below the threshold, a case mismatch is still reported once this share of words is unknown.
+CASE_OOV_RATE = 0.05
+
+
+def require_utterances(nbest, path, allow_empty: bool = False, what: str = "",
+                       option: str | None = "--allow-empty") -> None:
+    """InputError naming ``path`` when ``nbest`` has no utterances, unless ``allow_empty``;
+    the message names ``option``, the command's way to allow it (None: there is none)."""
+    if len(nbest) == 0 and not allow_empty:
+        hint = f"; pass {option} if an empty set is intended" if option else ""
+        raise InputError(f"no utterances{' ' + what if what else ''} (wrong format or an "
+                         f"empty file?){hint}", path)
+
+
+def case_shares(texts: Iterable[str]) -> tuple[float, float, int]:
+    """(share of all-upper-case words, share of all-lower-case words, cased words).
+
+    Only words with cased letters count (``N``, ``123`` and ``<unk>`` do; ``'s``
+    counts as lower case); mixed-case words (``McDonald``) are neither.
+    """
+    upper = lower = n = 0
+    for t in texts:
+        for w in t.split():
+            if w.isupper():
+                upper += 1
+            elif w.islower():
+                lower += 1
+            else:
+                if w.lower() == w.upper():
+                    continue  # no cased letters
+            n += 1
+    return (upper / n, lower / n, n) if n else (0.0, 0.0, 0)
+
+
+def _side(upper: float, lower: float) -> str | None:
+    if upper >= CASE_SHARE:
+        return "upper"
+    if lower >= CASE_SHARE:
+        return "lower"
+    return None
+
+
+def ref_hyp_case_mismatch(nbest) -> str | None:
+    """A message when references and hypotheses are in opposite cases, else None."""
+    refs = [u.ref for u in nbest if u.ref]
+    hyps = [h.text for u in nbest for h in u.hyps[:1]]  # first hypotheses: enough to tell
+    ru, rl, rn = case_shares(refs)
+    hu, hl, hn = case_shares(hyps)
+    rs, hs = _side(ru, rl), _side(hu, hl)
+    if not rn or not hn or rs is None or hs is None or rs == hs:
+        return None
+    r_share, h_share = (ru if rs == "upper" else rl), (hu if hs == "upper" else hl)
+    return (f"{100 * r_share:.0f} % of the reference words are {rs} case but "
+            f"{100 * h_share:.0f} % of the hypothesis words {hs} case: words are compared "
+            f"exactly, so nearly every word counts as an error; convert one side "
+            f"(e.g. tr '[:{rs}:]' '[:{hs}:]' on the references)")
+
+
+@dataclass(frozen=True)
+class OovReport:
+    """Unknown words of an N-best set under one LM vocabulary (after the text filter).
+
+    ``words``: words of the distinct hypotheses; ``oov``: those mapped to ``<unk>``;
+    ``case_fix``: ``"uppercase"`` or ``"lowercase"`` (the ``--text-filter`` rule that
+    fixes it) when vocabulary and hypotheses are in opposite cases, else None;
+    ``fixed_share``: the share of the unknown words that rule makes known.
+    """
+
+    words: int
+    oov: int
+    case_fix: str | None
+    fixed_share: float
+
+    @property
+    def rate(self) -> float:
+        return self.oov / self.words if self.words else 0.0
+
+
+def oov_report(nbest, tokenizer, text_filter=None) -> OovReport | None:
+    """OOV counts of the distinct hypothesis texts (after ``text_filter``); None for
+    tokenizers without a word list (SentencePiece: pieces, not words, are unknown).
+
+    The case fix is proposed when the vocabulary and the (filtered) hypotheses are
+    in opposite cases (>= ``CASE_SHARE`` of the words of each), e.g. an upper-case
+    LM and lower-case lists; ``fixed_share`` is the share of unknown words it fixes.
+    """
+    stoi = getattr(tokenizer, "stoi", None)
+    if stoi is None:
+        return None
+    texts = [text_filter(t) if text_filter else t for t in {h.text for u in nbest for h in u.hyps}]
+    words = oov = up = low = 0
+    for t in texts:
+        for w in t.split():
+            words += 1
+            if w not in stoi:
+                oov += 1
+                up += w.upper() in stoi
+                low += w.lower() in stoi
+    fix, share = None, 0.0
+    vocab_side = _side(*case_shares(w for w in stoi if not w.startswith("<"))[:2])
+    hyp_side = _side(*case_shares(texts)[:2])
+    if oov and vocab_side and hyp_side and vocab_side != hyp_side:
+        fix = f"{vocab_side}case"
+        share = (up if vocab_side == "upper" else low) / oov
+    return OovReport(words, oov, fix, share)
+
+
+def oov_warning(rep: OovReport | None, where: str, max_rate: float = MAX_OOV_RATE
+                ) -> str | None:
+    """The warning for an :class:`OovReport`, or None when the rate is fine."""
+    if rep is None or not rep.words:
+        return None
+    if rep.rate <= max_rate and not (rep.case_fix and rep.rate >= CASE_OOV_RATE):
+        return None
+    msg = (f"{100 * rep.rate:.1f} % of the hypothesis words ({rep.oov} of {rep.words} in the "
+           f"distinct hypotheses, after any --text-filter) are out of the LM's vocabulary "
+           f"({where})")
+    if rep.case_fix:
+        msg += (f"; the vocabulary is {rep.case_fix[:-4]} case and the hypotheses are not "
+                f"({100 * rep.fixed_share:.0f} % of the unknown words are known in "
+                f"{rep.case_fix[:-4]} case): rescore with --text-filter {rep.case_fix}")
+    else:
+        msg += "; check that the LM matches the lists' language and text conventions"
+    return msg
+
+
+def replaced_refs(nbest, refs: dict[str, str]) -> tuple[int, int]:
+    """(utterances with a stored reference, how many of those ``refs`` changes)."""
+    stored = differ = 0
+    for u in nbest:
+        if u.ref is not None:
+            stored += 1
+            new = refs.get(u.utt)
+            differ += new is not None and " ".join(new.split()) != " ".join(u.ref.split())
+    return stored, differ

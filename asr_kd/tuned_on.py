@@ -1,0 +1,95 @@
+"""What a weights file was tuned on, and whether a set to score looks like it.
+
+``asr-kd tune`` writes the weights as ``{"key": weight, ...}`` plus one reserved
+entry, ``"_tuned_on"``, which ``score`` and ``tune --fallback`` skip when they
+read weights (plain files without it read as before)::
+
+    "_tuned_on": {"nbest": "dev.jsonl.gz", "utts": 418, "ids": "3f1c...",
+                  "keys": ["score", "rank", "wip"], "spreads": {"score": 0.21, ...}}
+
+``ids`` is a hash of the utterance ids in order; ``spreads`` is each key's
+median within-list range on the tuning set (:func:`asr_kd.tune.feature_spreads`),
+the scale the weights were found at.  Scoring another set of the same system
+(dev -> eval) is the normal use and keeps the spreads' ratios within a small
+factor; a set from another recogniser or another score convention (an acoustic
+weight folded into one score, log10 instead of natural log for some scores,
+per-token instead of summed scores) moves them far apart, and then the weights
+balance the features differently: :func:`mismatch` says so.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+TUNED_ON = "_tuned_on"
+# A spread ratio (key / first key) that moved by more than this factor: another scale.
+SPREAD_FACTOR = 4.0
+MIN_LISTS = 10  # lists in which a key varies, at least, for its spread to be compared
+
+
+def record(nbest, path: str, keys, spreads: dict[str, float]) -> dict:
+    """The ``_tuned_on`` entry for weights tuned on ``nbest`` (read from ``path``)."""
+    from .rescore import utt_ids_digest
+
+    return {"nbest": str(path), "utts": len(nbest), "ids": utt_ids_digest(nbest),
+            "keys": list(keys), "spreads": {k: float(v) for k, v in spreads.items()}}
+
+
+def read_record(path: str) -> dict | None:
+    """The ``_tuned_on`` entry of a weights JSON file, None when it has none (or it is
+    not an object; the weights themselves are checked by their reader)."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            obj = json.load(f)
+    except (OSError, ValueError):
+        return None
+    rec = obj.get(TUNED_ON) if isinstance(obj, dict) else None
+    return rec if isinstance(rec, dict) else None
+
+
+def mismatch(rec: dict, nbest, weights: dict[str, float]) -> str | None:
+    """A one-line message when ``nbest`` does not look like the tuning set of ``rec``.
+
+    Only ratios of weighted features decide which hypothesis wins, so what is
+    compared is each weighted key's spread (``wip``: the word count's) relative to
+    the first key's, on ``nbest`` and as recorded: a ratio that moved by more than
+    ``SPREAD_FACTOR`` means the weights no longer balance the features as they did
+    on the tuning set.  Scaling every score alike changes nothing and is not
+    reported.  The ids are not compared: scoring eval with dev's weights is the
+    normal use.  None when all agree (or nothing can be compared).
+    """
+    from .scoring import WIP, pack_features
+    from .tune import feature_spreads
+
+    old = rec.get("spreads")
+    if not isinstance(old, dict) or not len(nbest):
+        return None
+    names = [k for k in weights if k != WIP and weights[k] != 0
+             and isinstance(old.get(k), (int, float)) and old[k] > 0]
+    with_wip = WIP in weights and weights[WIP] != 0 and isinstance(old.get(WIP), (int, float)) \
+        and old[WIP] > 0
+    if len(names) + with_wip < 2 or not names:
+        return None
+    feats, mask = pack_features(nbest, names, with_wip)
+    names = names + ([WIP] if with_wip else [])
+    new = feature_spreads(feats, mask)
+    # a median over a handful of lists says little: compare keys that vary in enough lists
+    hi = np.where(mask[..., None], feats, -np.inf).max(axis=1)
+    lo = np.where(mask[..., None], feats, np.inf).min(axis=1)
+    varying = ((hi - lo) > 0).sum(axis=0)
+    if varying[0] < MIN_LISTS:
+        return None
+    first = names[0]
+    off = []
+    for k, v, n in zip(names[1:], new[1:], varying[1:]):
+        was, now = old[k] / old[first], v / new[0]
+        if n >= MIN_LISTS and not 1 / SPREAD_FACTOR <= now / was <= SPREAD_FACTOR:
+            off.append((k, was, now))
+    if not off:
+        return None
+    shown = ", ".join(f"{k}/{first} {was:.3g} there, {now:.3g} here" for k, was, now in off[:3])
+    return (f"these weights were tuned on {rec.get('nbest', '?')} ({rec.get('utts', '?')} "
+            f"utterances), where the scores varied on other relative scales within a list "
+            f"(ratio of median within-list ranges: {shown}): another recogniser or score "
+            "convention? Tune on a dev set like this one")
