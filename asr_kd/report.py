@@ -79,7 +79,20 @@ def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
                         "wer_b": c.get("b", {}).get("wer"), "diff": boot.get("diff"),
                         "low": boot.get("low"), "high": boot.get("high"),
                         "p_b_better": boot.get("p_b_better"), "sign_p": sign.get("p_value")})
-    return {"systems": rows, "sets": sets, "comparisons": comparisons}
+    return {"systems": rows, "sets": sets, "comparisons": comparisons,
+            "noise": _noise_filters(rows, sets)}
+
+
+def _noise_filters(rows: list[dict], sets: list[str]) -> list[list[str]]:
+    """The distinct scoring filters (``"noise"`` of ``score --json``) behind the tables:
+    one list when every result was scored alike, several when they differ."""
+    seen = []
+    for r in rows:
+        for st in sets:
+            pats = (r.get(st) or {}).get("noise")
+            if pats is not None and pats not in seen:
+                seen.append(pats)
+    return seen
 
 
 def _fmt(x, spec=".2f"):
@@ -91,6 +104,13 @@ def markdown(res: dict) -> str:
     rows, sets = res["systems"], res["sets"]
     teacher = next((r for r in rows if r["system"] == "teacher" and r["params"]), None)
     out = ["# Rescoring report", ""]
+    filters = res.get("noise") or []
+    if filters:
+        shown = "; ".join(" ".join(f"`{p}`" for p in f) or "none" for f in filters)
+        note = (" (**differs between results**: they are not comparable)"
+                if len(filters) > 1 else "")
+        out += [f"Scoring filter (words removed from hypotheses and references before WER, "
+                f"SER and oracle): {shown}{note}", ""]
     first = next((r for r in rows if r["system"] == "first_pass"), None)
     for st in sets:
         # WER change relative to the first pass, in percent of its WER (-5.0: 5 % fewer errors).

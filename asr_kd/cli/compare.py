@@ -20,6 +20,8 @@ def register(subparsers) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap samples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    from .scoringopts import add_noise_options
+    add_noise_options(p)
     p.set_defaults(func=run)
 
 
@@ -53,12 +55,15 @@ def run(args) -> int:
 
     if args.n_boot < 1:
         raise InputError(f"--n-boot {args.n_boot}: expected a positive number")
+    from .scoringopts import noise_from_args
+    flt = noise_from_args(args)
     refs = read_refs(args.ref)
     if not refs:
         raise InputError("no references", args.ref)
+    refs = {u: flt.text(r) for u, r in refs.items()}   # the scoring filter, both sides
     results, utt_errs = [], []
     for path in (args.hyp_a, args.hyp_b):
-        nb = system_nbest(refs, read_refs(path), path)
+        nb = system_nbest(refs, {u: flt.text(h) for u, h in read_refs(path).items()}, path)
         errs = hyp_error_matrix(nb)
         results.append(corpus_wer(nb, [0] * len(nb), errs))
         utt_errs.append([int(e[0, 0]) for e in errs])
@@ -75,6 +80,7 @@ def run(args) -> int:
         out["sign_test"] = {"test": sign.name, "a_better": sign.a_better,
                             "b_better": sign.b_better, "ties": sign.ties,
                             "p_value": sign.p_value}
+        out["noise"] = list(flt.patterns)
         print(json.dumps(out))
         return 0
     for name, path, r in zip("AB", (args.hyp_a, args.hyp_b), results):

@@ -44,14 +44,21 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out-hyp", help="write chosen hypotheses as Kaldi text")
     p.add_argument("--out-trn", help="write chosen hypotheses as sclite trn")
+    p.add_argument("--print-srilm", action="store_true",
+                   help="also print the weights in SRILM units and form (log10 scales, "
+                   "-rescore-lmw/-rescore-wtw, nbest-optimize order; 'srilm' in --json)")
+    from .scoringopts import add_noise_options, add_srilm_scores_option
+    add_srilm_scores_option(p)
+    add_noise_options(p)
     p.set_defaults(func=run)
 
 
-def load_nbest(path: str, fmt: str | None, ref: str | None):
-    """Read an N-best set and, when ``ref`` is given, attach its references."""
+def load_nbest(path: str, fmt: str | None, ref: str | None, **opts):
+    """Read an N-best set (``opts`` go to the reader) and, when ``ref`` is given,
+    attach its references."""
     from ..nbest import attach_refs, read_nbest, read_refs  # readers load lazily: the CLI starts fast
 
-    nbest = read_nbest(path, fmt)
+    nbest = read_nbest(path, fmt, **opts)
     if ref is not None:
         extra = attach_refs(nbest, read_refs(ref), ref)
         if extra:
@@ -107,8 +114,18 @@ def run(args) -> int:
     for out in (args.out_hyp, args.out_trn):
         if out:
             check_writable(out)  # before reading a large N-best set
-    nbest = load_nbest(args.nbest, args.format, args.ref)
+    from .scoringopts import apply_noise, noise_from_args, srilm_reader_opts
+    flt = noise_from_args(args)
+    nbest = load_nbest(args.nbest, args.format, args.ref,
+                       **srilm_reader_opts(args, args.format, args.nbest))
+    nbest = apply_noise(flt, nbest, "score")
     weights = parse_weights(args.weights, args.weight)
+    srilm = None
+    if args.print_srilm:
+        from ..nbest.srilm import format_srilm_weights, srilm_weights
+        srilm = srilm_weights(weights)
+        if not args.json:   # printed first, so it is there with or without references
+            print("\n".join(format_srilm_weights(srilm)))
     chosen = pick_best(nbest, weights)
     if args.out_hyp:
         write_text(args.out_hyp, nbest, chosen)
@@ -119,11 +136,14 @@ def run(args) -> int:
               file=sys.stderr)
         if args.json:
             print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
-                              "ins": None, "del": None, "sub": None, "utts": len(nbest)}))
+                              "ins": None, "del": None, "sub": None, "utts": len(nbest),
+                              "noise": list(flt.patterns),
+                              **({"srilm": srilm} if srilm else {})}))
         return 0
     r = corpus_wer(nbest, chosen)
     if args.json:
-        print(json.dumps(r.to_dict()))
+        print(json.dumps({**r.to_dict(), "noise": list(flt.patterns),
+                          **({"srilm": srilm} if srilm else {})}))
     else:
         print(kaldi_wer_line(r))
         print(kaldi_ser_line(r))

@@ -13,7 +13,8 @@ the per-format readers share.
   ``(score) ...`` or ``ascore lscore nwords ...``           -> ``srilm``
 
 ``opts`` go to the reader: ``words_txt`` (kaldi), ``n`` and ``manifest``
-(nemo).  Writers exist for ``jsonl`` (lossless) and ``kaldi``.
+(nemo), ``scores`` (srilm extra score folders).  Writers exist for ``jsonl``
+(lossless), ``kaldi`` and ``srilm`` (a folder; ``version``, ``am``, ``lm``).
 
 Shared policies (every reader):
 
@@ -49,7 +50,7 @@ from ..fileio import read_lines
 from .model import NBest
 
 FORMATS = ("kaldi", "espnet", "srilm", "json", "nemo", "jsonl")
-WRITABLE_FORMATS = ("jsonl", "kaldi")
+WRITABLE_FORMATS = ("jsonl", "kaldi", "srilm")
 
 # format -> (module, reader function); imported on use so that the readers can
 # import the helpers below without a circular import.
@@ -233,13 +234,16 @@ def read_nbest(path, fmt: str | None = None, **opts) -> NBest:
 
 
 def write_nbest(nbest: NBest, path, fmt: str = "jsonl", **opts) -> None:
-    """Write ``nbest`` as ``jsonl`` (a file, lossless) or ``kaldi`` (a folder)."""
+    """Write ``nbest`` as ``jsonl`` (a file, lossless), ``kaldi`` or ``srilm`` (folders)."""
     if fmt == "jsonl":
         from .jsonl import write_jsonl
         write_jsonl(nbest, path)
     elif fmt == "kaldi":
         from .kaldi import write_kaldi_nbest
         write_kaldi_nbest(nbest, path, **opts)
+    elif fmt == "srilm":
+        from .srilm import write_srilm
+        write_srilm(nbest, path, **opts)
     else:
         raise InputError(f"cannot write N-best format {fmt!r}; "
                          f"expected one of {', '.join(WRITABLE_FORMATS)}", path)

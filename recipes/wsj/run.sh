@@ -79,6 +79,11 @@ nbest_dev nbest_eval nbest_format ref_dev ref_eval first_pass_scores tune_first_
 oov_feature fallback dedup text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
 student_conf num_teachers ensemble use_cache topk alpha tau trust trust_k trust_beta device seed
 batch_tokens nj threads quiet"
+# Scoring filter (asr-kd score/tune/compare --noise, --noise-vocab): words removed from
+# hypotheses and references before WER, e.g. --noise '[*],<unk>' (-pau- always is).
+noise=
+noise_vocab=
+_opts="$_opts noise noise_vocab"
 # --task presets the options of a real-data task; options given on the command line win.
 for ((_i = 1; _i <= $#; _i++)); do
   case ${!_i} in
@@ -311,6 +316,7 @@ fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: tuning weights on dev, scoring dev and eval"
+  nz=(); [ -n "$noise" ] && nz+=(--noise "$noise"); [ -n "$noise_vocab" ] && nz+=(--noise-vocab "$noise_vocab")
   for s in first_pass "${systems[@]}"; do
     d=$exp/score/$s; mkdir -p "$d"
     keys=$fp_keys${extra_scores:+,$extra_scores}; signed=
@@ -327,10 +333,10 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       # fold in 5-fold cross-validation on dev (asr-kd tune --fallback), else the first pass.
       fb=(); [ "$fallback" = true ] && [ $s != first_pass ] && fb=(--fallback "$exp/score/first_pass/weights.json")
       asr-kd tune --nbest "$exp/rescore/dev.all.jsonl.gz" --scores "$keys" --wip --lm-key "$lmkey" \
-        ${signed:+--signed $signed} "${fb[@]}" --out "$d/weights.json" --curve-out "$d/curve.json" > "$d/tune.log"
+        ${signed:+--signed $signed} "${fb[@]}" "${nz[@]}" --out "$d/weights.json" --curve-out "$d/curve.json" > "$d/tune.log"
     fi
     for set in dev eval; do
-      asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" --json \
+      asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" --json "${nz[@]}" \
         --out-hyp "$d/$set.hyp" --out-trn "$d/$set.trn" > "$d/$set.json"
     done
     log "  $s: weights $(tr -d ' \n' < "$d/weights.json"); dev $(cat "$d/dev.json")"
@@ -339,7 +345,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   for set in dev eval; do
     for pair in teacher:student baseline:student first_pass:student baseline:teacher first_pass:teacher; do
       a=${pair%%:*}; b=${pair##*:}
-      asr-kd compare --ref "$data/$set.ref" "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" \
+      asr-kd compare --ref "$data/$set.ref" "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" "${nz[@]}" \
         --seed "$seed" --json > "$exp/compare/$set.${a}_vs_$b.json"
     done
   done
