@@ -264,7 +264,8 @@ def _safe_name(name: str, what: str, folder) -> str:
 
 
 def _consumed(keys: list[str], version: str, am: str, lm: str, folder) -> set[str]:
-    """The score keys a version writes into the N-best lines themselves."""
+    """The score keys a version writes into the N-best lines themselves (version 1
+    without a ``score`` writes am + lm as its total and keeps both in folders)."""
     if version == "1" and "score" in keys:
         return {"score"}
     missing = [k for k in (am, lm) if k not in keys]
@@ -273,7 +274,8 @@ def _consumed(keys: list[str], version: str, am: str, lm: str, folder) -> set[st
                          f"{' (headerless)' if version == '3' else ''} needs scores {am!r} and "
                          f"{lm!r} on every hypothesis (or 'score' for version 1); this N-best "
                          f"has: {', '.join(keys) or 'none'}", folder)
-    return {am, lm} | ({"score"} if version == "2" else {"nwords"} if version == "3" else set())
+    return (set() if version == "1" else {am, lm, "score"} if version == "2"
+            else {am, lm, "nwords"})
 
 
 def _hyp_line(h: Hyp, version: str, am: str, lm: str) -> str:
@@ -310,7 +312,7 @@ def write_srilm(nbest: NBest, folder, version: str = "2", am: str = "am",
     """Write one SRILM N-best file per utterance, ``folder/<utt>.nbest``.
 
     ``version``: ``"1"`` (NBestList1.0: ``(bytelog total)``, the ``score`` key,
-    else ``am`` + ``lm``), ``"2"`` (NBestList2.0: per-word ``a:``/``g:`` bytelogs
+    else ``am`` + ``lm``, both also kept in score folders), ``"2"`` (NBestList2.0: per-word ``a:``/``g:`` bytelogs
     that sum to ``am`` / ``lm``, all on the first word, times ``st: i et: i.5``
     as placeholders since no times are kept; an empty hypothesis keeps only its
     total) or ``"3"`` (headerless ``am lm nwords words`` in log10, full
@@ -321,7 +323,7 @@ def write_srilm(nbest: NBest, folder, version: str = "2", am: str = "am",
     ``read_srilm(folder, scores={name: folder/name})``; scores on only some
     hypotheses are not written.  Returns the extra score names written.
     Everything is checked before anything is written; the files are put in
-    place together.
+    place together.  Utterances come back from the folder in file-name order.
     """
     from ..fileio import FileSet
 
