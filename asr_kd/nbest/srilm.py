@@ -131,6 +131,8 @@ def _parse_v3(tokens: list[str], path, n) -> Hyp:
                     path, n, "LM score")
     if not (tokens[2].isascii() and tokens[2].isdigit()):
         raise InputError(f"expected the word count (an integer), got {tokens[2]!r}", path, n)
+    if len(tokens[2].lstrip("0")) > 9:      # SRILM reads it as a 32-bit unsigned int
+        raise InputError(f"word count {tokens[2][:20]}... is too large (over 9 digits)", path, n)
     return Hyp(_text(tokens[3:]), {"am": am, "lm0": lm, "nwords": float(int(tokens[2]))})
 
 
