@@ -254,3 +254,19 @@ def test_read_nbest_srilm_opts_through_io(tmp_path):
     write_text(tmp_path / "p" / "a", "1\n")
     nb = read_nbest(tmp_path / "nb", "srilm", scores={"p": str(tmp_path / "p")})
     assert nb.utts[0].hyps[0].scores["p"] == pytest.approx(LN10)
+
+
+def test_rescore_keeps_the_srilm_word_count_column(tmp_path):
+    from asr_kd.rescore import rescore_nbest
+    from test_rescore import MODELS, make_vocab
+    write_text(tmp_path / "nb" / "a", "-1 -2 5 the -pau- cat\n-1 -2 0\n")
+    nb = read_srilm(tmp_path / "nb")
+    rescore_nbest(nb, MODELS["lstm"](), make_vocab(), "tiny")
+    assert [h.scores["nwords"] for h in nb.utts[0].hyps] == [5.0, 0.0]   # not 3 and 0
+    assert "lm:tiny" in nb.utts[0].hyps[0].scores
+
+
+def test_huge_word_count_is_an_input_error(tmp_path):
+    write_text(tmp_path / "nb" / "a", "-1 -2 " + "9" * 5000 + " x\n")
+    with pytest.raises(InputError, match=r"a:1: word count 9{20}\.\.\. is too large"):
+        read_srilm(tmp_path / "nb")
