@@ -6,17 +6,13 @@ import sys
 
 from ..errors import InputError
 
-NOISE_HELP = """\
-scoring filter (SRILM -noise-vocab, Kaldi wer_output_filter): words removed from
-hypotheses and references before WER, SER, oracle and the word count of wip;
-stored scores are kept. A pattern is a word, '*' matching any characters
-('[*]', '<*>'); -pau- (SRILM's pause word) is removed by default.
-"""
-
 
 def add_noise_options(p) -> None:
     """``--noise``, ``--noise-vocab``, ``--no-default-noise``."""
-    g = p.add_argument_group("scoring filter")
+    g = p.add_argument_group(
+        "scoring filter", "words removed from hypotheses and references before WER, SER, "
+        "oracle and the word count of wip (SRILM -noise-vocab, Kaldi wer_output_filter); "
+        "stored scores are kept")
     g.add_argument("--noise", action="append", metavar="WORD[,WORD...]",
                    help="words or patterns ('*' = any characters, e.g. '[*]', '<*>', '@reject@') "
                    "removed from hypotheses and references before scoring (repeatable)")
