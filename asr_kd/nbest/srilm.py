@@ -315,9 +315,9 @@ def write_srilm(nbest: NBest, folder, version: str = "2", am: str = "am",
 
     ``version``: ``"1"`` (NBestList1.0: ``(bytelog total)``, the ``score`` key,
     else ``am`` + ``lm``, both also kept in score folders), ``"2"`` (NBestList2.0:
-    per-word ``a:``/``g:`` bytelogs that sum to ``am`` / ``lm``, all on the first word, times ``st: i et: i.5``
-    as placeholders since no times are kept; an empty hypothesis keeps only its
-    total) or ``"3"`` (headerless ``am lm nwords words`` in log10, full
+    per-word ``a:``/``g:`` bytelogs that sum to ``am`` / ``lm``, all on the first
+    word, times ``st: i et: i.5`` as placeholders since no times are kept; an
+    empty hypothesis keeps only its total) or ``"3"`` (headerless ``am lm nwords words`` in log10, full
     precision; ``nwords`` from the score of that name, else the word count).
     Bytelogs are integers: a natural-log score moves by at most 0.0512 there.
     Every other score present on every hypothesis goes to an extra score folder
