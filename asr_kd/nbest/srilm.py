@@ -309,7 +309,7 @@ def written_score_names(nbest: NBest, version: str, am: str = "am", lm: str = "l
     return [_safe_name(k, "score name", folder) for k in keys if k not in used]
 
 
-def write_srilm(nbest: NBest, folder, version: str = "2", am: str = "am",
+def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
                 lm: str = "lm0") -> list[str]:
     """Write one SRILM N-best file per utterance, ``folder/<utt>.nbest``.
 
@@ -317,8 +317,9 @@ def write_srilm(nbest: NBest, folder, version: str = "2", am: str = "am",
     else ``am`` + ``lm``, both also kept in score folders), ``"2"`` (NBestList2.0:
     per-word ``a:``/``g:`` bytelogs that sum to ``am`` / ``lm``, all on the first
     word, times ``st: i et: i.5`` as placeholders since no times are kept; an
-    empty hypothesis keeps only its total) or ``"3"`` (headerless ``am lm nwords words`` in log10, full
-    precision; ``nwords`` from the score of that name, else the word count).
+    empty hypothesis keeps only its total) or ``"3"`` (headerless ``am lm nwords
+    words`` in log10, full precision; ``nwords`` from the score of that name, else
+    the word count).
     Bytelogs are integers: a natural-log score moves by at most 0.0512 there.
     Every other score present on every hypothesis goes to an extra score folder
     ``folder/<name>/<utt>`` (log10, one per line), read back with
