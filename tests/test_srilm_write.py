@@ -270,3 +270,11 @@ def test_huge_word_count_is_an_input_error(tmp_path):
     write_text(tmp_path / "nb" / "a", "-1 -2 " + "9" * 5000 + " x\n")
     with pytest.raises(InputError, match=r"a:1: word count 9{20}\.\.\. is too large"):
         read_srilm(tmp_path / "nb")
+
+
+def test_a_folder_starting_with_an_empty_list_is_detected_as_srilm(tmp_path):
+    from asr_kd.nbest.io import detect_format
+    nb = NBest([Utterance("a", []), Utterance("b", [Hyp("x", {"am": -1.0, "lm0": -2.0})])])
+    write_srilm(nb, tmp_path / "out", "3")
+    assert (tmp_path / "out" / "a.nbest").read_text() == ""
+    assert detect_format(tmp_path / "out") == "srilm"

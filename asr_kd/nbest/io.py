@@ -207,7 +207,9 @@ def detect_format(path) -> str:
                 (d / "acwt").is_file() for d in p.glob("archives.*")):
             return "kaldi"
         files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
-        if files and looks_like_srilm_line(_first_line(files[0])):
+        # the first file with a line decides (an utterance with N = 0 is an empty file)
+        first = next((line for line in map(_first_line, files[:100]) if line), "")
+        if looks_like_srilm_line(first):
             return "srilm"
         raise InputError("cannot tell the N-best format of this folder (expected <K>best_recog/, "
                          "Kaldi archives or SRILM files); name the format", path)
