@@ -15,8 +15,9 @@ one).  No other character is special: ``[noise]`` is the literal word, not a
 character class.  ``*`` alone (every word) is refused.
 
 Default: ``-pau-``, SRILM's pause word.  SRILM's N-best tools remove pause
-words from every hypothesis without being asked (``NBestList::removeNoise``
-calls ``LM::removeNoise``, which drops the pause word and the noise tags;
+words from every hypothesis unless told ``-keep-noise`` (nbest-lattice calls
+``NBestList::removeNoise`` on each list it reads, which drops the pause word
+and the ``-noise`` / ``-noise-vocab`` tags;
 ``-noise`` is documented as "ignored ... the same as the -pau- word"), and
 no other toolkit writes ``-pau-`` as a word, so it is the default for every
 format; ``--no-default-noise`` keeps it.
