@@ -82,7 +82,8 @@ def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
             stats = _load(os.path.join(exp, "rescore", f"{st}.{s.name}.stats.json"))
             row[f"{st}_hyps_per_s"] = stats.get("hyps_per_s") if stats else None
         rows.append(row)
-    return {"systems": rows, "sets": sets, "comparisons": load_comparisons(exp)}
+    return {"systems": rows, "sets": sets, "comparisons": load_comparisons(exp),
+            "noise": _noise_filters(rows, sets)}
 
 
 def load_comparisons(exp: str) -> list[dict]:
@@ -104,6 +105,18 @@ def load_comparisons(exp: str) -> list[dict]:
                         "p_b_better": boot.get("p_b_better"), "sign_p": sign.get("p_value"),
                         "runs": c.get("runs", 1)})
     return comparisons
+
+
+def _noise_filters(rows: list[dict], sets: list[str]) -> list[list[str]]:
+    """The distinct scoring filters (``"noise"`` of ``score --json``) behind the tables:
+    one list when every result was scored alike, several when they differ."""
+    seen = []
+    for r in rows:
+        for st in sets:
+            pats = (r.get(st) or {}).get("noise")
+            if pats is not None and pats not in seen:
+                seen.append(pats)
+    return seen
 
 
 def combine_runs(runs: list[dict], comparisons: list[dict]) -> dict:
@@ -143,10 +156,12 @@ def combine_runs(runs: list[dict], comparisons: list[dict]) -> dict:
             wers = [x["wer"] for x in scores]
             row[st] = {"wer": mean(wers), "wer_min": min(wers), "wer_max": max(wers),
                        "wers": wers, "ser": mean([x.get("ser") for x in scores]),
-                       "oracle_wer": mean([x.get("oracle_wer") for x in scores])}
+                       "oracle_wer": mean([x.get("oracle_wer") for x in scores]),
+                       **({"noise": scores[0]["noise"]} if "noise" in scores[0] else {})}
             row[f"{st}_hyps_per_s"] = mean([p.get(f"{st}_hyps_per_s") for p in per])
         rows.append(row)
-    return {"systems": rows, "sets": sets, "comparisons": comparisons, "runs": len(runs)}
+    return {"systems": rows, "sets": sets, "comparisons": comparisons, "runs": len(runs),
+            "noise": _noise_filters(rows, sets)}
 
 
 def load_results(report_dir: str) -> dict:
@@ -184,6 +199,13 @@ def markdown(res: dict) -> str:
         out += ["One training run per LM (one seed): differences of the size of the "
                 "seed-to-seed spread are not established by this report; `run.sh --seeds 3` "
                 "trains every LM three times and reports means, ranges and pooled tests.", ""]
+    filters = res.get("noise") or []
+    if filters:
+        shown = "; ".join(" ".join(f"`{p}`" for p in f) or "none" for f in filters)
+        note = (" (**differs between results**: they are not comparable)"
+                if len(filters) > 1 else "")
+        out += [f"Scoring filter (words removed from hypotheses and references before WER, "
+                f"SER and oracle): {shown}{note}", ""]
     first = next((r for r in rows if r["system"] == "first_pass"), None)
     for st in sets:
         # WER change relative to the first pass, in percent of its WER (-5.0: 5 % fewer errors).

@@ -203,7 +203,8 @@ def rescore_nbest(nbest, model, tokenizer, name: str, text_filter=None, method: 
 
     ``lm:<name>`` = log P(filtered text + </s> | <s>) (natural log); ``oov:<name>``
     counts words the tokenizer maps to <unk>; ``nwords`` is the word count of the
-    original (unfiltered) text, the quantity ``wip`` multiplies.  Identical token
+    original (unfiltered) text, the quantity ``wip`` multiplies (a ``nwords`` the
+    list already has, SRILM's word-count column, is kept).  Identical token
     sequences are scored once across the whole set.  Returns ``(nbest, ScoreStats)``;
     ``nbest`` is modified in place.  With ``shard=(i, n)`` only the utterances of
     block ``i`` (see :func:`shard_bounds`) are scored and returned, as a new NBest,
@@ -226,7 +227,8 @@ def rescore_nbest(nbest, model, tokenizer, name: str, text_filter=None, method: 
             text = text_filter(h.text) if text_filter else h.text
             ids = tokenizer.encode(text)
             h.scores[f"oov:{name}"] = float(tokenizer.count_oov(text))
-            h.scores["nwords"] = float(len(h.text.split()))
+            # an SRILM list's own word-count column (srilm reader) is kept as it is
+            h.scores.setdefault("nwords", float(len(h.text.split())))
             k = tuple(ids)
             if k not in uniq:
                 uniq[k] = len(seq_list)

@@ -51,7 +51,8 @@ def test_format3_log10_and_list_file(tmp_path):
     assert [u.utt for u in nb] == ["u2", "u1"]
     h = nb.utts[1].hyps[0]
     assert h.text == "a b"
-    assert h.scores == pytest.approx({"am": -12.5 * math.log(10), "lm0": -3 * math.log(10)})
+    assert h.scores == pytest.approx({"am": -12.5 * math.log(10), "lm0": -3 * math.log(10),
+                                      "nwords": 2.0})     # the word-count column, kept
     assert nb.utts[1].hyps[1].text == ""
 
 

@@ -253,7 +253,7 @@ def test_cli_score_text_json_and_outputs(tmp_path, capsys):
                str(tmp_path / "w.json"), "--json"])
     d = json.loads(capsys.readouterr().out)
     assert rc == 0
-    assert set(d) == {"wer", "ser", "oracle_wer", "words", "ins", "del", "sub", "utts"}
+    assert set(d) == {"wer", "ser", "oracle_wer", "words", "ins", "del", "sub", "utts", "noise"}
     assert (d["words"], d["del"], d["utts"]) == (7, 2, 3)
 
 

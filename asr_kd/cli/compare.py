@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap samples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    from .scoringopts import add_noise_options
+    add_noise_options(p)
     p.set_defaults(func=run)
 
 
@@ -66,6 +68,8 @@ def run(args) -> int:
 
     if args.n_boot < 1:
         raise InputError(f"--n-boot {args.n_boot}: expected a positive number")
+    from .scoringopts import noise_from_args
+    flt = noise_from_args(args)
     refs = read_refs(args.ref)
     if not refs:
         raise InputError("no references", args.ref)
@@ -73,7 +77,8 @@ def run(args) -> int:
     if len(runs_a) != len(runs_b) or "" in runs_a + runs_b:
         raise InputError(f"HYP_A has {len(runs_a)} runs and HYP_B {len(runs_b)}: give the "
                          "same number of comma-separated files")
-    hyps = [[read_refs(path) for path in runs] for runs in (runs_a, runs_b)]
+    hyps = [[{u: flt.text(h) for u, h in read_refs(path).items()} for path in runs]
+            for runs in (runs_a, runs_b)]  # the scoring filter, both sides
     # the policy of every command: references without hypotheses are left out with a warning
     unused = [u for u in refs if all(u not in h for runs in hyps for h in runs)]
     if unused:
@@ -83,6 +88,7 @@ def run(args) -> int:
              f"system and are left out (first: {', '.join(unused[:5])})")
         left_out = set(unused)
         refs = {u: r for u, r in refs.items() if u not in left_out}
+    refs = {u: flt.text(r) for u, r in refs.items()}
     results, utt_errs = [], []
     for runs, run_hyps in zip((runs_a, runs_b), hyps):
         pooled = [0] * len(refs)
@@ -110,6 +116,7 @@ def run(args) -> int:
         out["sign_test"] = {"test": sign.name, "a_better": sign.a_better,
                             "b_better": sign.b_better, "ties": sign.ties,
                             "p_value": sign.p_value}
+        out["noise"] = list(flt.patterns)
         print(json.dumps(out))
         return 0
     for name, path, r in zip("AB", (args.hyp_a, args.hyp_b), results):

@@ -1,8 +1,10 @@
 """`asr-kd convert-nbest`: read an N-best set in any format, write JSONL or Kaldi.
 
-    asr-kd convert-nbest [--from FMT] [--to jsonl|kaldi] IN OUT [--ref REF]
+    asr-kd convert-nbest [--from FMT] [--to jsonl|kaldi|srilm] IN OUT [--ref REF]
                          [--nemo-n N] [--nemo-manifest M] [--words-txt W] [--dedup]
                          [--allow-empty]
+                         [--srilm-scores NAME=DIR] [--srilm-version 1|2|3]
+                         [--srilm-am KEY] [--srilm-lm KEY] [--out-ref FILE]
 
 ``--from`` defaults to detection from IN; ``--to`` defaults to ``jsonl``.
 ``--ref`` (Kaldi ``text`` or sclite ``trn``) replaces any references in IN;
@@ -10,6 +12,10 @@ every utterance needs one, references without an N-best entry are left out
 with a warning, and so are stored references it changes and ids that are only
 positions.  An input with no utterances is an error unless ``--allow-empty``.  ``--dedup`` drops repeated hypotheses within an
 utterance, keeping the first (best-ranked) copy (``asr_kd.nbest.dedup``).
+``--to srilm`` writes ``OUT/<utt>.nbest`` (``asr_kd.nbest.srilm.write_srilm``)
+and every other score as an extra score folder ``OUT/<name>/``; the command
+to read them back is printed.  ``--out-ref`` writes the references as Kaldi
+``text`` (nbest-optimize's ``-refs``).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import sys
 
 from ..errors import InputError
 from ..checks import require_utterances
+from ..fileio import atomic_write, check_writable
 from ..nbest import FORMATS, WRITABLE_FORMATS, read_nbest, write_nbest
 from ..nbest.io import detect_format
 from .common import attach_ref_file
@@ -35,6 +42,17 @@ def register(sub) -> None:
     p.add_argument("--nemo-n", type=int, help="nemo: hypotheses per utterance")
     p.add_argument("--nemo-manifest", help="nemo: manifest JSONL giving ids and references")
     p.add_argument("--words-txt", help="kaldi: words.txt symbol table for integer 'words'")
+    p.add_argument("--srilm-version", choices=("1", "2", "3"), default="3",
+                   help="--to srilm: NBestList1.0 (bytelog total), NBestList2.0 (bytelog "
+                   "word scores) or 3, headerless 'am lm nwords words' in log10, full "
+                   "precision (default: 3)")
+    p.add_argument("--srilm-am", default="am", help="--to srilm: the acoustic score key "
+                   "(default: am)")
+    p.add_argument("--srilm-lm", default="lm0", help="--to srilm: the LM score key "
+                   "(default: lm0)")
+    p.add_argument("--out-ref", help="also write the references as Kaldi text")
+    from .scoringopts import add_srilm_scores_option
+    add_srilm_scores_option(p)
     p.add_argument("--dedup", action="store_true",
                    help="drop repeated hypotheses within an utterance (same words), keeping "
                    "the first, best-ranked copy; e.g. HyPoradise fills 5 slots with repeats")
@@ -53,6 +71,10 @@ def run(args) -> int:
         raise InputError(f"--nemo-n / --nemo-manifest apply to nemo input, not {src}")
     if src == "kaldi" and args.words_txt:
         opts["words_txt"] = args.words_txt
+    from .scoringopts import srilm_reader_opts
+    opts.update(srilm_reader_opts(args, src, args.input))
+    if args.out_ref:
+        check_writable(args.out_ref)
     nbest = read_nbest(args.input, src, **opts)
     require_utterances(nbest, args.input, args.allow_empty, f"read as {src}")
     if args.ref:
@@ -61,7 +83,26 @@ def run(args) -> int:
     if args.dedup:
         from ..nbest.dedup import dedup_hyps
         dropped = dedup_hyps(nbest)
-    write_nbest(nbest, args.output, args.dst)
+    if args.out_ref:
+        missing = [u.utt for u in nbest if u.ref is None]
+        if missing:
+            raise InputError(f"--out-ref: {len(missing)} utterances have no reference "
+                             f"(e.g. {', '.join(missing[:5])}); give --ref", args.input)
+    wopts = {}
+    if args.dst == "srilm":
+        wopts = {"version": args.srilm_version, "am": args.srilm_am, "lm": args.srilm_lm}
+    write_nbest(nbest, args.output, args.dst, **wopts)
+    if args.out_ref:
+        with atomic_write(args.out_ref) as f:
+            for u in nbest:
+                f.write(f"{u.utt} {u.ref}\n" if u.ref.strip() else f"{u.utt}\n")
+    if args.dst == "srilm":
+        from ..nbest.srilm import written_score_names
+        names = written_score_names(nbest, args.srilm_version, args.srilm_am, args.srilm_lm)
+        if names:
+            print("asr-kd convert-nbest: extra scores in score folders; read back with "
+                  + " ".join(f"--srilm-scores {k}={args.output}/{k}" for k in names),
+                  file=sys.stderr)
     print(f"asr-kd convert-nbest: {len(nbest)} utterances, {nbest.num_hyps()} hypotheses "
           f"({src}) -> {args.output} ({args.dst})"
           + (f"; {dropped} repeated hypotheses dropped" if args.dedup else ""), file=sys.stderr)

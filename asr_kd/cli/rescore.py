@@ -38,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output: .jsonl[.gz] file, or a Kaldi folder "
                    "with --out-format kaldi")
     p.add_argument("--out-format", default="jsonl", choices=["jsonl", "kaldi"])
+    from .scoringopts import add_srilm_scores_option
+    add_srilm_scores_option(p)
     p.add_argument("--text-filter", default=None,
                    help="rules file or inline rules ('lowercase; mister => mr.') applied "
                    "before LM scoring only; after a file, '-BLOCK' leaves a named block out and "
@@ -110,7 +112,8 @@ def run(args) -> int:
     if args.stats_out:
         check_writable(args.stats_out)
     device = pick_device(args.device)
-    nbest = read_nbest(args.nbest, args.format)
+    from .scoringopts import srilm_reader_opts
+    nbest = read_nbest(args.nbest, args.format, **srilm_reader_opts(args, args.format, args.nbest))
     if args.out_format == "kaldi" and nbest.num_hyps():
         # checked before scoring, not after minutes of it (write_kaldi_nbest needs both)
         missing = [k for k in ("am", "lm0") if k not in nbest.score_keys()]

@@ -49,19 +49,26 @@ def register(subparsers) -> None:
     p.add_argument("--allow-empty", action="store_true",
                    help="score an N-best set with no utterances (default: an error, since "
                    "an empty set gives %%WER 0.00 whatever went wrong)")
+    p.add_argument("--print-srilm", action="store_true",
+                   help="also print the weights in SRILM units and form (log10 scales, "
+                   "-rescore-lmw/-rescore-wtw, nbest-optimize order; 'srilm' in --json)")
+    from .scoringopts import add_noise_options, add_srilm_scores_option
+    add_srilm_scores_option(p)
+    add_noise_options(p)
     p.set_defaults(func=run)
 
 
 def load_nbest(path: str, fmt: str | None, ref: str | None, command: str = "score",
-               allow_empty: bool = False):
-    """Read an N-best set and, when ``ref`` is given, attach its references
-    (:func:`asr_kd.cli.common.attach_ref_file`: warns when they replace stored ones or
-    meet positional ids).  An empty set is an InputError unless ``allow_empty``."""
+               allow_empty: bool = False, **opts):
+    """Read an N-best set (``opts`` go to the reader) and, when ``ref`` is given, attach
+    its references (:func:`asr_kd.cli.common.attach_ref_file`: warns when they replace
+    stored ones or meet positional ids).  An empty set is an InputError unless
+    ``allow_empty``."""
     from ..checks import require_utterances
     from ..nbest import read_nbest  # readers load lazily: the CLI starts fast
     from .common import attach_ref_file
 
-    nbest = read_nbest(path, fmt)
+    nbest = read_nbest(path, fmt, **opts)
     require_utterances(nbest, path, allow_empty, "to " + command,
                        "--allow-empty" if command == "score" else None)
     if ref is not None:
@@ -129,7 +136,11 @@ def run(args) -> int:
     for out in (args.out_hyp, args.out_trn):
         if out:
             check_writable(out)  # before reading a large N-best set
-    nbest = load_nbest(args.nbest, args.format, args.ref, "score", args.allow_empty)
+    from .scoringopts import apply_noise, noise_from_args, srilm_reader_opts
+    flt = noise_from_args(args)
+    nbest = load_nbest(args.nbest, args.format, args.ref, "score", args.allow_empty,
+                       **srilm_reader_opts(args, args.format, args.nbest))
+    nbest = apply_noise(flt, nbest, "score")
     weights = parse_weights(args.weights, args.weight)
     if args.weights:
         from ..tuned_on import mismatch, read_record
@@ -137,6 +148,12 @@ def run(args) -> int:
         msg = rec and mismatch(rec, nbest, weights)
         if msg:
             warn("score", msg)
+    srilm = None
+    if args.print_srilm:
+        from ..nbest.srilm import format_srilm_weights, srilm_weights
+        srilm = srilm_weights(weights)
+        if not args.json:   # printed first, so it is there with or without references
+            print("\n".join(format_srilm_weights(srilm)))
     chosen = pick_best(nbest, weights)
     if args.out_hyp:
         write_text(args.out_hyp, nbest, chosen)
@@ -147,12 +164,15 @@ def run(args) -> int:
               file=sys.stderr)
         if args.json:
             print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
-                              "ins": None, "del": None, "sub": None, "utts": len(nbest)}))
+                              "ins": None, "del": None, "sub": None, "utts": len(nbest),
+                              "noise": list(flt.patterns),
+                              **({"srilm": srilm} if srilm else {})}))
         return 0
     warn_case(nbest, "score")
     r = corpus_wer(nbest, chosen)
     if args.json:
-        print(json.dumps(r.to_dict()))
+        print(json.dumps({**r.to_dict(), "noise": list(flt.patterns),
+                          **({"srilm": srilm} if srilm else {})}))
     else:
         print(kaldi_wer_line(r))
         print(kaldi_ser_line(r))

@@ -61,6 +61,12 @@ def register(subparsers) -> None:
                    "(default 0.5: fewer out-of-fold errors)")
     p.add_argument("--lm-key", help="weight whose WER curve is shown (default: second key)")
     p.add_argument("--plot", help="also plot the curve to this PNG")
+    p.add_argument("--print-srilm", action="store_true",
+                   help="also print the weights in SRILM units and form (log10 scales, "
+                   "-rescore-lmw/-rescore-wtw, nbest-optimize order)")
+    from .scoringopts import add_noise_options, add_srilm_scores_option
+    add_srilm_scores_option(p)
+    add_noise_options(p)
     p.add_argument("--curve-out", help="also write the curve as JSON "
                    '({"key": ..., "best": ..., "wer": ..., "points": [[weight, WER], ...]})')
     p.set_defaults(func=run)
@@ -96,7 +102,11 @@ def run(args) -> int:
     for out in (args.out, args.curve_out, args.plot):
         if out:
             check_writable(out)  # before reading and tuning
-    nbest = load_nbest(args.nbest, args.format, args.ref, "tune")  # empty: an error
+    from .scoringopts import apply_noise, noise_from_args, srilm_reader_opts
+    flt = noise_from_args(args)
+    nbest = load_nbest(args.nbest, args.format, args.ref, "tune",  # empty: an error
+                       **srilm_reader_opts(args, args.format, args.nbest))
+    nbest = apply_noise(flt, nbest, "tune")
     if not has_refs(nbest, args.ref or args.nbest):
         raise InputError("tuning needs references: none in the N-best, give --ref",
                          args.nbest)
@@ -125,7 +135,8 @@ def run(args) -> int:
     if args.curve_out:
         with atomic_write(args.curve_out) as f:
             json.dump({"key": res.curve_key, "best": res.weights[res.curve_key], "wer": res.wer,
-                       "weights": res.weights, "points": [list(p) for p in res.curve]}, f)
+                       "weights": res.weights, "points": [list(p) for p in res.curve],
+                       "noise": list(flt.patterns)}, f)
     if args.plot:
         plot_curve(args.plot, res.curve_key, res.curve, res.weights[res.curve_key])
 
@@ -140,6 +151,11 @@ def run(args) -> int:
     print(kaldi_wer_line(r))
     print(kaldi_ser_line(r))
     print(oracle_line(r))
+    if flt:
+        print("scoring filter: " + " ".join(flt.patterns))
+    if args.print_srilm:
+        from ..nbest.srilm import format_srilm_weights, srilm_weights
+        print("\n".join(format_srilm_weights(srilm_weights(res.weights))))
     print(f"\nWER along {res.curve_key} (other weights at their best):")
     print(f"{res.curve_key:>12}  WER")
     for x, wer in res.curve:

@@ -13,7 +13,8 @@ the per-format readers share.
   ``(score) ...`` or ``ascore lscore nwords ...``           -> ``srilm``
 
 ``opts`` go to the reader: ``words_txt`` (kaldi), ``n`` and ``manifest``
-(nemo).  Writers exist for ``jsonl`` (lossless) and ``kaldi``.
+(nemo), ``scores`` (srilm extra score folders).  Writers exist for ``jsonl``
+(lossless), ``kaldi`` and ``srilm`` (a folder; ``version``, ``am``, ``lm``).
 
 Shared policies (every reader):
 
@@ -49,7 +50,7 @@ from ..fileio import read_lines
 from .model import NBest
 
 FORMATS = ("kaldi", "espnet", "srilm", "json", "nemo", "jsonl")
-WRITABLE_FORMATS = ("jsonl", "kaldi")
+WRITABLE_FORMATS = ("jsonl", "kaldi", "srilm")
 
 # format -> (module, reader function); imported on use so that the readers can
 # import the helpers below without a circular import.
@@ -206,7 +207,9 @@ def detect_format(path) -> str:
                 (d / "acwt").is_file() for d in p.glob("archives.*")):
             return "kaldi"
         files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
-        if files and looks_like_srilm_line(_first_line(files[0])):
+        # the first file with a line decides (an utterance with N = 0 is an empty file)
+        first = next((line for line in map(_first_line, files[:100]) if line), "")
+        if looks_like_srilm_line(first):
             return "srilm"
         raise InputError("cannot tell the N-best format of this folder (expected <K>best_recog/, "
                          "Kaldi archives or SRILM files); name the format", path)
@@ -233,13 +236,16 @@ def read_nbest(path, fmt: str | None = None, **opts) -> NBest:
 
 
 def write_nbest(nbest: NBest, path, fmt: str = "jsonl", **opts) -> None:
-    """Write ``nbest`` as ``jsonl`` (a file, lossless) or ``kaldi`` (a folder)."""
+    """Write ``nbest`` as ``jsonl`` (a file, lossless), ``kaldi`` or ``srilm`` (folders)."""
     if fmt == "jsonl":
         from .jsonl import write_jsonl
         write_jsonl(nbest, path)
     elif fmt == "kaldi":
         from .kaldi import write_kaldi_nbest
         write_kaldi_nbest(nbest, path, **opts)
+    elif fmt == "srilm":
+        from .srilm import write_srilm
+        write_srilm(nbest, path, **opts)
     else:
         raise InputError(f"cannot write N-best format {fmt!r}; "
                          f"expected one of {', '.join(WRITABLE_FORMATS)}", path)

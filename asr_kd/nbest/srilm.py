@@ -18,8 +18,20 @@ Formats, converted to natural log (larger is better):
   (bytelogs).  Phone / HMM-state tokens, recognised like SRILM does by a start
   time not after the previous word's end time, are skipped.
 - headerless ``ascore lscore nwords w1 w2 ...`` in log base 10: ``am`` and
-  ``lm0``.  ``nwords`` must be a non-negative integer but may differ from the
-  number of tokens (SRILM uses it for the word penalty only).
+  ``lm0``, and ``nwords`` kept as a score of that name (a plain count, not a
+  log score).  ``nwords`` must be a non-negative integer but may differ from
+  the number of tokens (SRILM multiplies it by ``-rescore-wtw``, the word
+  transition weight; asr_kd's ``wip`` multiplies the number of words in the
+  text instead, so tune ``nwords`` as a score to reproduce SRILM exactly).
+
+Extra score folders (``scores={"NAME": DIR}``; nbest-optimize's ``scoredir``
+arguments, rescore-reweight's ``score-dir1 score-weight1``): in each folder one
+file per utterance, named by the utterance id (optionally ``.gz``), holding one
+log10 score per line in hypothesis order; it becomes score ``NAME`` (times
+ln 10, like the log10 columns, so a weight means the same in SRILM and here).
+A missing file, a line that is not one number, a name already used by another
+score, or a count of scores that differs from the number of hypotheses is an
+InputError naming the score file (and the N-best file).
 
 ``<s>`` and ``</s>`` tokens are dropped from the hypothesis text (SRILM tools
 write them); their scores still count.  Blank lines are skipped; a file with no
@@ -119,7 +131,9 @@ def _parse_v3(tokens: list[str], path, n) -> Hyp:
                     path, n, "LM score")
     if not (tokens[2].isascii() and tokens[2].isdigit()):
         raise InputError(f"expected the word count (an integer), got {tokens[2]!r}", path, n)
-    return Hyp(_text(tokens[3:]), {"am": am, "lm0": lm})
+    if len(tokens[2].lstrip("0")) > 9:      # SRILM reads it as a 32-bit unsigned int
+        raise InputError(f"word count {tokens[2][:20]}... is too large (over 9 digits)", path, n)
+    return Hyp(_text(tokens[3:]), {"am": am, "lm0": lm, "nwords": float(int(tokens[2]))})
 
 
 def read_srilm_file(path, utt: str | None = None) -> Utterance:
@@ -177,11 +191,15 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def read_srilm(path) -> NBest:
-    """Read SRILM N-best files (a folder, a list file or one file)."""
+def read_srilm(path, scores: dict[str, str] | None = None) -> NBest:
+    """Read SRILM N-best files (a folder, a list file or one file), with the extra
+    score folders ``scores`` (``{name: folder}``) merged by utterance and position."""
     p = Path(path)
     if not p.exists():
         raise InputError("no such file or folder", path)
+    for name, folder in (scores or {}).items():
+        if not Path(folder).is_dir():
+            raise InputError(f"score folder for {name!r}: no such folder", folder)
     nbest, seen = NBest(), {}
     for f, where, n in _list_files(p):
         u = read_srilm_file(f)
@@ -189,5 +207,216 @@ def read_srilm(path) -> NBest:
             raise InputError(f"utterance id {u.utt!r} of {f.name} repeats that of "
                              f"{seen[u.utt].name}", where, n)
         seen[u.utt] = f
+        for name, folder in (scores or {}).items():
+            _merge_scores(u, f, name, Path(folder))
         nbest.utts.append(u)
     return nbest
+
+
+def _score_file(folder: Path, utt: str, nbest_file: Path) -> Path:
+    found = [f for f in (folder / utt, folder / (utt + ".gz")) if _is_file(f)]
+    if not found:
+        raise InputError(f"no score file {utt!r} (or {utt}.gz) for {nbest_file}", folder)
+    if len(found) > 1:
+        raise InputError(f"both {found[0].name} and {found[1].name} give scores for {utt!r}",
+                         folder)
+    return found[0]
+
+
+def _merge_scores(u: Utterance, nbest_file: Path, name: str, folder: Path) -> None:
+    """Add score ``name`` to every hypothesis of ``u`` from its file in ``folder``."""
+    sf = _score_file(folder, u.utt, nbest_file)
+    values = []
+    for n, line in read_lines(sf):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) > 1:
+            raise InputError(f"expected one score per line, got {len(tokens)} fields", sf, n)
+        values.append((parse_score(tokens[0], sf, n, f"score {name!r}"), n))
+    if len(values) != len(u.hyps):
+        raise InputError(f"{len(values)} scores but {nbest_file} has {len(u.hyps)} hypotheses",
+                         sf)
+    for h, (v, n) in zip(u.hyps, values):
+        if name in h.scores:
+            raise InputError(f"score name {name!r} is already used by {nbest_file}; "
+                             "give the folder another name", sf)
+        h.scores[name] = _converted(v * LOG10_TO_LN, sf, n, f"score {name!r}")
+
+
+# ----------------------------------------------------------------- writer --
+
+VERSIONS = ("1", "2", "3")    # NBestList1.0, NBestList2.0, headerless log10 (format 3)
+
+
+def _to_bytelog(value: float) -> int:
+    """A natural-log score as SRILM's integer bytelog (rounded; 0.1024 nat a step)."""
+    return int(round(value / BYTELOG_TO_LN))
+
+
+def _log10(value: float) -> str:
+    return repr(value / LOG10_TO_LN)
+
+
+def _safe_name(name: str, what: str, folder) -> str:
+    if not name or name.startswith(".") or "/" in name or "\0" in name or name != name.strip():
+        raise InputError(f"{what} {name!r} cannot be a file name (empty, leading '.', '/' "
+                         "or surrounding spaces)", folder)
+    return name
+
+
+def _consumed(keys: list[str], version: str, am: str, lm: str, folder) -> set[str]:
+    """The score keys a version writes into the N-best lines themselves (version 1
+    without a ``score`` writes am + lm as its total and keeps both in folders)."""
+    if version == "1" and "score" in keys:
+        return {"score"}
+    missing = [k for k in (am, lm) if k not in keys]
+    if missing:
+        raise InputError(f"NBestList{'1.0' if version == '1' else '2.0' if version == '2' else ''}"
+                         f"{' (headerless)' if version == '3' else ''} needs scores {am!r} and "
+                         f"{lm!r} on every hypothesis (or 'score' for version 1); this N-best "
+                         f"has: {', '.join(keys) or 'none'}", folder)
+    return (set() if version == "1" else {am, lm, "score"} if version == "2"
+            else {am, lm, "nwords"})
+
+
+def _hyp_line(h: Hyp, version: str, am: str, lm: str) -> str:
+    s = h.scores
+    if version == "1":
+        total = s["score"] if "score" in s else s[am] + s[lm]
+        return " ".join([f"({_to_bytelog(total)})"] + h.words)
+    if version == "2":
+        a, g = _to_bytelog(s[am]), _to_bytelog(s[lm])
+        total = _to_bytelog(s["score"]) if "score" in s else a + g
+        parts = [f"({total})"]
+        for i, w in enumerate(h.words):     # word scores sum to the totals: all on word 1
+            parts.append(f"{w} ( st: {i} et: {i}.5 g: {g if i == 0 else 0} "
+                         f"a: {a if i == 0 else 0} )")
+        return " ".join(parts)
+    nw = s.get("nwords")
+    nwords = int(nw) if nw is not None and nw >= 0 and nw == int(nw) else len(h.words)
+    return " ".join([_log10(s[am]), _log10(s[lm]), str(nwords)] + h.words)
+
+
+def written_score_names(nbest: NBest, version: str, am: str = "am", lm: str = "lm0",
+                        folder=None) -> list[str]:
+    """The scores :func:`write_srilm` puts in extra score folders (InputError if the
+    version's own scores are missing)."""
+    if not nbest.num_hyps():
+        return []
+    keys = nbest.score_keys()
+    used = _consumed(keys, version, am, lm, folder)
+    return [_safe_name(k, "score name", folder) for k in keys if k not in used]
+
+
+def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
+                lm: str = "lm0") -> list[str]:
+    """Write one SRILM N-best file per utterance, ``folder/<utt>.nbest``.
+
+    ``version``: ``"1"`` (NBestList1.0: ``(bytelog total)``, the ``score`` key,
+    else ``am`` + ``lm``, both also kept in score folders), ``"2"`` (NBestList2.0:
+    per-word ``a:``/``g:`` bytelogs that sum to ``am`` / ``lm``, all on the first
+    word, times ``st: i et: i.5`` as placeholders since no times are kept; an
+    empty hypothesis keeps only its total) or ``"3"`` (headerless ``am lm nwords
+    words`` in log10, full precision; ``nwords`` from the score of that name, else
+    the word count).
+    Bytelogs are integers: a natural-log score moves by at most 0.0512 there.
+    Every other score present on every hypothesis goes to an extra score folder
+    ``folder/<name>/<utt>`` (log10, one per line), read back with
+    ``read_srilm(folder, scores={name: folder/name})``; scores on only some
+    hypotheses are not written.  Returns the extra score names written.
+    Everything is checked before anything is written; the files are put in
+    place together.  Utterances come back from the folder in file-name order.
+    """
+    from ..fileio import FileSet
+
+    if version not in VERSIONS:
+        raise InputError(f"SRILM N-best version {version!r}: expected one of "
+                         f"{', '.join(VERSIONS)}")
+    folder = Path(folder)
+    extras = written_score_names(nbest, version, am, lm, folder)
+    names = [_safe_name(u.utt, "utterance id", folder) + ".nbest" for u in nbest]
+    clash = set(names) & set(extras)
+    if clash:
+        raise InputError(f"score name {sorted(clash)[0]!r} is also an N-best file name", folder)
+    if folder.is_dir():
+        ours = set(names)
+        stale = sorted(f.name for f in folder.iterdir() if f.is_file()
+                       and not f.name.startswith(".") and f.name not in ours)
+        if stale:
+            raise InputError(f"folder holds other files ({stale[0]} ...) that would be read "
+                             "as N-best lists; use an empty folder", folder)
+    header = {"1": "NBestList1.0\n", "2": "NBestList2.0\n", "3": ""}[version]
+    texts = [header + "".join(_hyp_line(h, version, am, lm) + "\n" for h in u.hyps)
+             for u in nbest]
+    for d in [folder] + [folder / k for k in extras]:
+        try:
+            os.makedirs(d, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"cannot create the folder: {e.strerror}", d) from None
+    with FileSet() as files:
+        for u, name, text in zip(nbest, names, texts):
+            with files.open(folder / name) as f:
+                f.write(text)
+            for k in extras:
+                with files.open(folder / k / u.utt) as f:
+                    f.write("".join(_log10(h.scores[k]) + "\n" for h in u.hyps))
+    return extras
+
+
+# ---------------------------------------------------------------- weights --
+
+WT = "nwords"   # SRILM's word-count dimension (wtw); asr_kd's wip maps here too
+
+
+def srilm_weights(weights: dict[str, float], am: str | None = None,
+                  lm: str | None = None) -> dict:
+    """``weights`` (asr_kd: natural-log scores, ``wip`` per word) in SRILM's form.
+
+    SRILM adds log10 scores: every log score here is ln 10 times SRILM's, so a
+    score's weight is the same number, and the word-count weight (``wip`` or a
+    weight on the ``nwords`` score, which are plain counts) is divided by ln 10.
+    Order as nbest-optimize prints its lambdas: acoustic (``am``, else the first
+    key), LM (``lm``: ``lm0`` if weighted, else the next key), word count, then
+    the remaining keys as extra score folders in the order given.  ``normed``
+    divides by the first non-zero weight (nbest-optimize's ``normed =`` line,
+    ``scale`` = 1 / that weight); ``rescore_lmw`` / ``rescore_wtw`` divide by the
+    acoustic weight (None when it is 0), for ``-rescore-lmw`` / ``-rescore-wtw``
+    and rescore-reweight.
+    """
+    if "wip" in weights and WT in weights:
+        raise InputError("weights 'wip' and 'nwords' both set: SRILM has one word-count "
+                         "weight (-rescore-wtw)")
+    keys = [k for k in weights if k not in ("wip", WT)]
+    if am is None:
+        am = "am" if "am" in weights else (keys[0] if keys else "am")
+    rest = [k for k in keys if k != am]
+    if lm is None:
+        lm = "lm0" if "lm0" in weights else (rest[0] if rest else "lm0")
+    extra = [k for k in rest if k != lm]
+    wt = weights.get("wip", weights.get(WT, 0.0)) / LOG10_TO_LN
+    lam = [weights.get(am, 0.0), weights.get(lm, 0.0), wt] + [weights[k] for k in extra]
+    norm = next((x for x in lam if x != 0.0), 0.0)
+    a = lam[0]
+    return {"order": [am, lm, WT] + extra, "weights": lam,
+            "normed": [x / norm for x in lam] if norm else None,
+            "scale": 1.0 / norm if norm else None,
+            "rescore_lmw": lam[1] / a if a else None, "rescore_wtw": wt / a if a else None,
+            "score_dirs": [[k, weights[k] / a if a else weights[k]] for k in extra]}
+
+
+def format_srilm_weights(s: dict) -> list[str]:
+    """The lines ``asr-kd score/tune --print-srilm`` prints for :func:`srilm_weights`."""
+    g = lambda x: f"{x:.6g}"  # noqa: E731  (nbest-optimize prints 6 significant digits)
+    lines = [f"SRILM weights (log10 scores; nbest-optimize order: {' '.join(s['order'])}):",
+             "   weights = " + " ".join(map(g, s["weights"]))]
+    if s["normed"] is not None:
+        lines += ["   normed = " + " ".join(map(g, s["normed"])), f"   scale = {g(s['scale'])}"]
+    if s["rescore_lmw"] is None:
+        lines.append(f"   no -rescore-lmw form: the weight of {s['order'][0]!r} is 0")
+    else:
+        lines.append(f"   -rescore-lmw {g(s['rescore_lmw'])} -rescore-wtw {g(s['rescore_wtw'])}")
+        dirs = "".join(f" SCORE_DIR[{k}] {g(w)}" for k, w in s["score_dirs"])
+        lines.append(f"   rescore-reweight NBEST_DIR {g(s['rescore_lmw'])} "
+                     f"{g(s['rescore_wtw'])}{dirs}")
+    return lines

@@ -81,6 +81,11 @@ nbest_dev nbest_eval nbest_format ref_dev ref_eval first_pass_scores tune_first_
 oov_feature fallback dedup text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
 student_conf num_teachers ensemble use_cache topk alpha tau trust trust_k trust_beta device seed
 seeds batch_tokens nj threads quiet"
+# Scoring filter (asr-kd score/tune/compare --noise, --noise-vocab): words removed from
+# hypotheses and references before WER, e.g. --noise '[*],<unk>' (-pau- always is).
+noise=
+noise_vocab=
+_opts="$_opts noise noise_vocab"
 # --task presets the options of a real-data task; options given on the command line win.
 for ((_i = 1; _i <= $#; _i++)); do
   case ${!_i} in
@@ -192,6 +197,8 @@ for k in $(seq 1 "$num_teachers"); do teachers+=("$lm_exp/teacher$k"); done
 fp_keys=$first_pass_scores
 # Significance tests of stage 8, A:B (is B better than A?).
 pairs="teacher:student baseline:student first_pass:student baseline:teacher first_pass:teacher"
+# The scoring filter of stage 8 (tune, score, compare).
+nz=(); [ -n "$noise" ] && nz+=(--noise "$noise"); [ -n "$noise_vocab" ] && nz+=(--noise-vocab "$noise_vocab")
 
 if [ "$seeds" -gt 1 ]; then
   # --seeds K: every LM trained K times (seeds seed, seed+1000, ...), each run in its own
@@ -218,7 +225,7 @@ if [ "$seeds" -gt 1 ]; then
       for pair in $pairs; do
         a=${pair%%:*}; b=${pair##*:}
         asr-kd compare --ref "$data/$set.ref" "$(runs score/$a/$set.hyp)" "$(runs score/$b/$set.hyp)" \
-          --seed "$seed" --json > "$exp/compare/$set.${a}_vs_$b.json"
+          "${nz[@]}" --seed "$seed" --json > "$exp/compare/$set.${a}_vs_$b.json"
       done
     done
   fi
@@ -415,10 +422,10 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       # fold in 5-fold cross-validation on dev (asr-kd tune --fallback), else the first pass.
       fb=(); [ "$fallback" = true ] && [ $s != first_pass ] && fb=(--fallback "$exp/score/first_pass/weights.json")
       asr-kd tune --nbest "$exp/rescore/dev.all.jsonl.gz" --scores "$keys" --wip --lm-key "$lmkey" \
-        ${signed:+--signed $signed} "${fb[@]}" --out "$d/weights.json" --curve-out "$d/curve.json" > "$d/tune.log"
+        ${signed:+--signed $signed} "${fb[@]}" "${nz[@]}" --out "$d/weights.json" --curve-out "$d/curve.json" > "$d/tune.log"
     fi
     for set in dev eval; do
-      asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" --json \
+      asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" --json "${nz[@]}" \
         --out-hyp "$d/$set.hyp" --out-trn "$d/$set.trn" > "$d/$set.json"
     done
     log "  $s: weights $(python -c 'import json, sys; w = json.load(open(sys.argv[1])); w.pop("_tuned_on", None); print(json.dumps(w))' "$d/weights.json"); dev $(cat "$d/dev.json")"
@@ -427,7 +434,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   for set in dev eval; do
     for pair in $pairs; do
       a=${pair%%:*}; b=${pair##*:}
-      asr-kd compare --ref "$data/$set.ref" "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" \
+      asr-kd compare --ref "$data/$set.ref" "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" "${nz[@]}" \
         --seed "$seed" --json > "$exp/compare/$set.${a}_vs_$b.json"
     done
   done
