@@ -44,7 +44,61 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out-hyp", help="write chosen hypotheses as Kaldi text")
     p.add_argument("--out-trn", help="write chosen hypotheses as sclite trn")
+    add_decode_args(p)
     p.set_defaults(func=run)
+
+
+DECODE_KEYS = ("decode", "posterior_scale")  # weights-file keys that are not score weights
+
+
+def add_decode_args(p) -> None:
+    """``--decode``, ``--posterior-scale`` and ``--deletion-bias`` (score)."""
+    p.add_argument("--decode", choices=["1best", "consensus"], default=None,
+                   help="1best: the highest-total hypothesis (default); consensus: align the "
+                   "list into a confusion network with posteriors softmax(total / "
+                   "--posterior-scale) and take the best word per slot (as SRILM's "
+                   "nbest-lattice -use-mesh); default: the weights file's \"decode\", else 1best")
+    p.add_argument("--posterior-scale", type=float, default=None,
+                   help="consensus: divide the weighted total by this before the softmax "
+                   "(SRILM's -posterior-scale; 0 gives the 1-best choice); default: the "
+                   "weights file's \"posterior_scale\"")
+    p.add_argument("--deletion-bias", type=float, default=1.0,
+                   help="consensus: multiply the empty word's posterior by this "
+                   "(SRILM's -deletion-bias; default 1)")
+
+
+def decode_options(args) -> tuple[str, float | None]:
+    """Decode mode and posterior scale from the options, else the weights file."""
+    mode, scale = args.decode, args.posterior_scale
+    if args.weights is not None:
+        with open_text(args.weights) as f:
+            try:
+                obj = json.loads(f.read().decode("utf-8-sig"))
+            except (ValueError, UnicodeDecodeError):
+                obj = {}  # parse_weights reports it
+        if isinstance(obj, dict):
+            fmode, fscale = obj.get("decode"), obj.get("posterior_scale")
+            if fmode is not None and fmode not in ("1best", "consensus"):
+                raise InputError(f'"decode": expected "1best" or "consensus", got {fmode!r}',
+                                 args.weights)
+            if fscale is not None and (isinstance(fscale, bool)
+                                       or not isinstance(fscale, (int, float))):
+                raise InputError(f'"posterior_scale": expected a number, got {fscale!r}',
+                                 args.weights)
+            mode = mode or fmode
+            scale = fscale if scale is None else scale
+    mode = mode or "1best"
+    if mode == "consensus":
+        if scale is None:
+            raise InputError("--decode consensus needs --posterior-scale (or a weights file "
+                             "from `asr-kd tune --decode consensus`); SRILM's nbest-lattice "
+                             "default is the LM weight")
+        if not math.isfinite(scale) or scale < 0:
+            raise InputError(f"--posterior-scale must be a finite number >= 0, got {scale}")
+        if not math.isfinite(args.deletion_bias) or args.deletion_bias < 0:
+            raise InputError(f"--deletion-bias must be a finite number >= 0, "
+                             f"got {args.deletion_bias}")
+    return mode, (float(scale) if scale is not None else None)
 
 
 def load_nbest(path: str, fmt: str | None, ref: str | None):
@@ -90,6 +144,8 @@ def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]
             items.append((key, val))
     weights = {}
     for key, val in items:
+        if path is not None and key in DECODE_KEYS:
+            continue  # decode mode and scale: read by decode_options
         try:
             v = float(val)
         except (TypeError, ValueError):
@@ -109,6 +165,9 @@ def run(args) -> int:
             check_writable(out)  # before reading a large N-best set
     nbest = load_nbest(args.nbest, args.format, args.ref)
     weights = parse_weights(args.weights, args.weight)
+    mode, scale = decode_options(args)
+    if mode == "consensus":
+        return run_consensus(args, nbest, weights, scale)
     chosen = pick_best(nbest, weights)
     if args.out_hyp:
         write_text(args.out_hyp, nbest, chosen)
@@ -124,6 +183,35 @@ def run(args) -> int:
     r = corpus_wer(nbest, chosen)
     if args.json:
         print(json.dumps(r.to_dict()))
+    else:
+        print(kaldi_wer_line(r))
+        print(kaldi_ser_line(r))
+        print(oracle_line(r))
+    return 0
+
+
+def run_consensus(args, nbest, weights, scale: float) -> int:
+    """`score --decode consensus`: consensus hypotheses, their WER; oracle of the N-best."""
+    from ..consensus import consensus_decode
+    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer, write_texts
+
+    texts = consensus_decode(nbest, weights, scale, args.deletion_bias)
+    if args.out_hyp:
+        write_texts(args.out_hyp, nbest, texts)
+    if args.out_trn:
+        write_texts(args.out_trn, nbest, texts, trn=True)
+    extra = {"decode": "consensus", "posterior_scale": scale}
+    if not has_refs(nbest, args.ref or args.nbest):
+        print("asr-kd score: no references: consensus hypotheses only, no WER computed",
+              file=sys.stderr)
+        if args.json:
+            print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
+                              "ins": None, "del": None, "sub": None, "utts": len(nbest),
+                              **extra}))
+        return 0
+    r = texts_wer(nbest, texts)
+    if args.json:
+        print(json.dumps({**r.to_dict(), **extra}))
     else:
         print(kaldi_wer_line(r))
         print(kaldi_ser_line(r))

@@ -57,6 +57,11 @@ def register(subparsers) -> None:
     p.add_argument("--fallback-confidence", type=float, default=0.5,
                    help="required bootstrap P(cross-validated tuning better than --fallback) "
                    "(default 0.5: fewer out-of-fold errors)")
+    p.add_argument("--decode", choices=["1best", "consensus"], default="1best",
+                   help="consensus: after the 1-best search, also tune the posterior scale "
+                   "and re-tune the weights for consensus decoding (asr_kd/tune_consensus.py); "
+                   "the weights file then records \"decode\" and \"posterior_scale\", and "
+                   "the curve is along the scale (default: 1best)")
     p.add_argument("--lm-key", help="weight whose WER curve is shown (default: second key)")
     p.add_argument("--plot", help="also plot the curve to this PNG")
     p.add_argument("--curve-out", help="also write the curve as JSON "
@@ -94,6 +99,9 @@ def run(args) -> int:
     for out in (args.out, args.curve_out, args.plot):
         if out:
             check_writable(out)  # before reading and tuning
+    if args.decode == "consensus" and args.fallback:
+        raise InputError("--fallback is a 1-best check; it cannot be combined with "
+                         "--decode consensus")
     nbest = load_nbest(args.nbest, args.format, args.ref)
     if not has_refs(nbest, args.ref or args.nbest):
         raise InputError("tuning needs references: none in the N-best, give --ref",
@@ -112,6 +120,8 @@ def run(args) -> int:
         res.weights = guard.weights
     r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
     res.wer, res.errors = r.wer, r.errors  # of the weights written (the fallback's if taken)
+    if args.decode == "consensus":
+        return run_consensus(args, nbest, keys, res, r, errors)
 
     with atomic_write(args.out) as f:
         f.write(json.dumps(res.weights, indent=2) + "\n")
@@ -138,4 +148,40 @@ def run(args) -> int:
     for x, wer in res.curve:
         mark = "  <- best" if x == res.weights[res.curve_key] else ""
         print(f"{x:12.6g}  {wer:.2f}{mark}")
+    return 0
+
+
+def run_consensus(args, nbest, keys, res, onebest, errors) -> int:
+    """`tune --decode consensus`: weights and posterior scale for consensus decoding,
+    starting from the 1-best result ``res`` (WER ``onebest``)."""
+    from ..consensus import consensus_decode
+    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer
+    from ..tune_consensus import SCALE, tune_consensus
+
+    print("1-best: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items())
+          + "  " + kaldi_wer_line(onebest))
+    c = tune_consensus(nbest, keys, wip=args.wip, signed=[k for k in args.signed.split(",") if k],
+                       start=res.weights, errors=errors, log=print)
+    r = texts_wer(nbest, consensus_decode(nbest, c.weights, c.scale), errors)
+    out = {**c.weights, "decode": "consensus", SCALE: c.scale}
+    with atomic_write(args.out) as f:
+        f.write(json.dumps(out, indent=2) + "\n")
+    if args.curve_out:
+        with atomic_write(args.curve_out) as f:
+            json.dump({"key": SCALE, "best": c.scale, "wer": r.wer, "weights": out,
+                       "points": [list(p) for p in c.curve]}, f)
+    if args.plot:
+        plot_curve(args.plot, SCALE, c.curve, c.scale)
+    print("best weights: " + " ".join(f"{k}={v:g}" for k, v in c.weights.items())
+          + f" {SCALE}={c.scale:g}")
+    if c.scale == 0:
+        print("consensus did not beat 1-best on this dev set: scale 0 (the 1-best choice)")
+    print(kaldi_wer_line(r))
+    print(kaldi_ser_line(r))
+    print(oracle_line(r))
+    print(f"\nWER along {SCALE} (weights at their best, on the best result's alignment):")
+    print(f"{SCALE:>16}  WER")
+    for x, wer in c.curve:
+        mark = "  <- best" if x == c.scale else ""
+        print(f"{x:16.6g}  {wer:.2f}{mark}")
     return 0
