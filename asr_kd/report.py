@@ -86,6 +86,13 @@ def _fmt(x, spec=".2f"):
     return "-" if x is None else format(x, spec)
 
 
+def _row_name(system: str, scores: dict) -> str:
+    """The system's name, with the decode mode when it is not 1-best (``score --json``)."""
+    if scores.get("decode") == "consensus":
+        return f"{system} (consensus, scale {scores.get('posterior_scale', 0):g})"
+    return system
+
+
 def markdown(res: dict) -> str:
     """The report as Markdown tables."""
     rows, sets = res["systems"], res["sets"]
@@ -103,7 +110,7 @@ def markdown(res: dict) -> str:
             sc = r.get(st) or {}
             rel = (100.0 * r["params"] / teacher["params"]) if (teacher and r["params"]) else None
             gain = (100.0 * (sc["wer"] - base) / base) if (base and sc.get("wer") is not None) else None
-            out.append(f"| {r['system']} | {_fmt(sc.get('wer'))} | {_fmt(gain, '+.1f')} | "
+            out.append(f"| {_row_name(r['system'], sc)} | {_fmt(sc.get('wer'))} | {_fmt(gain, '+.1f')} | "
                        f"{_fmt(sc.get('ser'))} | "
                        f"{_fmt(sc.get('oracle_wer'))} | {_fmt(r['params'], ',d') if r['params'] else '-'} | "
                        f"{_fmt(rel, '.1f')} | {_fmt(r['size_mb'], '.2f')} | {_fmt(r['ppl'], '.1f')} | "
@@ -166,7 +173,7 @@ def plots(res: dict, out_dir: str) -> list[str]:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for r in rows:
         c = r.get("curve")
-        if c and c.get("points"):
+        if c and c.get("points") and c.get("key") != "posterior_scale":  # not an LM weight
             xs, ys = zip(*c["points"])
             ax.plot(xs, ys, label=f"{r['system']} ({c['key']})")
     ax.set_xlabel("LM weight (others at their best)")

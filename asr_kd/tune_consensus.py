@@ -9,9 +9,9 @@ then rebuilt with the result and the search repeated from there:
 
 0. Start: the 1-best weights (``asr_kd.tune.tune_weights``; or given) with
    posterior scale 0, whose consensus output is exactly the 1-best choice.  The
-   scale's unit is the median within-utterance range of the start's totals
-   (the spread of ``asr_kd.tune``), so scale 1 unit lets a typical score gap
-   count e^1 in posterior odds.
+   scale's unit (:func:`scale_unit`) is the median gap between the best and the
+   second-best total under the start weights: at 1 unit a typical runner-up has
+   posterior odds e^-1 against the best.
 1. Align every utterance with the current weights and scale (initially the
    start weights and 1 unit).  Its exact consensus WER is computed on that
    alignment (a fixed alignment is exact for the parameters it was built with).
@@ -22,7 +22,8 @@ then rebuilt with the result and the search repeated from there:
    per utterance and choice of words, so only new strings are ever aligned to
    the reference.
 3. Search on the fixed alignment.  First round: the scale alone over {0} and
-   unit x 2^(j/4), |j| <= 32 (0 is the 1-best limit).  Then the refinement of
+   unit x 2^(j/4), |j| <= 32 (0 is the 1-best limit); if 0 wins, the best
+   non-zero scale is a second start.  Then, from each start, the refinement of
    ``asr_kd.tune`` (line searches along each free weight and the scale and
    along every pair, 41 points, spans halved ``levels`` times; first score
    weight fixed at 1.0, other weights >= 0 except ``wip`` and ``signed``).
@@ -67,6 +68,7 @@ class FixedMeshes:
         nmax = mask.shape[1]
         entry_h, slot_starts, slot_col, slot_local, col_starts = [], [], [], [], []
         radix, chunk_starts = [], []
+        nb_slots, big_slot, col_utt = [], [], []
         self.layout = []  # per utterance: list of fixed words (str) or contested column (int)
         self.slot_words = []  # per contested column: its words, slot order
         self.const = 0  # errors of utterances whose output cannot change
@@ -89,9 +91,17 @@ class FixedMeshes:
                 lay.append(ci)
                 self.slot_words.append(list(slots))
                 col_starts.append(len(slot_col))
+                col_utt.append(u)
+                # The largest slot's posterior is the utterance's mass minus the others':
+                # its (many) members need not be summed.
+                big = max(range(len(members)), key=lambda s: len(members[s]))
                 for s, m in enumerate(members):
-                    slot_starts.append(len(entry_h))
-                    entry_h.extend(m)
+                    if s == big:
+                        big_slot.append(len(slot_col))
+                    else:
+                        nb_slots.append(len(slot_col))
+                        slot_starts.append(len(entry_h))
+                        entry_h.extend(m)
                     slot_col.append(ci)
                     slot_local.append(s)
                 if prod * len(slots) >= _RADIX_LIMIT:  # start a new key chunk
@@ -114,6 +124,18 @@ class FixedMeshes:
         self.slot_col = np.asarray(slot_col, dtype=np.int64)
         self.slot_local = np.asarray(slot_local, dtype=np.int64)
         self.col_starts = np.asarray(col_starts, dtype=np.int64)
+        self.nb_slots = np.asarray(nb_slots, dtype=np.int64)
+        big_slot = np.asarray(big_slot, dtype=np.int64)
+        col_utt = np.asarray(col_utt, dtype=np.int64)
+        # Columns grouped by their number of slots: each group is one dense
+        # (columns, slots, G) array, so maxima and ties need no per-column loop.
+        self.buckets = []
+        nslots = np.diff(np.append(self.col_starts, len(slot_col)))
+        for width in np.unique(nslots):
+            cols = np.flatnonzero(nslots == width)
+            idx = self.col_starts[cols][:, None] + np.arange(width)[None]
+            bigpos = big_slot[cols] - self.col_starts[cols]
+            self.buckets.append((cols, idx, bigpos, col_utt[cols]))
         self.radix = np.asarray(radix, dtype=np.int64)
         self.chunk_starts = np.asarray(chunk_starts, dtype=np.int64)
         self.uc = np.asarray(uc, dtype=np.int64)
@@ -127,30 +149,37 @@ class FixedMeshes:
     def posteriors(self, w: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """Hypothesis posteriors (G, U, Nmax) for weights (G, F) and scales (G,)."""
         tot = np.einsum("unf,gf->gun", self.feats, w)
-        tot = np.where(self.mask[None], tot, -np.inf)
-        p = np.zeros_like(tot)
+        tot[:, ~self.mask] = -np.inf
         hot = scale == 0
+        x = tot / np.where(hot, 1.0, scale)[:, None, None]
+        mx = x.max(axis=2, keepdims=True)
+        mx[~np.isfinite(mx)] = 0.0  # utterances without hypotheses
+        p = np.exp(x - mx)
+        p /= np.maximum(p.sum(axis=2, keepdims=True), 1e-300)
         if hot.any():  # the 1-best limit: all mass on the first maximum
             one = np.zeros_like(tot[hot])
             np.put_along_axis(one, tot[hot].argmax(axis=2)[..., None], 1.0, axis=2)
             p[hot] = np.where(self.mask[None], one, 0.0)
-        if (~hot).any():
-            x = tot[~hot] / scale[~hot][:, None, None]
-            mx = x.max(axis=2, keepdims=True)
-            e = np.exp(x - np.where(np.isfinite(mx), mx, 0.0))
-            s = e.sum(axis=2, keepdims=True)
-            p[~hot] = e / np.where(s > 0, s, 1.0)
         return p
 
     def choices(self, W: np.ndarray) -> np.ndarray:
         """Winning slot (local index) per contested column, (G, C)."""
         G = len(W)
-        p = self.posteriors(W[:, :-1], W[:, -1]).reshape(G, -1)
-        post = np.add.reduceat(p[:, self.entry_h], self.slot_starts, axis=1)
-        top = np.maximum.reduceat(post, self.col_starts, axis=1)
-        big = np.iinfo(np.int64).max
-        cand = np.where(post >= top[:, self.slot_col] - TIE_TOL, self.slot_local, big)
-        return np.minimum.reduceat(cand, self.col_starts, axis=1)
+        p = self.posteriors(W[:, :-1], W[:, -1])  # (G, U, Nmax)
+        mass = p.sum(axis=2).T  # (U, G): 1, or 0 without hypotheses
+        # (rows, G) layout: reduceat then runs over contiguous rows
+        p = np.ascontiguousarray(p.reshape(G, -1).T)
+        post = np.zeros((len(self.slot_local), G))
+        post[self.nb_slots] = np.add.reduceat(p[self.entry_h], self.slot_starts, axis=0)
+        out = np.empty((len(self.col_starts), G), dtype=np.int64)
+        for cols, idx, bigpos, utt in self.buckets:
+            v = post[idx]  # (c, width, G); the largest slot is 0 here
+            rows = np.arange(len(cols))
+            v[rows, bigpos] = mass[utt] - v.sum(axis=1)
+            top = v.max(axis=1)
+            # the first slot within TIE_TOL of the maximum
+            out[cols] = np.argmax(v >= top[:, None] - TIE_TOL, axis=1)
+        return out.T
 
     def _text(self, u: int, key: Sequence[int]) -> str:
         digits = dict(zip(self.chunk_idx[np.searchsorted(self.uc, u)].tolist(), key))
@@ -217,6 +246,21 @@ class ConsensusTuneResult:
     rounds: list[str] = field(default_factory=list)
 
 
+def scale_unit(totals: np.ndarray, mask: np.ndarray) -> float:
+    """Unit of the posterior scale: the median, over utterances with two or more
+    hypotheses, of the gap between the best and second-best total (> 0), so at
+    scale 1 unit a typical runner-up has posterior odds e^-1 against the best;
+    the median within-utterance range of the totals if no gap is positive, else 1."""
+    t = np.where(mask, totals, -np.inf)
+    if t.shape[1] >= 2:
+        top2 = -np.sort(-t, axis=1)[:, :2]
+        gap = top2[:, 0] - top2[:, 1]
+        gap = gap[np.isfinite(gap) & (gap > 0)]
+        if len(gap):
+            return float(np.median(gap))
+    return float(feature_spreads(totals[..., None], mask)[0])
+
+
 def align_all(nbest: NBest, feats: np.ndarray, mask: np.ndarray, w: np.ndarray,
               scale: float) -> list[tuple[Mesh, np.ndarray]]:
     """Mesh and alignment order of every utterance for weight vector ``w`` (F,)."""
@@ -247,7 +291,7 @@ def tune_consensus(nbest: NBest, keys: Sequence[str], wip: bool = False,
     w0 = np.array([float(start[n]) for n in names])
     spread = feature_spreads(feats, mask)
     tot0 = feats @ w0 if feats.size else np.zeros(mask.shape)
-    unit_s = float(feature_spreads(tot0[..., None], mask)[0])
+    unit_s = scale_unit(tot0, mask)
     unit = np.concatenate([spread[0] / spread, [unit_s]])
     is_signed = [n == WIP or n in signed for n in names] + [False]
     nref = ref_word_counts(nbest)
@@ -277,10 +321,17 @@ def tune_consensus(nbest: NBest, keys: Sequence[str], wip: bool = False,
             break
         search = _Search(fm, is_signed, unit, levels, 0)
         vec, err = cur.copy(), exact
+        starts = [(vec, err)]
         if r == 0:  # the scale alone first, from its grid
             grid = np.array([0.0] + [g * unit_s for g in SCALE_GRID])
-            vec, err = search.line_search(vec, search.axis(F), grid - vec[F])
-        vec, err = search.refine(vec, err, tuple(range(1, F + 1)))
+            starts = [search.line_search(vec, search.axis(F), grid - vec[F])]
+            if starts[0][0][F] == 0:  # also refine from the best consensus point
+                starts.append(search.line_search(vec, search.axis(F), grid[1:] - vec[F]))
+        vec, err = None, None
+        for v, e in starts:  # the first refined start with the fewest errors wins
+            v, e = search.refine(v.copy(), e, tuple(range(1, F + 1)))
+            if err is None or e < err:
+                vec, err = v, e
         lines.append(f"round {r}: search on this alignment: {err} errors at scale {vec[F]:g}")
         say(lines[-1])
         if np.array_equal(vec, cur):

@@ -232,3 +232,17 @@ def test_cli_tune_score_round_trip(tmp_path):
                 "--posterior-scale", "1", "--out-trn", str(tmp_path / "h.trn"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "h.trn").read_text().splitlines()[0].endswith("(v0)")
+
+
+def test_report_rows_name_their_decode_mode():
+    from asr_kd.report import markdown
+
+    def row(name, dev):
+        return {"system": name, "models": [], "params": None, "size_mb": None, "ppl": None,
+                "curve": None, "weights": None, "dev": dev, "dev_hyps_per_s": None}
+
+    md = markdown({"sets": ["dev"], "comparisons": [], "systems": [
+        row("first_pass", {"wer": 10.0}),
+        row("student", {"wer": 9.0, "decode": "consensus", "posterior_scale": 12.5})]})
+    names = [l.split("|")[1].strip() for l in md.splitlines() if l.startswith("| ")][1:]
+    assert names == ["first_pass", "student (consensus, scale 12.5)"]
