@@ -29,6 +29,12 @@ search (deterministic; details in asr_kd/tune.py):
             or --wip never gives a worse dev WER than leaving it out
   refine    from every start, 41-point line searches along each weight and each
             pair of weights, spans halved 6 times; the best result wins
+  consensus (--decode consensus) from the 1-best result at posterior scale 0 (=
+            the 1-best choice): the scale over 0 and 2^-8 .. 2^8 units (unit: the
+            median gap between the best and second-best total), then the refine
+            step (3 halvings) over weights and scale, all on one fixed alignment;
+            re-aligned with the result and searched again (2 rounds, a round kept
+            only if its exact WER is lower); never worse on dev than 1-best
 """
 
 
