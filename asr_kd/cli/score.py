@@ -125,7 +125,11 @@ def has_refs(nbest, where: str) -> bool:
 
 
 def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]:
-    """Weights from a JSON file (``{"key": number}``) or ``KEY=VALUE`` strings."""
+    """Weights from a JSON file (``{"key": number}``) or ``KEY=VALUE`` strings.
+
+    A file's ``"decode"`` and ``"posterior_scale"`` are decode options
+    (:func:`decode_options`), not weights, and are skipped here.
+    """
     if path is not None:
         with open_text(path) as f:
             try:
