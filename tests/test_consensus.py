@@ -259,7 +259,7 @@ def test_recipe_decode_consensus_reaches_the_report(tmp_path):
     for s in ("first_pass", "teacher", "baseline", "student"):
         w = json.loads((exp / "score" / s / "weights.json").read_text())
         assert w["decode"] == "consensus" and w["posterior_scale"] >= 0
-        for st in ("dev", "eval"):
-            sc = json.loads((exp / "score" / s / f"{st}.json").read_text())
+        for part in ("dev", "eval"):
+            sc = json.loads((exp / "score" / s / f"{part}.json").read_text())
             assert sc["decode"] == "consensus" and 0 <= sc["wer"] <= 100
     assert "| student (consensus, scale " in p.stdout
