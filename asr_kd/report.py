@@ -157,7 +157,8 @@ def combine_runs(runs: list[dict], comparisons: list[dict]) -> dict:
             row[st] = {"wer": mean(wers), "wer_min": min(wers), "wer_max": max(wers),
                        "wers": wers, "ser": mean([x.get("ser") for x in scores]),
                        "oracle_wer": mean([x.get("oracle_wer") for x in scores]),
-                       **({"noise": scores[0]["noise"]} if "noise" in scores[0] else {})}
+                       **{k: scores[0][k] for k in ("noise", "decode", "posterior_scale")
+                          if k in scores[0]}}
             row[f"{st}_hyps_per_s"] = mean([p.get(f"{st}_hyps_per_s") for p in per])
         rows.append(row)
     return {"systems": rows, "sets": sets, "comparisons": comparisons, "runs": len(runs),
@@ -183,6 +184,13 @@ def load_results(report_dir: str) -> dict:
 
 def _fmt(x, spec=".2f"):
     return "-" if x is None else format(x, spec)
+
+
+def _row_name(system: str, scores: dict) -> str:
+    """The system's name, with the decode mode when it is not 1-best (``score --json``)."""
+    if scores.get("decode") == "consensus":
+        return f"{system} (consensus, scale {scores.get('posterior_scale', 0):g})"
+    return system
 
 
 def markdown(res: dict) -> str:
@@ -221,7 +229,7 @@ def markdown(res: dict) -> str:
             wer = _fmt(sc.get("wer"))
             if sc.get("wer_min") is not None:
                 wer += f" ({sc['wer_min']:.2f}-{sc['wer_max']:.2f})"
-            out.append(f"| {r['system']} | {wer} | {_fmt(gain, '+.1f')} | "
+            out.append(f"| {_row_name(r['system'], sc)} | {wer} | {_fmt(gain, '+.1f')} | "
                        f"{_fmt(sc.get('ser'))} | "
                        f"{_fmt(sc.get('oracle_wer'))} | {_fmt(r['params'], ',d') if r['params'] else '-'} | "
                        f"{_fmt(rel, '.1f')} | {_fmt(r['size_mb'], '.2f')} | {_fmt(r['ppl'], '.1f')} | "
@@ -292,7 +300,7 @@ def plots(res: dict, out_dir: str) -> list[str]:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for r in rows:
         c = r.get("curve")
-        if c and c.get("points"):
+        if c and c.get("points") and c.get("key") != "posterior_scale":  # not an LM weight
             xs, ys = zip(*c["points"])
             ax.plot(xs, ys, label=f"{r['system']} ({c['key']})")
     ax.set_xlabel("LM weight (others at their best)")

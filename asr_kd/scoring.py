@@ -351,3 +351,38 @@ def write_trn(path: str | os.PathLike, nbest: NBest, chosen: Sequence[int]) -> N
     with atomic_write(path) as f:
         for utt, text in chosen_texts(nbest, chosen):
             f.write(f"{text} ({utt})\n" if text else f"({utt})\n")
+
+
+def texts_wer(nbest: NBest, texts: Sequence[str],
+              errors: list[np.ndarray] | None = None) -> WerResult:
+    """WER and SER of the word strings ``texts[i]`` (one per utterance, e.g. consensus
+    output, which need not be in the list); the oracle WER stays the N-best oracle.
+
+    ``errors``: :func:`hyp_error_matrix` output (for the oracle), computed when not given.
+    """
+    if len(texts) != len(nbest):
+        raise ValueError(f"{len(texts)} texts for {len(nbest)} utterances")
+    if errors is None:
+        errors = hyp_error_matrix(nbest)
+    nref = ref_word_counts(nbest)
+    rows = batch_errors([u.ref for u in nbest], list(texts))
+    tot = rows.sum(axis=0)
+    oracle = sum(int(e[:, ERR].min()) if len(e) else int(n) for e, n in zip(errors, nref))
+    sent = int((rows[:, ERR] > 0).sum())
+    words = int(nref.sum())
+    return WerResult(wer=_rate(int(tot[ERR]), words), ser=_rate(sent, len(nbest)),
+                     oracle_wer=_rate(oracle, words), words=words, ins=int(tot[INS]),
+                     del_=int(tot[DEL]), sub=int(tot[SUB]), utts=len(nbest),
+                     errors=int(tot[ERR]), sent_errors=sent, oracle_errors=oracle)
+
+
+def write_texts(path: str | os.PathLike, nbest: NBest, texts: Sequence[str],
+                trn: bool = False) -> None:
+    """Write one word string per utterance as Kaldi ``text`` (or sclite ``trn``)."""
+    with atomic_write(path) as f:
+        for u, text in zip(nbest, texts):
+            text = _norm(text)
+            if trn:
+                f.write(f"{text} ({u.utt})\n" if text else f"({u.utt})\n")
+            else:
+                f.write(f"{u.utt} {text}\n" if text else f"{u.utt}\n")

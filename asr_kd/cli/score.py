@@ -55,7 +55,61 @@ def register(subparsers) -> None:
     from .scoringopts import add_noise_options, add_srilm_scores_option
     add_srilm_scores_option(p)
     add_noise_options(p)
+    add_decode_args(p)
     p.set_defaults(func=run)
+
+
+DECODE_KEYS = ("decode", "posterior_scale")  # weights-file keys that are not score weights
+
+
+def add_decode_args(p) -> None:
+    """``--decode``, ``--posterior-scale`` and ``--deletion-bias`` (score)."""
+    p.add_argument("--decode", choices=["1best", "consensus"], default=None,
+                   help="1best: the highest-total hypothesis (default); consensus: align the "
+                   "list into a confusion network with posteriors softmax(total / "
+                   "--posterior-scale) and take the best word per slot (as SRILM's "
+                   "nbest-lattice -use-mesh); default: the weights file's \"decode\", else 1best")
+    p.add_argument("--posterior-scale", type=float, default=None,
+                   help="consensus: divide the weighted total by this before the softmax "
+                   "(SRILM's -posterior-scale; 0 gives the 1-best choice); default: the "
+                   "weights file's \"posterior_scale\"")
+    p.add_argument("--deletion-bias", type=float, default=1.0,
+                   help="consensus: multiply the empty word's posterior by this "
+                   "(SRILM's -deletion-bias; default 1)")
+
+
+def decode_options(args) -> tuple[str, float | None]:
+    """Decode mode and posterior scale from the options, else the weights file."""
+    mode, scale = args.decode, args.posterior_scale
+    if args.weights is not None:
+        with open_text(args.weights) as f:
+            try:
+                obj = json.loads(f.read().decode("utf-8-sig"))
+            except (ValueError, UnicodeDecodeError):
+                obj = {}  # parse_weights reports it
+        if isinstance(obj, dict):
+            fmode, fscale = obj.get("decode"), obj.get("posterior_scale")
+            if fmode is not None and fmode not in ("1best", "consensus"):
+                raise InputError(f'"decode": expected "1best" or "consensus", got {fmode!r}',
+                                 args.weights)
+            if fscale is not None and (isinstance(fscale, bool)
+                                       or not isinstance(fscale, (int, float))):
+                raise InputError(f'"posterior_scale": expected a number, got {fscale!r}',
+                                 args.weights)
+            mode = mode or fmode
+            scale = fscale if scale is None else scale
+    mode = mode or "1best"
+    if mode == "consensus":
+        if scale is None:
+            raise InputError("--decode consensus needs --posterior-scale (or a weights file "
+                             "from `asr-kd tune --decode consensus`); SRILM's nbest-lattice "
+                             "default is the LM weight")
+        if not math.isfinite(scale) or scale < 0:
+            raise InputError(f"--posterior-scale must be a finite number >= 0, got {scale}")
+        if not math.isfinite(args.deletion_bias) or args.deletion_bias < 0:
+            raise InputError(f"--deletion-bias must be a finite number >= 0, "
+                             f"got {args.deletion_bias}")
+    return mode, (float(scale) if scale is not None else None)
 
 
 def load_nbest(path: str, fmt: str | None, ref: str | None, command: str = "score",
@@ -96,7 +150,11 @@ def warn_case(nbest, command: str) -> None:
 
 
 def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]:
-    """Weights from a JSON file (``{"key": number}``) or ``KEY=VALUE`` strings."""
+    """Weights from a JSON file (``{"key": number}``) or ``KEY=VALUE`` strings.
+
+    A file's ``"decode"`` and ``"posterior_scale"`` are decode options
+    (:func:`decode_options`), not weights, and are skipped here.
+    """
     if path is not None:
         with open_text(path) as f:
             try:
@@ -115,8 +173,8 @@ def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]
             items.append((key, val))
     weights = {}
     for key, val in items:
-        if key == TUNED_ON and path is not None:
-            continue  # what the weights were tuned on (asr_kd.tuned_on), not a weight
+        if path is not None and (key == TUNED_ON or key in DECODE_KEYS):
+            continue  # the tuning record (asr_kd.tuned_on), decode mode and scale: not weights
         try:
             v = float(val)
         except (TypeError, ValueError):
@@ -154,6 +212,10 @@ def run(args) -> int:
         srilm = srilm_weights(weights)
         if not args.json:   # printed first, so it is there with or without references
             print("\n".join(format_srilm_weights(srilm)))
+    mode, scale = decode_options(args)
+    if mode == "consensus":
+        return run_consensus(args, nbest, weights, scale,
+                             {"noise": list(flt.patterns), **({"srilm": srilm} if srilm else {})})
     chosen = pick_best(nbest, weights)
     if args.out_hyp:
         write_text(args.out_hyp, nbest, chosen)
@@ -173,6 +235,36 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({**r.to_dict(), "noise": list(flt.patterns),
                           **({"srilm": srilm} if srilm else {})}))
+    else:
+        print(kaldi_wer_line(r))
+        print(kaldi_ser_line(r))
+        print(oracle_line(r))
+    return 0
+
+
+def run_consensus(args, nbest, weights, scale: float, record: dict) -> int:
+    """`score --decode consensus`: consensus hypotheses, their WER; oracle of the N-best.
+    ``record`` goes into the --json output (the scoring filter, SRILM weights)."""
+    from ..consensus import consensus_decode
+    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer, write_texts
+
+    texts = consensus_decode(nbest, weights, scale, args.deletion_bias)
+    if args.out_hyp:
+        write_texts(args.out_hyp, nbest, texts)
+    if args.out_trn:
+        write_texts(args.out_trn, nbest, texts, trn=True)
+    extra = {"decode": "consensus", "posterior_scale": scale, **record}
+    if not has_refs(nbest, args.ref or args.nbest):
+        print("asr-kd score: no references: consensus hypotheses only, no WER computed",
+              file=sys.stderr)
+        if args.json:
+            print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
+                              "ins": None, "del": None, "sub": None, "utts": len(nbest),
+                              **extra}))
+        return 0
+    r = texts_wer(nbest, texts)
+    if args.json:
+        print(json.dumps({**r.to_dict(), **extra}))
     else:
         print(kaldi_wer_line(r))
         print(kaldi_ser_line(r))

@@ -29,6 +29,12 @@ search (deterministic; details in asr_kd/tune.py):
             or --wip never gives a worse dev WER than leaving it out
   refine    from every start, 41-point line searches along each weight and each
             pair of weights, spans halved 6 times; the best result wins
+  consensus (--decode consensus) from the 1-best result at posterior scale 0 (=
+            the 1-best choice): the scale over 0 and 2^-8 .. 2^8 units (unit: the
+            median gap between the best and second-best total), then the refine
+            step (3 halvings) over weights and scale, all on one fixed alignment;
+            re-aligned with the result and searched again (2 rounds, a round kept
+            only if its exact WER is lower); never worse on dev than 1-best
 """
 
 
@@ -59,6 +65,11 @@ def register(subparsers) -> None:
     p.add_argument("--fallback-confidence", type=float, default=0.5,
                    help="required bootstrap P(cross-validated tuning better than --fallback) "
                    "(default 0.5: fewer out-of-fold errors)")
+    p.add_argument("--decode", choices=["1best", "consensus"], default="1best",
+                   help="consensus: after the 1-best search, also tune the posterior scale "
+                   "and re-tune the weights for consensus decoding (asr_kd/tune_consensus.py); "
+                   "the weights file then records \"decode\" and \"posterior_scale\", and "
+                   "the curve is along the scale (default: 1best)")
     p.add_argument("--lm-key", help="weight whose WER curve is shown (default: second key)")
     p.add_argument("--plot", help="also plot the curve to this PNG")
     p.add_argument("--print-srilm", action="store_true",
@@ -102,6 +113,9 @@ def run(args) -> int:
     for out in (args.out, args.curve_out, args.plot):
         if out:
             check_writable(out)  # before reading and tuning
+    if args.decode == "consensus" and args.fallback:
+        raise InputError("--fallback is a 1-best check; it cannot be combined with "
+                         "--decode consensus")
     from .scoringopts import apply_noise, noise_from_args, srilm_reader_opts
     flt = noise_from_args(args)
     nbest = load_nbest(args.nbest, args.format, args.ref, "tune",  # empty: an error
@@ -125,6 +139,8 @@ def run(args) -> int:
         res.weights = guard.weights
     r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
     res.wer, res.errors = r.wer, r.errors  # of the weights written (the fallback's if taken)
+    if args.decode == "consensus":
+        return run_consensus(args, nbest, keys, res, r, errors)
 
     # the weights, then what they were tuned on (asr_kd.tuned_on; score checks it)
     from ..tuned_on import TUNED_ON, record
@@ -161,4 +177,43 @@ def run(args) -> int:
     for x, wer in res.curve:
         mark = "  <- best" if x == res.weights[res.curve_key] else ""
         print(f"{x:12.6g}  {wer:.2f}{mark}")
+    return 0
+
+
+def run_consensus(args, nbest, keys, res, onebest, errors) -> int:
+    """`tune --decode consensus`: weights and posterior scale for consensus decoding,
+    starting from the 1-best result ``res`` (WER ``onebest``)."""
+    from ..consensus import consensus_decode
+    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer
+    from ..tune_consensus import SCALE, tune_consensus
+
+    print("1-best: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items())
+          + "  " + kaldi_wer_line(onebest))
+    c = tune_consensus(nbest, keys, wip=args.wip, signed=[k for k in args.signed.split(",") if k],
+                       start=res.weights, errors=errors, log=print)
+    r = texts_wer(nbest, consensus_decode(nbest, c.weights, c.scale), errors)
+    out = {**c.weights, "decode": "consensus", SCALE: c.scale}
+    from ..tuned_on import TUNED_ON, record
+    spreads = {k: v for k, v in res.spreads.items() if k in c.weights}
+    with atomic_write(args.out) as f:
+        f.write(json.dumps({**out, TUNED_ON: record(nbest, args.nbest, keys, spreads)},
+                           indent=2) + "\n")
+    if args.curve_out:
+        with atomic_write(args.curve_out) as f:
+            json.dump({"key": SCALE, "best": c.scale, "wer": r.wer, "weights": out,
+                       "points": [list(p) for p in c.curve]}, f)
+    if args.plot:
+        plot_curve(args.plot, SCALE, c.curve, c.scale)
+    print("best weights: " + " ".join(f"{k}={v:g}" for k, v in c.weights.items())
+          + f" {SCALE}={c.scale:g}")
+    if c.scale == 0:
+        print("consensus did not beat 1-best on this dev set: scale 0 (the 1-best choice)")
+    print(kaldi_wer_line(r))
+    print(kaldi_ser_line(r))
+    print(oracle_line(r))
+    print(f"\nWER along {SCALE} (weights at their best, on the best result's alignment):")
+    print(f"{SCALE:>16}  WER")
+    for x, wer in c.curve:
+        mark = "  <- best" if x == c.scale else ""
+        print(f"{x:16.6g}  {wer:.2f}{mark}")
     return 0

@@ -49,6 +49,7 @@ tune_first_pass=true
 extra_scores=
 oov_feature=false
 fallback=false
+decode=1best
 dedup=false
 text_filter=
 mini_words=150000
@@ -78,7 +79,7 @@ lm_data=
 lm_exp=
 _opts="task shared stage stop_stage data exp lm_data lm_exp lm_text lm_valid lm_test wsj1_lm_root
 nbest_dev nbest_eval nbest_format ref_dev ref_eval first_pass_scores tune_first_pass extra_scores
-oov_feature fallback dedup text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
+oov_feature fallback decode dedup text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
 student_conf num_teachers ensemble use_cache topk alpha tau trust trust_k trust_beta device seed
 seeds batch_tokens nj threads quiet"
 # Scoring filter (asr-kd score/tune/compare --noise, --noise-vocab): words removed from
@@ -421,8 +422,12 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       # --fallback true: an LM's weights are kept only if they beat the first pass out of
       # fold in 5-fold cross-validation on dev (asr-kd tune --fallback), else the first pass.
       fb=(); [ "$fallback" = true ] && [ $s != first_pass ] && fb=(--fallback "$exp/score/first_pass/weights.json")
+      # --decode consensus: weights and posterior scale for consensus decoding (score reads
+      # both from weights.json); the fallback check is a 1-best one and is not combined with it.
+      [ "$decode" = consensus ] && fb=()
       asr-kd tune --nbest "$exp/rescore/dev.all.jsonl.gz" --scores "$keys" --wip --lm-key "$lmkey" \
-        ${signed:+--signed $signed} "${fb[@]}" "${nz[@]}" --out "$d/weights.json" --curve-out "$d/curve.json" > "$d/tune.log"
+        ${signed:+--signed $signed} "${fb[@]}" "${nz[@]}" --decode "$decode" --out "$d/weights.json" \
+        --curve-out "$d/curve.json" > "$d/tune.log"
     fi
     for set in dev eval; do
       asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" --json "${nz[@]}" \
