@@ -30,13 +30,13 @@ one() {  # NAME OPTIONS...: distil, rescore, tune, score
   local m=$lm_exp/ablation/$name d=$exp/ablation/$name
   mkdir -p "$d"
   if [ ! -f "$m/.done" ]; then
-    OMP_NUM_THREADS=1 asr-kd distill --config "$student_conf" --train "$lm_data/lm/train.txt" \
+    asr-kd distill --threads 1 --config "$student_conf" --train "$lm_data/lm/train.txt" \
       --valid "$lm_data/lm/valid.txt" --out "$m" --seed "$seed" --resume --quiet "$@" \
       > "$d/distill.log" 2>&1
     touch "$m/.done"
   fi
   for set in dev eval; do
-    OMP_NUM_THREADS=1 asr-kd rescore --nbest "$exp/rescore/$set.all.jsonl.gz" --model "$m" \
+    asr-kd rescore --threads 1 --nbest "$exp/rescore/$set.all.jsonl.gz" --model "$m" \
       --name "$name" --out "$d/$set.jsonl.gz" "${tf[@]}" --quiet > "$d/rescore.$set.log" 2>&1
   done
   asr-kd tune --nbest "$d/dev.jsonl.gz" --scores "$first_pass_scores,lm:$name,oov:$name" \
@@ -44,7 +44,7 @@ one() {  # NAME OPTIONS...: distil, rescore, tune, score
   for set in dev eval; do
     asr-kd score --nbest "$d/$set.jsonl.gz" --weights "$d/weights.json" --json > "$d/$set.json"
   done
-  OMP_NUM_THREADS=1 asr-kd ppl --model "$m" --text "$lm_data/lm/valid.txt" --mode sentence \
+  asr-kd ppl --threads 1 --model "$m" --text "$lm_data/lm/valid.txt" --mode sentence \
     --json --quiet > "$d/ppl.json"
 }
 
