@@ -27,7 +27,7 @@ from ..errors import InputError
 # Subcommand modules, in the order `asr-kd --help` lists them.
 COMMANDS = [
     "vocab", "train_lm", "ppl", "cache_teacher", "distill",
-    "convert_nbest", "rescore", "tune", "score", "compare", "merge", "report",
+    "convert_nbest", "rescore", "tune", "score", "compare", "merge", "report", "export",
 ]
 
 
