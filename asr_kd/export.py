@@ -95,7 +95,7 @@ def export_onnx(model: LstmLM, path: str) -> None:
         raise InputError("ONNX export does not support LSTMP (proj_dim > 0): the ONNX LSTM "
                          "operator has no projection")
     model = model.float().eval()
-    graph = _StepGraph(model)
+    graph = _StepGraph(model).eval()  # a new Module is in training mode: dropout would be exported
     tokens = torch.zeros(2, 3, dtype=torch.long)
     h0, c0 = model.init_state(2, torch.device("cpu"))
     dyn = {"tokens": {0: "batch", 1: "time"}, "h0": {1: "batch"}, "c0": {1: "batch"},
@@ -117,7 +117,17 @@ def quantize_onnx(src: str, dst: str) -> None:
     _need_ort()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=False)
+    import logging
+
+    # quantize_dynamic logs a "consider pre-processing" hint on the root logger (for
+    # static quantisation of CNNs); it does not apply here, so keep the CLI quiet.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=False)
+    finally:
+        root.setLevel(level)
 
 
 def quantize_torch(model: LstmLM) -> LstmLM:
@@ -141,6 +151,8 @@ class OnnxLM(nn.Module):
     Runs on the CPU with ``threads`` intra-op threads (default: torch's setting,
     which OMP_NUM_THREADS sets), and returns tensors on the inputs' device.
     """
+
+    outputs_logprobs = True  # ``out`` gives log-probabilities: scoring skips its log_softmax
 
     def __init__(self, path: str, cfg: LMConfig, threads: int | None = None):
         super().__init__()
@@ -302,6 +314,7 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
                               size=tok.size),
             "checksums": {ONNX_FILE: file_crc32(path)},
             "size_mb": round(os.path.getsize(path) / 1e6, 3),
+            "num_params": model.num_params(),  # of the model exported (the report's column)
             "source": {"model": os.path.abspath(model_dir), "num_params": model.num_params(),
                        "size_mb": src_cfg.get("size_mb")},
             "check": {"diff": {k: (round(v, 8) if isinstance(v, float) else v)

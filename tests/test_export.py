@@ -29,7 +29,7 @@ V = len(WORDS) + 3
 
 def make_model_dir(path, seed=0, **kw):
     torch.manual_seed(seed)
-    cfg = dict(vocab_size=V, embed_dim=32, hidden_dim=48, num_layers=2, init_range=0.3)
+    cfg = dict(vocab_size=V, embed_dim=32, hidden_dim=48, num_layers=2, init_range=0.3, dropout=0.3)
     cfg.update(kw)
     model = LstmLM(LMConfig(**cfg)).eval()
     save_model(model, WordVocab(["<s>", "</s>", "<unk>"] + WORDS), str(path))
