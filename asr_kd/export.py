@@ -280,6 +280,9 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
 
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r} (expected {' or '.join(FORMATS)})")
+    if os.path.realpath(out_dir) == os.path.realpath(model_dir):
+        raise InputError("--out must be a new folder, not the model folder itself (its "
+                         "config.json and tokenizer would be replaced)", out_dir)
     _need_ort()
     model, tok, src_cfg = load_model(model_dir, "cpu")
     tol = dict(TOLERANCE[fmt], **(tolerance or {}))

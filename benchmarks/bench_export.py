@@ -129,6 +129,8 @@ def main(argv=None) -> int:
                 res[label] = [h.scores[key] for u in nb for h in u.hyps]
             if weights is None:  # fp32 PyTorch: tune once, on dev
                 weights = tune_weights(dev, keys + [key], wip=True).weights
+                print(f"  {name}: weights tuned on dev with fp32 PyTorch scores: {weights} "
+                      f"(first pass alone: {fp.weights})", file=sys.stderr)
             ppl = perplexity(m, tok, sents, "sentence")["ppl"]
             wer = {label: corpus_wer(nb, pick_best(nb, weights)).wer
                    for label, nb in (("dev", dev), ("eval", evl))}

@@ -188,6 +188,9 @@ def test_refusals(exported, tmp_path, capsys):
     # training commands get the PyTorch folder, not the export
     with pytest.raises(InputError, match="can only score"):
         load_models([str(root / "onnx")])
+    # exporting into the model folder itself would replace its config.json
+    with pytest.raises(InputError, match="not the model folder itself"):
+        ex.export_model(str(root / "lm"), "onnx", str(root / "lm" / "."))
     # a changed model.onnx is caught by its checksum
     bad = tmp_path / "bad"
     bad.mkdir()
