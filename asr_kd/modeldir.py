@@ -257,11 +257,26 @@ def same_tokenizer(a, b) -> bool:
     return a.itos == b.itos
 
 
-def load_models(model_dirs: list[str], device="cpu", combine: str = "prob"):
-    """One model, or a TeacherEnsemble of several sharing one tokenizer: (model, tokenizer)."""
+def load_models(model_dirs: list[str], device="cpu", combine: str = "prob",
+                allow_exported: bool = False):
+    """One model, or a TeacherEnsemble of several sharing one tokenizer: (model, tokenizer).
+
+    ``allow_exported``: folders written by ``asr-kd export`` load as
+    :class:`~asr_kd.export.OnnxLM` (scoring only: rescore and ppl); otherwise they
+    are refused by name.
+    """
+    from .export import is_exported, load_exported
     from .models import TeacherEnsemble
 
-    loaded = [load_model(d, device) for d in model_dirs]
+    def one(d):
+        if not is_exported(d):
+            return load_model(d, device)
+        if not allow_exported:
+            raise InputError("an exported (ONNX) model can only score (rescore, ppl); give the "
+                             "PyTorch model folder it was exported from", d)
+        return load_exported(d)
+
+    loaded = [one(d) for d in model_dirs]
     tok = loaded[0][1]
     for d, (_, t, _) in zip(model_dirs[1:], loaded[1:]):
         if not same_tokenizer(tok, t):

@@ -76,6 +76,9 @@ class _Stepper:
         """(n, V) log-probabilities from per-member hidden states."""
         logits = [m.out(h).float() for m, h in zip(self.members, hs)]
         if len(logits) == 1:
+            # an exported model (asr_kd.export.OnnxLM) gives normalised log-probs already
+            if getattr(self.members[0], "outputs_logprobs", False):
+                return logits[0]
             return torch.log_softmax(logits[0], -1)
         if self.combine == "logit":
             return torch.log_softmax(torch.stack(logits).mean(0), -1)

@@ -1,6 +1,7 @@
 """End-to-end runs of recipes/wsj/run.sh on tiny configurations (a few minutes in all)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -45,7 +46,12 @@ def check_report(tmp_path, p):
     exp = tmp_path / "exp"
     res = json.loads((exp / "report" / "results.json").read_text())
     names = [r["system"] for r in res["systems"]]
-    assert names == ["first_pass", "teacher", "baseline", "student"]
+    int8 = importlib.util.find_spec("onnxruntime") is not None  # the student_int8 row (export)
+    assert names == ["first_pass", "teacher", "baseline", "student"] + ["student_int8"] * int8
+    if int8:
+        st, q = res["systems"][3], res["systems"][4]
+        assert q["params"] == st["params"] and q["size_mb"] > 0
+        assert "| student_int8 |" in p.stdout
     for r in res["systems"]:
         for st in ("dev", "eval"):
             assert 0 <= r[st]["wer"] <= 100 and r[st]["oracle_wer"] <= r[st]["wer"]

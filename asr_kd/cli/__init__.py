@@ -28,7 +28,7 @@ from ..threads import restore_threads, set_threads, threads_state
 # Subcommand modules, in the order `asr-kd --help` lists them.
 COMMANDS = [
     "vocab", "train_lm", "ppl", "cache_teacher", "distill",
-    "convert_nbest", "rescore", "tune", "score", "compare", "merge", "report",
+    "convert_nbest", "rescore", "tune", "score", "compare", "merge", "report", "export",
 ]
 
 

@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     device = pick_device(args.device)
-    model, tok = load_models(args.model, device, args.ensemble)
+    model, tok = load_models(args.model, device, args.ensemble, allow_exported=True)
     res = perplexity(model, tok, read_sentences(args.text, args.text_format), args.mode,
                      device, quiet=args.quiet)
     if args.json:

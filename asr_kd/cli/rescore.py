@@ -121,7 +121,7 @@ def run(args) -> int:
             raise InputError(f"--out-format kaldi needs scores 'am' and 'lm0' on every "
                              f"hypothesis; this N-best lacks {', '.join(missing)} (write jsonl)",
                              args.nbest)
-    model, tok = load_models(args.model, device, args.ensemble)
+    model, tok = load_models(args.model, device, args.ensemble, allow_exported=True)
     filt = TextFilter.from_spec(args.text_filter)
     log.info("scoring %d hypotheses of %d utterances with %s", nbest.num_hyps(), len(nbest),
              " + ".join(args.model))

@@ -87,6 +87,8 @@ seeds batch_tokens nj threads quiet"
 noise=
 noise_vocab=
 _opts="$_opts noise noise_vocab"
+int8_student=auto   # true|false|auto (auto: when onnxruntime is installed)
+_opts="$_opts int8_student"
 # --task presets the options of a real-data task; options given on the command line win.
 for ((_i = 1; _i <= $#; _i++)); do
   case ${!_i} in
@@ -129,7 +131,7 @@ log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINE
 # continue the old run), and a retrained model changes the inputs of every later step.
 done_or_run() {
   local name=$1; shift
-  local dir=$exp; case $name in vocab|teacher*|baseline|cache|student) dir=$lm_exp ;; esac
+  local dir=$exp; case $name in vocab|teacher*|baseline|cache|student|student_int8) dir=$lm_exp ;; esac
   local sentinel=$dir/.done/$name sig
   mkdir -p "$dir/.done"
   sig=$(mktemp "$dir/.done/.sig.XXXXXX")
@@ -149,7 +151,7 @@ done_or_run() {
     remove_output "$@"
   fi
   mv "$sig" "$sentinel.running"
-  "$@"
+  "$@" || return  # (set -e is off where the caller tests the result)
   mv "$sentinel.running" "$sentinel"
 }
 # The --out folder of a step's command, removed before a rerun with other options
@@ -358,6 +360,20 @@ fi
 
 systems=(teacher baseline student)
 models_of() { case $1 in teacher) echo "${teachers[@]}" ;; *) echo "$lm_exp/$1" ;; esac; }
+# The student exported to int8 ONNX (asr-kd export --format int8, self-checked against the
+# fp32 student) is scored as one more system, student_int8: its size, speed and WER in the report.
+if [ "$int8_student" = auto ]; then
+  if python -c 'import onnxruntime' 2>/dev/null; then int8_student=true; else int8_student=false; fi
+fi
+if [ "$int8_student" = true ]; then
+  if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+    log "Stage 6: int8 ONNX export of the student"
+    if done_or_run student_int8 asr-kd export --model "$lm_exp/student" --format int8 \
+         --out "$lm_exp/student_int8" $q; then :
+    else log "  int8 export refused (above); no student_int8 row"; int8_student=false; fi
+  fi
+  if [ "$int8_student" = true ] && [ -f "$lm_exp/student_int8/config.json" ]; then systems+=(student_int8); fi
+fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: perplexities (sentence mode, validation text${lm_test:+; stream and sentence mode, $lm_test})"
@@ -386,7 +402,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
       out=$exp/rescore/$set.$s.jsonl.gz
       # The sentinel names what the output was made from (the input list's bytes, the
       # model weights, the filter), so a new --nbest-eval or a retrained model rescores again.
-      key=$( { md5sum < "$in"; for m in $(models_of $s); do stat -c %Y.%s "$m/model.safetensors"; done
+      key=$( { md5sum < "$in"; for m in $(models_of $s); do stat -c %Y.%s "$m"/model.safetensors "$m"/model.onnx 2>/dev/null || true; done
                echo "$text_filter $batch_tokens"; if [ -f "$text_filter" ]; then md5sum < "$text_filter"; fi
              } | md5sum | cut -c1-12)
       if [ "$nj" -le 1 ]; then
@@ -447,8 +463,9 @@ fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   log "Stage 9: report"
+  int8_row=(); [[ " ${systems[*]} " == *" student_int8 "* ]] && int8_row=(--system "student_int8=$lm_exp/student_int8")
   asr-kd report --exp "$exp" --out "$exp/report" --system first_pass \
     --system "teacher=$(models_of teacher | tr ' ' ',')" --system "baseline=$lm_exp/baseline" \
-    --system "student=$lm_exp/student" --sets dev,eval
+    --system "student=$lm_exp/student" "${int8_row[@]}" --sets dev,eval
   log "report: $exp/report/report.md"
 fi

@@ -1,0 +1,375 @@
+"""Export a trained LstmLM to ONNX (fp32 or int8) and run it with onnxruntime.
+
+An exported folder holds ``model.onnx``, the tokenizer (``words.txt`` or
+``spm.model``) and a ``config.json`` whose ``"format"`` is
+``asr_kd-exported-lm``, so ``asr-kd rescore/ppl --model DIR`` recognise it.
+
+The ONNX graph (opset :data:`OPSET`) runs a whole padded batch of sequences
+with the recurrent state in and out; one rescoring step is the same graph with
+T = 1::
+
+    inputs   tokens   int64   (B, T)        token ids
+             h0       float32 (L, B, D)     LSTM hidden state (D = hidden_dim)
+             c0       float32 (L, B, D)     LSTM cell state
+    outputs  logprobs float32 (B, T, V)     log p(next token | tokens up to t), natural log
+             h1, c1   float32 (L, B, D)     state after the last position
+
+``int8`` is onnxruntime's dynamic quantisation of that graph (int8 weights of
+the LSTM and output MatMul, activations quantised per call).  torch.ao's
+dynamic quantisation of the PyTorch model (LSTM + Linear) was measured against
+it: see ``benchmarks/bench_export.py`` and :func:`quantize_torch`.
+
+Every export checks itself before anything is written: the exported model and
+the fp32 PyTorch model score a few sentences (``check_sentences``), both as
+whole padded sequences and step by step through the rescoring trie, and a model
+whose log-probabilities differ by more than :data:`TOLERANCE` is refused.
+
+:class:`OnnxLM` has the interface the scoring code uses (``init_state``,
+``hidden`` + ``out``, ``token_logprobs``), so rescoring and perplexity run it
+through the same code paths (prefix trie, stream/sentence batching) as the
+PyTorch model.  It runs on the CPU whatever ``device`` says.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+
+import torch
+import torch.nn as nn
+
+from .errors import InputError
+from .fileio import FileSet
+from .models import LMConfig, LstmLM
+
+EXPORT_FORMAT = "asr_kd-exported-lm"
+ONNX_FILE = "model.onnx"
+CONFIG = "config.json"
+# Opset 17: the TorchScript exporter's LSTM and LogSoftmax ops are in every
+# onnxruntime >= 1.14; nothing newer is needed.
+OPSET = 17
+FORMATS = ("onnx", "int8")
+INPUTS = ["tokens", "h0", "c0"]
+OUTPUTS = ["logprobs", "h1", "c1"]
+
+# The self-check's limits on |exported - fp32 torch| log-probabilities (natural log).
+#   token_max:  largest per-token difference;  token_mean: mean per-token difference;
+#   sentence_max: largest difference of a sentence's total;  ppl_rel: |ppl ratio - 1|.
+# fp32 ONNX must agree to float rounding; int8 gets looser limits sized so that the
+# perplexity moves by at most 1 % (the issue's target) and no token by more than 0.5 nats.
+TOLERANCE = {
+    "onnx": {"token_max": 1e-3, "token_mean": 1e-4, "sentence_max": 1e-2, "ppl_rel": 1e-4},
+    "int8": {"token_max": 0.5, "token_mean": 0.05, "sentence_max": 1.0, "ppl_rel": 0.01},
+}
+
+
+class ExportCheckError(InputError):
+    """The exported model does not reproduce the PyTorch model within tolerance."""
+
+
+def _need_ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise InputError("onnxruntime is not installed: pip install 'asr_kd[onnx]'") from None
+    return onnxruntime
+
+
+class _StepGraph(nn.Module):
+    """What is exported: tokens (B, T), (h0, c0) -> log-probs (B, T, V), h1, c1."""
+
+    def __init__(self, lm: LstmLM):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, tokens, h0, c0):
+        logits, (h1, c1) = self.lm(tokens, (h0, c0))
+        return torch.log_softmax(logits, -1), h1, c1
+
+
+def export_onnx(model: LstmLM, path: str) -> None:
+    """Write ``model`` as an ONNX graph (see the module docstring) to ``path``."""
+    if model.cfg.proj_dim > 0:
+        raise InputError("ONNX export does not support LSTMP (proj_dim > 0): the ONNX LSTM "
+                         "operator has no projection")
+    model = model.float().eval()
+    graph = _StepGraph(model).eval()  # a new Module is in training mode: dropout would be exported
+    tokens = torch.zeros(2, 3, dtype=torch.long)
+    h0, c0 = model.init_state(2, torch.device("cpu"))
+    dyn = {"tokens": {0: "batch", 1: "time"}, "h0": {1: "batch"}, "c0": {1: "batch"},
+           "logprobs": {0: "batch", 1: "time"}, "h1": {1: "batch"}, "c1": {1: "batch"}}
+    # dynamo=False (the TorchScript exporter): it maps nn.LSTM to one ONNX LSTM op per
+    # layer with batch and time both dynamic, in 0.2 s.  torch 2.13's default dynamo
+    # exporter took 7 s, warned about the LSTM's _flat_weights, and fixed the time axis
+    # of the output to the example's length (onnxruntime then warns on every other T).
+    import warnings
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, (tokens, h0, c0), path, input_names=INPUTS,
+                          output_names=OUTPUTS, dynamic_axes=dyn, opset_version=OPSET,
+                          dynamo=False, do_constant_folding=True)
+
+
+def quantize_onnx(src: str, dst: str) -> None:
+    """onnxruntime dynamic int8 quantisation of ``src`` (LSTM and MatMul weights)."""
+    _need_ort()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    import logging
+
+    # quantize_dynamic logs a "consider pre-processing" hint on the root logger (for
+    # static quantisation of CNNs); it does not apply here, so keep the CLI quiet.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=False)
+    finally:
+        root.setLevel(level)
+
+
+def quantize_torch(model: LstmLM) -> LstmLM:
+    """torch.ao dynamic int8 quantisation (nn.LSTM and nn.Linear) of a copy of ``model``."""
+    import copy
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notice in favour of torchao
+        return torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(model).float().eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
+
+
+class OnnxLM(nn.Module):
+    """An exported LM run by onnxruntime, with LstmLM's scoring interface.
+
+    ``hidden`` returns the graph's log-probabilities (B, T, V) as the "hidden"
+    features and ``out`` is the identity on them, so code that does
+    ``log_softmax(out(hidden(x)))`` gets the same log-probabilities (log_softmax of
+    normalised log-probs is themselves).  State tensors are (L, B, D) as LstmLM's.
+    Runs on the CPU with ``threads`` intra-op threads (default: torch's setting,
+    which OMP_NUM_THREADS sets), and returns tensors on the inputs' device.
+    """
+
+    outputs_logprobs = True  # ``out`` gives log-probabilities: scoring skips its log_softmax
+
+    def __init__(self, path: str, cfg: LMConfig, threads: int | None = None):
+        super().__init__()
+        ort = _need_ort()
+        self.cfg = cfg
+        self.path = path
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads or torch.get_num_threads()
+        so.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            msg = " ".join(str(e).split())[:200]
+            raise InputError(f"cannot load the ONNX model ({msg})", path) from None
+
+    def init_state(self, batch_size: int, device=None):
+        L, H = self.cfg.num_layers, self.cfg.hidden_dim
+        z = torch.zeros(L, batch_size, H, device=device)
+        return z, z.clone()
+
+    def hidden(self, inputs: torch.Tensor, state=None):
+        """inputs (B, T) -> (log-probs (B, T, V), (h1, c1))."""
+        dev = inputs.device
+        if state is None:
+            state = self.init_state(inputs.shape[0])
+        h0, c0 = state
+        lp, h1, c1 = self.session.run(OUTPUTS, {
+            "tokens": inputs.detach().to("cpu", torch.long).contiguous().numpy(),
+            "h0": h0.detach().to("cpu", torch.float32).contiguous().numpy(),
+            "c0": c0.detach().to("cpu", torch.float32).contiguous().numpy()})
+        return (torch.from_numpy(lp).to(dev),
+                (torch.from_numpy(h1).to(dev), torch.from_numpy(c1).to(dev)))
+
+    def out(self, h: torch.Tensor) -> torch.Tensor:
+        """The identity: ``hidden`` already gives log-probabilities."""
+        return h
+
+    def forward(self, inputs, state=None):
+        return self.hidden(inputs, state)
+
+    def token_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor, state=None):
+        """log p(target_t | inputs_<=t): (B, T); 0 where the target is ignored (< 0)."""
+        lp, state = self.hidden(inputs, state)
+        out = lp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        return out.masked_fill(targets < 0, 0.0), state
+
+    def num_params(self) -> int:
+        return 0  # the weights live in the ONNX graph
+
+
+# ------------------------------------------------------------- self-check --
+
+def sample_sentences(model: LstmLM, tokenizer, n: int = 16, max_len: int = 30,
+                     seed: int = 0) -> list[list[int]]:
+    """``n`` token-id sentences drawn from ``model`` itself (ancestral sampling, seeded),
+    without <s>/</s>: realistic inputs for the self-check without any text."""
+    gen = torch.Generator().manual_seed(seed)
+    sents = []
+    with torch.no_grad():
+        for _ in range(n):
+            tok, state, ids = torch.tensor([[tokenizer.bos]]), None, []
+            for _ in range(max_len):
+                logits, state = model(tok, state)
+                p = torch.softmax(logits[0, -1].float(), -1)
+                p[tokenizer.bos] = 0.0  # <s> is never a next token
+                nxt = int(torch.multinomial(p, 1, generator=gen))
+                if nxt == tokenizer.eos:
+                    break
+                ids.append(nxt)
+                tok = torch.tensor([[nxt]])
+            sents.append(ids or [tokenizer.eos + 1 if tokenizer.size > 2 else 0])
+    return sents
+
+
+def compare_models(ref: LstmLM, other, sentences: list[list[int]], bos: int, eos: int) -> dict:
+    """Differences of ``other``'s log-probabilities from ``ref``'s on ``sentences``.
+
+    Scores every sentence as one padded batch (whole sequences) and through the
+    rescoring prefix trie (one step per level); returns the largest differences
+    of both: token_max, token_mean, sentence_max, ppl_rel, plus counts.
+    """
+    from .corpus import pad_batch
+    from .rescore import score_trie
+
+    batch = pad_batch([[bos] + s + [eos] for s in sentences])
+    with torch.no_grad():
+        a, _ = ref.token_logprobs(batch.inputs, batch.targets)
+        b, _ = other.token_logprobs(batch.inputs, batch.targets)
+    mask = batch.targets >= 0
+    d = (a.double() - b.double()).abs()[mask]
+    ta, tb = a.double().sum(1), b.double().sum(1)
+    trie_a, _ = score_trie(ref, sentences, bos, eos)
+    trie_b, _ = score_trie(other, sentences, bos, eos)
+    ntok = int(mask.sum())
+    sent_diff = max(float((ta - tb).abs().max()),
+                    max(abs(x - y) for x, y in zip(trie_a, trie_b)))
+    return {"sentences": len(sentences), "tokens": ntok,
+            "token_max": float(d.max()), "token_mean": float(d.mean()),
+            "sentence_max": sent_diff,
+            "ppl_rel": abs(math.exp((float(ta.sum()) - float(tb.sum())) / ntok) - 1.0)}
+
+
+def check_within(diff: dict, tol: dict, what: str) -> None:
+    """Raise :class:`ExportCheckError` naming every limit ``diff`` exceeds."""
+    bad = [f"{k} {diff[k]:.3g} > {tol[k]:g}" for k in ("token_max", "token_mean", "sentence_max",
+                                                        "ppl_rel") if diff[k] > tol[k]]
+    if bad:
+        raise ExportCheckError(f"the {what} model's log-probabilities differ from the fp32 "
+                               f"PyTorch model's beyond tolerance ({'; '.join(bad)}, over "
+                               f"{diff['sentences']} sentences, {diff['tokens']} tokens); "
+                               "nothing written")
+
+
+# ----------------------------------------------------------------- export --
+
+def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] | None = None,
+                 tolerance: dict | None = None) -> dict:
+    """Export the model folder ``model_dir`` as ``fmt`` (onnx | int8) into ``out_dir``.
+
+    ``check_text``: sentences for the self-check (default: 16 sampled from the
+    model).  ``tolerance`` overrides :data:`TOLERANCE` [fmt].  Returns the config
+    written; raises :class:`ExportCheckError` (writing nothing) when the check fails.
+    """
+    from .modeldir import file_crc32, load_model, save_tokenizer, tokenizer_files
+
+    if fmt not in FORMATS:
+        raise InputError(f"unknown export format {fmt!r} (expected {' or '.join(FORMATS)})")
+    if os.path.realpath(out_dir) == os.path.realpath(model_dir):
+        raise InputError("--out must be a new folder, not the model folder itself (its "
+                         "config.json and tokenizer would be replaced)", out_dir)
+    _need_ort()
+    model, tok, src_cfg = load_model(model_dir, "cpu")
+    tol = dict(TOLERANCE[fmt], **(tolerance or {}))
+    if check_text:
+        sents = [ids for ids in (tok.encode(s) for s in check_text) if ids]
+        if not sents:
+            raise InputError("the check text has no non-empty sentence")
+    else:
+        sents = sample_sentences(model, tok)
+    tmp = tempfile.mkdtemp(prefix="asr_kd-export-")
+    try:
+        fp32 = os.path.join(tmp, "fp32.onnx")
+        export_onnx(model, fp32)
+        path = fp32
+        if fmt == "int8":
+            path = os.path.join(tmp, "int8.onnx")
+            quantize_onnx(fp32, path)
+        diff = compare_models(model, OnnxLM(path, model.cfg), sents, tok.bos, tok.eos)
+        check_within(diff, tol, "ONNX int8" if fmt == "int8" else "ONNX fp32")
+        tok_name = tokenizer_files(tok)
+        cfg = {
+            "format": EXPORT_FORMAT, "version": 1,
+            "precision": "int8" if fmt == "int8" else "fp32",
+            "runtime": "onnxruntime",
+            "onnx": {"file": ONNX_FILE, "opset": OPSET, "exporter": "torch.onnx (TorchScript)",
+                     "inputs": {"tokens": "int64 (B, T)", "h0": "float32 (L, B, D)",
+                                "c0": "float32 (L, B, D)"},
+                     "outputs": {"logprobs": "float32 (B, T, V) natural log",
+                                 "h1": "float32 (L, B, D)", "c1": "float32 (L, B, D)"}},
+            "model": model.cfg.to_dict(),
+            "tokenizer": dict(src_cfg.get("tokenizer", {}), kind=tok.kind, file=tok_name,
+                              size=tok.size),
+            "checksums": {ONNX_FILE: file_crc32(path)},
+            "size_mb": round(os.path.getsize(path) / 1e6, 3),
+            "num_params": model.num_params(),  # of the model exported (the report's column)
+            "source": {"model": os.path.abspath(model_dir), "num_params": model.num_params(),
+                       "size_mb": src_cfg.get("size_mb")},
+            "check": {"diff": {k: (round(v, 8) if isinstance(v, float) else v)
+                               for k, v in diff.items()}, "tolerance": tol},
+        }
+        os.makedirs(out_dir, exist_ok=True)
+        with FileSet() as files:
+            save_tokenizer(tok, out_dir, files)
+            cfg["checksums"][tok_name] = file_crc32(
+                files.staged_path(os.path.join(out_dir, tok_name)))
+            with files.open(os.path.join(out_dir, ONNX_FILE), "wb") as f, open(path, "rb") as src:
+                shutil.copyfileobj(src, f)
+            with files.open(os.path.join(out_dir, CONFIG)) as f:
+                json.dump(cfg, f, indent=2, sort_keys=True)
+                f.write("\n")
+        return cfg
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------- loading --
+
+def is_exported(model_dir: str) -> bool:
+    """True when ``model_dir/config.json`` says ``"format": "asr_kd-exported-lm"``."""
+    try:
+        with open(os.path.join(model_dir, CONFIG), encoding="utf-8") as f:
+            return json.load(f).get("format") == EXPORT_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False  # read_config of the normal loader names the problem
+
+
+def load_exported(model_dir: str):
+    """``(OnnxLM, tokenizer, config)`` of an exported folder, checksums verified."""
+    from .modeldir import _check_tokenizer, file_crc32, load_tokenizer_for
+
+    cfg_path = os.path.join(model_dir, CONFIG)
+    with open(cfg_path, encoding="utf-8") as f:
+        cfg = json.load(f)
+    try:
+        lm_cfg = LMConfig.from_dict(cfg["model"])
+        name = cfg["onnx"]["file"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"bad exported-model config ({e})", cfg_path) from None
+    if not isinstance(name, str) or os.path.basename(name) != name:
+        raise InputError(f"bad ONNX file name {name!r}", cfg_path)
+    path = os.path.join(model_dir, name)
+    if not os.path.isfile(path):
+        raise InputError("missing ONNX model file", path)
+    want = (cfg.get("checksums") or {}).get(name)
+    if want is not None and file_crc32(path) != want:
+        raise InputError(f"checksum differs from the one in {CONFIG}: the file was changed or "
+                         "corrupted after the export", path)
+    tok = load_tokenizer_for(model_dir, cfg)
+    _check_tokenizer(model_dir, cfg, tok, lm_cfg.vocab_size)
+    return OnnxLM(path, lm_cfg), tok, cfg
