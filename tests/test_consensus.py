@@ -246,20 +246,3 @@ def test_report_rows_name_their_decode_mode():
         row("student", {"wer": 9.0, "decode": "consensus", "posterior_scale": 12.5})]})
     names = [l.split("|")[1].strip() for l in md.splitlines() if l.startswith("| ")][1:]
     assert names == ["first_pass", "student (consensus, scale 12.5)"]
-
-
-def test_recipe_decode_consensus_reaches_the_report(tmp_path):
-    """recipes/wsj/run.sh --decode consensus: tune and score use consensus decoding and
-    the report's rows say so (the untuned first pass would stay 1-best)."""
-    from test_recipe import run_recipe
-
-    p = run_recipe(tmp_path, "--mini-words", "3000", "--mini-utts", "8", "--mini-nbest", "5",
-                   "--decode", "consensus")
-    exp = tmp_path / "exp"
-    for s in ("first_pass", "teacher", "baseline", "student"):
-        w = json.loads((exp / "score" / s / "weights.json").read_text())
-        assert w["decode"] == "consensus" and w["posterior_scale"] >= 0
-        for part in ("dev", "eval"):
-            sc = json.loads((exp / "score" / s / f"{part}.json").read_text())
-            assert sc["decode"] == "consensus" and 0 <= sc["wer"] <= 100
-    assert "| student (consensus, scale " in p.stdout

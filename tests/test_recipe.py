@@ -83,6 +83,15 @@ def test_recipe_mini_task_end_to_end_and_rerun_skips(tmp_path):
         (exp / "report" / "report.md").read_text()
     # ... and the lists are rescored with the new student, not left from the old one.
     assert student_scores(exp / "rescore" / "dev.student.jsonl.gz") != before
+    # --decode consensus: tune and score use consensus decoding and the report's rows say so.
+    p4 = run_recipe(tmp_path, "--stage", "8", "--num-teachers", "2", "--decode", "consensus")
+    for s in ("first_pass", "teacher", "baseline", "student"):
+        w = json.loads((exp / "score" / s / "weights.json").read_text())
+        assert w["decode"] == "consensus" and w["posterior_scale"] >= 0
+        for part in ("dev", "eval"):
+            sc = json.loads((exp / "score" / s / f"{part}.json").read_text())
+            assert sc["decode"] == "consensus" and 0 <= sc["wer"] <= 100
+    assert "| student (consensus, scale " in p4.stdout
 
 
 def test_recipe_seeds_report_means_ranges_and_pooled_tests(tmp_path):
