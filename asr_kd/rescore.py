@@ -42,6 +42,7 @@ from .errors import InputError
 from .fileio import atomic_write, open_text
 
 from .models import LstmLM, TeacherEnsemble, score_sentences
+from .nbest.model import utt_ids_digest  # noqa: F401  (re-exported: shards and the CLI use it)
 
 
 @dataclass
@@ -301,14 +302,6 @@ def shard_path(out: str, i: int, n: int) -> str:
 def _done_path(out: str, i: int, n: int) -> str:
     base, _ = _split_ext(out)
     return f"{base}.shard-{i}-of-{n}.done"
-
-
-def utt_ids_digest(nbest) -> str:
-    """Hash of the utterance ids in order: shards of one input agree on it."""
-    h = hashlib.sha256()
-    for u in nbest:
-        h.update(u.utt.encode("utf-8") + b"\n")
-    return h.hexdigest()[:16]
 
 
 def _sha256(path: str) -> str:

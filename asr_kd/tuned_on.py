@@ -30,7 +30,7 @@ MIN_LISTS = 10  # lists in which a key varies, at least, for its spread to be co
 
 def record(nbest, path: str, keys, spreads: dict[str, float]) -> dict:
     """The ``_tuned_on`` entry for weights tuned on ``nbest`` (read from ``path``)."""
-    from .rescore import utt_ids_digest
+    from .nbest.model import utt_ids_digest
 
     return {"nbest": str(path), "utts": len(nbest), "ids": utt_ids_digest(nbest),
             "keys": list(keys), "spreads": {k: float(v) for k, v in spreads.items()}}

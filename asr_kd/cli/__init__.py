@@ -32,13 +32,21 @@ COMMANDS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``asr-kd`` parser; with ``only`` (a command name), just that subcommand.
+
+    Registering a subcommand imports its module, and the training and scoring ones
+    import torch (about 2 s): ``main`` registers only the command it runs, so
+    ``asr-kd score``, ``tune``, ``compare`` or ``report`` start in a fraction of that.
+    """
     parser = argparse.ArgumentParser(
         prog="asr-kd",
         description="Distil LSTM language models and rescore ASR N-best lists.")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     sub.required = True
     for name in COMMANDS:
+        if only is not None and name.replace("_", "-") != only:
+            continue
         try:
             mod = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as e:
@@ -84,8 +92,9 @@ def _on_sigterm_raise():
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    known = {c.replace("_", "-") for c in COMMANDS}
+    parser = build_parser(argv[0] if argv and argv[0] in known else None)
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "allow_extra", False):
         parser.error("unrecognized arguments: " + " ".join(extra))
@@ -119,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
-        from ..dist import shutdown
-        shutdown()  # a torchrun worker's process group, if the command started one
+        dist = sys.modules.get("asr_kd.dist")  # imported by the commands that can start one
+        if dist is not None:
+            dist.shutdown()  # a torchrun worker's process group, if the command started one
         restore_threads(saved)  # main() called in-process (tests, notebooks) leaves no trace
     return int(rc or 0)
 

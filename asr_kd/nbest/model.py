@@ -64,3 +64,14 @@ class NBest:
 
     def num_hyps(self) -> int:
         return sum(len(u.hyps) for u in self.utts)
+
+
+def utt_ids_digest(nbest) -> str:
+    """Hash of the utterance ids in order: shards of one input agree on it, and a weights
+    file records the set it was tuned on by it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for u in nbest:
+        h.update(u.utt.encode("utf-8") + b"\n")
+    return h.hexdigest()[:16]
