@@ -26,6 +26,7 @@ import csv
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
                     help="scratch folder (setup is reused)")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                   "cpu_bench_threads.csv"))
-    ap.add_argument("--repeats", type=int, default=2, help="runs per case (median reported)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per case (median reported)")
     ap.add_argument("--quick", action="store_true", help="smaller task (smoke test)")
     args = ap.parse_args(argv)
 
@@ -163,8 +164,8 @@ def main(argv=None) -> int:
 
     rows = []
     for i, (work, name, jobs, threads, _) in enumerate(cases):
-        t = sorted(times[i])[len(times[i]) // 2]
-        alone = sorted(times[0 if work == "rescore" else 3])[len(times[0]) // 2]
+        t = statistics.median(times[i])
+        alone = statistics.median(times[0 if work == "rescore" else 3])
         # Work done: rescoring splits one set over the jobs; training runs a whole job each.
         work_units = 1 if work == "rescore" else jobs
         rows.append({"work": work, "case": name, "jobs": jobs,
