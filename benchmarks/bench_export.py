@@ -18,11 +18,11 @@ memory) and measured on the same lists and text:
   that tunes once and ships the int8 model would see.  The first pass (weights
   ``--scores`` tuned alone) is listed as a reference row.
 
-    # mini task (after recipes/wsj/run.sh), teacher and student
+    # mini task (after recipes/wsj/run.sh --seeds 1; with 3 seeds, exp/seed1/...)
     OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/bench_export.py --tag mini \\
-        --model teacher=recipes/wsj/exp/teacher --model student=recipes/wsj/exp/student \\
+        --model teacher=recipes/wsj/exp/teacher1 --model student=recipes/wsj/exp/student \\
         --dev recipes/wsj/data/dev.nbest.jsonl.gz --eval recipes/wsj/data/eval.nbest.jsonl.gz \\
-        --text recipes/wsj/data/valid.txt --scores am,lm0
+        --text recipes/wsj/data/lm/valid.txt --scores am,lm0
 
 Writes benchmarks/results/bench_export_<tag>.csv and prints a Markdown table.
 """
