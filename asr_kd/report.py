@@ -55,6 +55,10 @@ def _training(models: list[str]) -> tuple[str | None, list]:
     cfgs = [c for c in (_load(os.path.join(d, "config.json")) for d in models) if c]
     if not cfgs:
         return None, []
+    if cfgs[0].get("format") == "asr_kd-exported-lm":  # asr-kd export: no training of its own
+        src = (cfgs[0].get("source") or {}).get("model", "?")
+        return (f"{cfgs[0].get('precision', '?')} ONNX export of {src} "
+                f"({cfgs[0].get('runtime', 'onnxruntime')})"), []
     seeds = [c.get("seed") for c in cfgs]
     kd = cfgs[0].get("kd")
     if kd:
@@ -248,8 +252,9 @@ def markdown(res: dict) -> str:
     trained = [r for r in rows if r.get("training")]
     if trained:
         out += ["## Models", ""]
-        out += [f"- {r['system']}: {r['training']}; seed{'s' if len(r['seeds']) > 1 else ''} "
-                f"{', '.join(map(str, r['seeds']))}" for r in trained]
+        out += [f"- {r['system']}: {r['training']}" + (
+                f"; seed{'s' if len(r['seeds']) > 1 else ''} {', '.join(map(str, r['seeds']))}"
+                if r.get("seeds") else "") for r in trained]
         out.append("")
     out += ["## Tuned weights (dev)", ""]
     for r in rows:
