@@ -24,27 +24,17 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 
+from bench_distill_cpu import cpu_model  # the script beside this one (stdlib imports only)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MINI = os.path.join(ROOT, "recipes", "wsj", "local", "make_mini_task.py")
 TEACHER_CONF = os.path.join(ROOT, "recipes", "wsj", "conf", "teacher.yaml")
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def env_without_threads() -> dict[str, str]:

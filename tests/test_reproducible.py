@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -13,14 +12,9 @@ import pytest
 import torch
 
 from asr_kd.cli import main
+from test_cli_lm import corpus  # tests/ is on sys.path, as for test_consensus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORDS = ["the", "a", "cat", "dog", "bird", "runs", "eats", "sleeps", "fast", "now", "and"]
-
-
-def corpus(n, seed):
-    rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 7))) for _ in range(n)]
 
 
 @pytest.fixture(scope="module")
