@@ -1,16 +1,27 @@
-"""The one exception type for bad user input.
+"""The exception types the CLI reports on one line (exit status 2), never as a traceback.
 
-Every reader raises :class:`InputError` with a message of the form
-``path:line: what was expected``; the CLI prints it on one line and exits 2,
-so users never see a traceback for bad input.
+:class:`AsrKdError` is their common base, the one type the CLI catches
+(:func:`asr_kd.cli.main`); each subclass says *why* the command cannot go on:
+
+* :class:`InputError`: bad user input (a file missing or malformed, an
+  inconsistent model, a bad option value).  Readers give the message the form
+  ``path:line: what was expected``;
+* :class:`TrainingError`: training cannot go on (it diverged): the input was
+  well formed, a setting (learning rate, bf16) has to change;
+* :class:`DeviceError`: the device asked for cannot be used (``--device cuda``
+  without a CUDA device).
 """
 from __future__ import annotations
 
 import os
 
 
-class InputError(Exception):
-    """Bad user input (file missing, malformed line, inconsistent model...)."""
+class AsrKdError(Exception):
+    """An error the CLI prints as ``asr-kd <command>: error: <message>`` and exits 2.
+
+    ``path`` and ``line`` (optional) locate the cause; the message then reads
+    ``path:line: message`` (or ``path: message``).  ``detail`` is the message alone.
+    """
 
     def __init__(self, message: str, path: str | os.PathLike | None = None,
                  line: int | None = None):
@@ -22,3 +33,15 @@ class InputError(Exception):
         elif self.path is not None:
             message = f"{self.path}: {message}"
         super().__init__(message)
+
+
+class InputError(AsrKdError):
+    """Bad user input (file missing, malformed line, inconsistent model...)."""
+
+
+class TrainingError(AsrKdError):
+    """Training cannot go on (diverged); the message says what to change."""
+
+
+class DeviceError(AsrKdError):
+    """The device asked for is not usable (no CUDA device for ``--device cuda``)."""

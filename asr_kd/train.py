@@ -56,7 +56,7 @@ import torch
 from . import dist
 from .config import TrainConfig
 from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
-from .errors import InputError
+from .errors import InputError, TrainingError  # noqa: F401  (TrainingError: re-exported)
 from .fileio import atomic_write
 from .modeldir import save_model
 
@@ -64,22 +64,6 @@ log = logging.getLogger("asr_kd")
 
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.csv"
-
-
-class TrainingError(InputError):
-    """Training cannot go on (diverged, bad data); message says what to change."""
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    elif name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda asked for, but no CUDA device is available")
-    if name == "cuda" and dist.env_world() > 1:
-        # under torchrun: one GPU per process, LOCAL_RANK picks it
-        torch.cuda.set_device(dist.local_rank())
-        return torch.device("cuda", dist.local_rank())
-    return torch.device(name)
 
 
 def make_batches(ids, tokenizer, cfg: TrainConfig, seed: int, train: bool,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from asr_kd.config import TrainConfig
-from asr_kd.errors import InputError
+from asr_kd.errors import AsrKdError, InputError
 from asr_kd.models import LMConfig, LstmLM
 from asr_kd.train import (STATE_FILE, LMObjective, TrainingError, evaluate, make_batches,
                           train)
@@ -278,7 +278,7 @@ def test_too_many_nan_steps_in_a_row(tmp_path):
         run(tmp_path, cfg, objective=obj)
     assert obj.calls == 4
     assert "4 non-finite steps in a row" in str(e.value) and "\n" not in str(e.value)
-    assert isinstance(e.value, InputError)
+    assert isinstance(e.value, AsrKdError)
     assert os.path.isfile(tmp_path / STATE_FILE)
     # non-finite steps that are not consecutive never stop training
     obj = NanAt({1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15})

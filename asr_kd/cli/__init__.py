@@ -5,8 +5,9 @@ which adds an argparse parser whose ``func(args)`` default runs the command.
 
 Exit status and messages (one line on stderr, never a traceback):
 
-* 2: bad input, or an output that cannot be written (read-only folder, disk
-  full): ``asr-kd <command>: error: <file>[:line]: ...``;
+* 2: bad input, an output that cannot be written (read-only folder, disk
+  full), training that diverged or a device that cannot be used (any
+  :class:`asr_kd.errors.AsrKdError`): ``asr-kd <command>: error: <file>[:line]: ...``;
 * 130 (Ctrl-C, SIGINT) and 143 (SIGTERM): stopped on request.  Training
   commands first write a checkpoint and print the command that continues
   (``... --resume``); a command may set ``args.interrupt_hint`` to say how to
@@ -22,7 +23,7 @@ import os
 import signal
 import sys
 
-from ..errors import InputError
+from ..errors import AsrKdError
 from ..threads import restore_threads, set_threads, threads_state
 
 # Subcommand modules, in the order `asr-kd --help` lists them.
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     old_term = _on_sigterm_raise()
     try:
         rc = args.func(args)
-    except InputError as e:
+    except AsrKdError as e:  # InputError, TrainingError, DeviceError: one line, not a traceback
         print(f"asr-kd {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:

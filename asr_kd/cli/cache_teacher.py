@@ -9,7 +9,7 @@ from ..corpus import read_sentences
 from ..fileio import check_writable
 from ..modeldir import load_models
 from ..teacher_cache import build_cache, finish_cache
-from ..train import pick_device
+from ..device import pick_device
 from .common import add_common, add_device, setup_logging
 
 log = logging.getLogger("asr_kd")

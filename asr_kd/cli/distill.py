@@ -11,7 +11,8 @@ from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
 from ..ops import TRUST_MODES
 from ..teacher_cache import TeacherCache
-from ..train import Interrupted, pick_device, train
+from ..device import pick_device
+from ..train import Interrupted, train
 from .common import report_interrupted, resume_command, setup_training_logging
 from .train_lm import add_training_args, build_model, prepare
 

@@ -6,7 +6,7 @@ import json
 from ..corpus import read_sentences
 from ..modeldir import load_models
 from ..perplexity import perplexity
-from ..train import pick_device
+from ..device import pick_device
 from .common import add_common, add_device
 
 

@@ -16,7 +16,7 @@ from ..modeldir import load_models
 from ..nbest import read_nbest, write_kaldi_scores, write_nbest
 from ..rescore import merge_shards, rescore_nbest, shard_path, utt_ids_digest, write_shard
 from ..textfilter import TextFilter
-from ..train import pick_device
+from ..device import pick_device
 from ..checks import oov_report, oov_warning
 from .common import add_common, add_device, setup_logging, warn
 

@@ -11,7 +11,8 @@ from ..corpus import read_sentences
 from .. import dist
 from ..errors import InputError
 from ..models import LMConfig, LstmLM
-from ..train import Interrupted, LMObjective, pick_device, train
+from ..device import pick_device
+from ..train import Interrupted, LMObjective, train
 from ..vocab import WordVocab, load_vocab_path
 from .common import (add_common, add_device, report_interrupted, resume_command,
                      setup_training_logging)
