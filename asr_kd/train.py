@@ -45,15 +45,14 @@ import csv
 import logging
 import math
 import os
-import pickle
 import signal
 import time
-import zlib
 from dataclasses import asdict
 
 import torch
 
 from . import dist
+from .checkpoint import STATE_FILE, load_checkpoint, rng_states, write_checkpoint
 from .config import TrainConfig
 from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
 from .errors import InputError, TrainingError  # noqa: F401  (TrainingError: re-exported)
@@ -62,7 +61,6 @@ from .modeldir import save_model
 
 log = logging.getLogger("asr_kd")
 
-STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.csv"
 
 
@@ -240,7 +238,7 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
           "world_size": world}
     state_path = os.path.join(out_dir, STATE_FILE)
     if resume and os.path.isfile(state_path):
-        st = _load_state(state_path, model, opt, device, rank, world)
+        st = load_checkpoint(state_path, model, opt, device, rank, world).to_dict()
         log.info("resuming from %s: epoch %d, step %d", state_path, st["epoch"] + 1,
                  st["step_in_epoch"])
     elif resume:
@@ -265,12 +263,12 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     def checkpoint(stream_state):
         st["stream_state"] = detach_state(to_device(stream_state, "cpu"))
         if world == 1:
-            _save_state(state_path, model, opt, st)
+            write_checkpoint(state_path, model, opt, st)
             return
         # every rank's RNG and recurrent state go into rank 0's file
-        ranks = dist.gather_to_main({"rng": _rng_states(), "stream_state": st["stream_state"]})
+        ranks = dist.gather_to_main({"rng": rng_states(), "stream_state": st["stream_state"]})
         if rank == 0:
-            _save_state(state_path, model, opt, dict(st, stream_state=None), ranks)
+            write_checkpoint(state_path, model, opt, dict(st, stream_state=None), ranks)
         dist.barrier()
 
     steps_this_call = 0
@@ -429,100 +427,3 @@ def _write_metrics(path: str, rows: list[dict]) -> None:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
-
-
-def _rng_states() -> dict:
-    d = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        d["cuda"] = torch.cuda.get_rng_state_all()
-    return d
-
-
-def _content_crc32(obj, crc: int = 0) -> int:
-    """CRC32 over a checkpoint's content, in order: every tensor's dtype, shape and
-    bytes and every plain value.  torch.load does not check the zip's CRCs, so a
-    flipped bit in a tensor or a pickled number would otherwise load silently."""
-    if isinstance(obj, torch.Tensor):
-        t = obj.detach().cpu().contiguous()
-        crc = zlib.crc32(f"T{t.dtype}{tuple(t.shape)}".encode(), crc)
-        return zlib.crc32(t.reshape(-1).view(torch.uint8).numpy(), crc)
-    if isinstance(obj, dict):
-        crc = zlib.crc32(f"D{len(obj)}".encode(), crc)
-        for k, v in obj.items():
-            crc = _content_crc32(v, _content_crc32(k, crc))
-        return crc
-    if isinstance(obj, (list, tuple)):
-        crc = zlib.crc32(f"L{len(obj)}".encode(), crc)
-        for v in obj:
-            crc = _content_crc32(v, crc)
-        return crc
-    return zlib.crc32(f"{type(obj).__name__}:{obj!r}".encode(), crc)
-
-
-def _save_state(path: str, model, opt, st: dict, ranks: list | None = None) -> None:
-    """ranks: under DDP, every rank's {"rng", "stream_state"} (rank order)."""
-    payload = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "optimizer": opt.state_dict(), "rng": _rng_states(), "progress": st}
-    if ranks is not None:
-        payload["ranks"] = ranks
-    payload["crc32"] = _content_crc32(payload)
-    with atomic_write(path, "wb") as f:
-        torch.save(payload, f)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else ""
-
-
-def _read_state(path: str) -> dict:
-    """The checkpoint's payload: tensors and plain data only, checksum verified.
-
-    ``weights_only=True`` makes torch refuse any pickled class or function, so a
-    crafted train_state.pt cannot run code; that refusal is reported as such.
-    """
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e) or "Weights only load failed" in str(e):
-            raise InputError("refused: the checkpoint holds pickled code or objects, not just "
-                             "tensors and plain data (not written by asr-kd, or tampered with); "
-                             "it was not loaded", path) from None
-        raise InputError(f"corrupt checkpoint ({type(e).__name__}: {_first_line(e)})",
-                         path) from None
-    except Exception as e:  # truncated zip, bad records, ...: a damaged file
-        raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
-                         f"{_first_line(e)})", path) from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("progress"), dict):
-        raise InputError("corrupt or incompatible checkpoint (not a training state)", path)
-    want = payload.pop("crc32", None)
-    if want is not None and _content_crc32(payload) != want:
-        raise InputError("corrupt checkpoint: its content does not match the checksum written "
-                         "with it (damaged on disk?)", path)
-    return payload
-
-
-def _load_state(path: str, model, opt, device, rank: int = 0, world: int = 1) -> dict:
-    payload = _read_state(path)
-    saved_world = payload["progress"].get("world_size", 1)
-    if saved_world != world:
-        raise InputError(
-            f"checkpoint written by a run of {saved_world} process(es), this run has {world}: "
-            f"resume with the same world size (the data split, global batch and per-rank "
-            f"states depend on it), or train into a fresh --out", path)
-    try:
-        model.load_state_dict(payload["model"])
-        opt.load_state_dict(payload["optimizer"])
-        progress = payload["progress"]
-        rng = payload["rng"]
-        if world > 1:
-            rng = payload["ranks"][rank]["rng"]
-            progress["stream_state"] = payload["ranks"][rank]["stream_state"]
-        torch.set_rng_state(rng["cpu"])
-    except Exception as e:  # shapes, keys, types: a checkpoint of another model or setup
-        raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
-                         f"{_first_line(e)})", path) from None
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    model.to(device)
-    return progress

@@ -20,7 +20,8 @@ def test_types_differ_by_meaning_and_share_the_base():
 
 def test_missing_cuda_is_a_device_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(DeviceError, match="^--device cuda asked for, but no CUDA device is available$"):
+    with pytest.raises(DeviceError,
+                       match="^--device cuda asked for, but no CUDA device is available$"):
         pick_device("cuda")
     assert pick_device("auto") == torch.device("cpu")
     assert pick_device("cpu") == torch.device("cpu")

@@ -158,7 +158,7 @@ def check_train_folder(out: str, ref: str) -> list[str]:
     """A model folder mid-training: every final-named file complete and readable."""
     from asr_kd.errors import InputError
     from asr_kd.modeldir import load_model
-    from asr_kd.train import _read_state
+    from asr_kd.checkpoint import read_checkpoint as _read_state
 
     problems = []
     for rel in _rel_files(out):

@@ -120,7 +120,7 @@ def signal_runs(ws, kill_results):
 @pytest.mark.parametrize("case", SIGNAL_CASES[:4],
                          ids=[f"{c}-{signal.Signals(s).name}" for c, s, _ in SIGNAL_CASES[:4]])
 def test_training_stops_on_signal_with_checkpoint_and_resume_line(ws, signal_runs, case):
-    from asr_kd.train import _read_state
+    from asr_kd.checkpoint import read_checkpoint as _read_state
 
     command, sig, finish = case
     r = signal_runs[case]

@@ -30,7 +30,8 @@ import killharness as kh
 from asr_kd.cli import main
 from asr_kd.errors import InputError
 from asr_kd.modeldir import file_crc32, load_model
-from asr_kd.train import STATE_FILE, _content_crc32, _read_state
+from asr_kd.checkpoint import STATE_FILE, content_crc32 as _content_crc32
+from asr_kd.checkpoint import read_checkpoint as _read_state
 from asr_kd.vocab import WordVocab
 
 pytestmark = pytest.mark.usefixtures("one_thread")
