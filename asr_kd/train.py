@@ -1,15 +1,22 @@
 """One training loop for LM training and distillation.
 
-The loop reads top to bottom: for each epoch, for each batch, ask the
-*objective* for a summed loss, backpropagate, clip, step; evaluate on the
-validation set at the end of the epoch; adjust the learning rate; checkpoint.
+:func:`train` is a short driver over parts that each read in one sitting:
+for each epoch, :func:`_train_epoch` runs :func:`_train_step` on each batch
+(ask the *objective* for a summed loss, backpropagate, clip, step; a non-finite
+step is skipped); :func:`_end_epoch` validates, writes the metrics row, saves
+the best model and adjusts the learning rate; :func:`_save_checkpoint` writes
+``train_state.pt`` (:mod:`asr_kd.checkpoint`).  Where the run is lives in a
+:class:`~asr_kd.checkpoint.TrainProgress` ("progress"); the LSTM's recurrent
+state carried between batches is the "rec_state" (saved as ``stream_state``).
 
 An objective provides::
 
-    init_state(batch_size, device) -> state
-    loss(model, batch, state) -> (loss_sum: Tensor, parts: dict[str, float], new_state)
+    init_state(model, batch_size, device) -> rec_state
+    loss(model, batch, rec_state) -> (loss_sum: Tensor, parts: dict[str, float], rec_state)
 
-where ``loss_sum`` is summed over the batch's real tokens (parts are sums too).
+where ``loss_sum`` is summed over the batch's real tokens (parts are sums too;
+a ``hard`` part, the cross-entropy on the true next word, gives the training
+perplexity of a distillation).
 
 Resume is exact: ``train_state.pt`` (loaded with ``weights_only=True``, so no
 pickled code runs, and checked against a CRC32 of its content, which torch.load
@@ -47,15 +54,16 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import torch
 
 from . import dist
-from .checkpoint import STATE_FILE, load_checkpoint, rng_states, write_checkpoint
+from .checkpoint import (STATE_FILE, TrainProgress, load_checkpoint, new_epoch_sums, rng_states,
+                         write_checkpoint)
 from .config import TrainConfig
 from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
-from .errors import InputError, TrainingError  # noqa: F401  (TrainingError: re-exported)
+from .errors import InputError, TrainingError
 from .fileio import atomic_write
 from .modeldir import save_model
 
@@ -94,6 +102,7 @@ def detach_state(state):
 
 
 def to_device(state, device):
+    """Move a (nested tuple/list/dict of) recurrent state tensors to ``device``."""
     if state is None:
         return None
     if isinstance(state, torch.Tensor):
@@ -109,16 +118,16 @@ class LMObjective:
     def init_state(self, model, batch_size, device):
         return model.init_state(batch_size, device)
 
-    def loss(self, model, batch, state):
-        logits, state = model(batch.inputs, state)
+    def loss(self, model, batch, rec_state):
+        logits, rec_state = model(batch.inputs, rec_state)
         loss_sum = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), batch.targets.reshape(-1),
             ignore_index=IGNORE_INDEX, reduction="sum")
-        return loss_sum, {}, state
+        return loss_sum, {}, rec_state
 
 
 class _ObjectiveStep(torch.nn.Module):
-    """What DDP wraps: ``forward(batch, state)`` is ``objective.loss(model, batch, state)``.
+    """What DDP wraps: ``forward(batch, rec_state)`` is ``objective.loss(model, batch, rec_state)``.
 
     DDP synchronises gradients of the parameters used under *its* forward call;
     the objectives reach into the model (``hidden``, ``output_weight``), so the
@@ -132,8 +141,8 @@ class _ObjectiveStep(torch.nn.Module):
         self.model = model
         self.objective = objective
 
-    def forward(self, batch, state):
-        return self.objective.loss(self.model, batch, state)
+    def forward(self, batch, rec_state):
+        return self.objective.loss(self.model, batch, rec_state)
 
 
 @torch.no_grad()
@@ -141,13 +150,14 @@ def evaluate(model, batches, device, amp: bool = False) -> tuple[float, int]:
     """Summed NLL (natural log) and token count of ``batches`` under ``model``."""
     was_training = model.training
     model.eval()
-    nll, ntok, state = 0.0, 0, None
+    nll, ntok, rec_state = 0.0, 0, None
     for b in batches.epoch(0):
         inputs, targets = b.inputs.to(device), b.targets.to(device)
-        if b.reset or state is None:
-            state = model.init_state(inputs.shape[0], device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-            lp, state = model.token_logprobs(inputs, targets, state)
+        if b.reset or rec_state is None:
+            rec_state = model.init_state(inputs.shape[0], device)
+        with torch.autocast(device.type, dtype=torch.bfloat16,
+                            enabled=amp and device.type == "cuda"):
+            lp, rec_state = model.token_logprobs(inputs, targets, rec_state)
         nll -= float(lp.double().sum())
         ntok += int((targets != IGNORE_INDEX).sum())
     model.train(was_training)
@@ -196,9 +206,52 @@ class Interrupted(Exception):
 
 
 def _lr_for_epoch(cfg: TrainConfig, epoch: int, lr: float) -> float:
+    """The learning rate epoch ``epoch`` (0-based) starts with: epoch_decay computes it
+    from the epoch; plateau and constant keep ``lr`` (plateau lowers it at epoch ends)."""
     if cfg.lr_schedule == "epoch_decay":
         return max(cfg.min_lr, cfg.lr * cfg.decay_factor ** max(0, epoch + 1 - cfg.decay_start))
     return lr
+
+
+def make_optimizer(model, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, list]:
+    """(the optimizer ``cfg`` names, the trainable parameters it steps)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return opt, params
+
+
+@dataclass
+class _Run:
+    """What one :func:`train` call sets up once and every part of the loop reads.
+
+    ``loss_fn(batch, rec_state)`` is ``objective.loss(model, batch, rec_state)``,
+    through DistributedDataParallel when ``world > 1``; ``extra`` is what the
+    model folder's config.json gets besides the model options.  ``steps`` (this
+    call's steps, for ``max_steps``) and ``bad_in_row`` (non-finite steps in a row)
+    are not checkpointed: a resumed run counts them afresh.
+    """
+
+    model: torch.nn.Module
+    objective: object
+    tokenizer: object
+    cfg: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    opt: torch.optim.Optimizer
+    params: list
+    loss_fn: object
+    use_amp: bool
+    out_dir: str
+    state_path: str
+    extra: dict
+    max_steps: int | None
+    steps: int = 0
+    bad_in_row: int = 0
 
 
 def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, out_dir: str,
@@ -207,14 +260,13 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     """Train ``model`` with ``objective``; write the model folder and metrics to ``out_dir``.
 
     train_ids / valid_ids: token ids per sentence (no ``<s>``/``</s>``).
+    extra_config: added to the model folder's config.json (with the training options).
     max_steps: stop (with a checkpoint) after this many optimizer steps in this call;
     used by tests to simulate an interruption.
     Under torchrun (WORLD_SIZE > 1) or inside an initialised process group this
     is one rank of a data-parallel run (see the module notes).
-    Returns the list of per-epoch metric rows.
+    Returns the list of per-epoch metric rows (``TrainProgress.history``).
     """
-    from .progress import progress
-
     device = torch.device(device)
     rank, world = dist.setup(device)
     os.makedirs(out_dir, exist_ok=True)
@@ -225,191 +277,271 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     valid_b = make_batches(valid_ids, tokenizer, cfg, seed, train=False, rank=rank, world=world)
     if len(train_b) == 0:
         raise InputError("training corpus yields no batches")
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    use_amp = cfg.amp and device.type == "cuda"
-
-    st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "lr": cfg.lr,
-          "best_ppl": math.inf, "bad_epochs": 0, "history": [], "stream_state": None,
-          "epoch_sums": {"loss": 0.0, "tokens": 0, "skipped": 0, "seconds": 0.0},
-          "world_size": world}
+    opt, params = make_optimizer(model, cfg)
     state_path = os.path.join(out_dir, STATE_FILE)
-    if resume and os.path.isfile(state_path):
-        st = load_checkpoint(state_path, model, opt, device, rank, world).to_dict()
-        log.info("resuming from %s: epoch %d, step %d", state_path, st["epoch"] + 1,
-                 st["step_in_epoch"])
-    elif resume:
-        log.info("no %s in %s: starting from scratch", STATE_FILE, out_dir)
+    progress = _start_or_resume(state_path, model, opt, cfg, device, rank, world, resume)
+    run = _Run(model, objective, tokenizer, cfg, device, rank, world, opt, params,
+               loss_fn=_loss_fn(model, objective, device, world),
+               use_amp=cfg.amp and device.type == "cuda", out_dir=out_dir, state_path=state_path,
+               extra=_model_extra(extra_config, cfg, seed, world), max_steps=max_steps)
+    with _StopFlag() as stop:
+        while progress.epoch < cfg.epochs:
+            epoch = progress.epoch
+            if _train_epoch(run, progress, train_b, stop, quiet):
+                return progress.history  # max_steps reached, checkpoint written
+            _end_epoch(run, progress, valid_b)
+            _save_checkpoint(run, progress, None)  # (DDP: ends with a barrier, saves visible)
+            # A signal during validation: the checkpoint is fresh, stop here rather than
+            # after a step of the next epoch (a finished run just finishes).
+            if progress.epoch < cfg.epochs and _stop_voted(stop, world):
+                raise Interrupted(f"stopped by {stop.raised or 'a signal'} after epoch "
+                                  f"{epoch + 1}; checkpoint written to {state_path}",
+                                  stop.signum or signal.SIGTERM)
+    if rank == 0 and not os.path.isfile(os.path.join(out_dir, "model.safetensors")):
+        save_model(model, tokenizer, out_dir, run.extra)
+    dist.barrier()
+    return progress.history
 
+
+def _start_or_resume(state_path: str, model, opt, cfg: TrainConfig, device, rank: int,
+                     world: int, resume: bool) -> TrainProgress:
+    """The progress to start from: the checkpoint's (weights, optimizer and RNG restored)
+    when resuming and there is one, else a fresh start at ``cfg.lr``."""
+    if resume and os.path.isfile(state_path):
+        progress = load_checkpoint(state_path, model, opt, device, rank, world)
+        log.info("resuming from %s: epoch %d, step %d", state_path, progress.epoch + 1,
+                 progress.step_in_epoch)
+        return progress
+    if resume:
+        log.info("no %s in %s: starting from scratch", STATE_FILE, os.path.dirname(state_path))
+    return TrainProgress(lr=cfg.lr, world_size=world)
+
+
+def _model_extra(extra_config: dict | None, cfg: TrainConfig, seed: int, world: int) -> dict:
+    """What config.json records besides the model options: the caller's keys, the
+    training options, the seed and, for a data-parallel run, its world and global batch."""
     extra = dict(extra_config or {})
     extra["train"] = asdict(cfg)
     extra["seed"] = seed
     if world > 1:
         extra["world_size"] = world
         extra["global_batch_size"] = cfg.batch_size * world
-        from torch.nn.parallel import DistributedDataParallel
-        ids = [torch.cuda.current_device()] if device.type == "cuda" else None
-        ddp = DistributedDataParallel(_ObjectiveStep(model, objective), device_ids=ids)
+    return extra
 
-        def loss_fn(b, state):
-            return ddp(b, state)
-    else:
-        def loss_fn(b, state):
-            return objective.loss(model, b, state)
 
-    def checkpoint(stream_state):
-        st["stream_state"] = detach_state(to_device(stream_state, "cpu"))
-        if world == 1:
-            write_checkpoint(state_path, model, opt, st)
-            return
-        # every rank's RNG and recurrent state go into rank 0's file
-        ranks = dist.gather_to_main({"rng": rng_states(), "stream_state": st["stream_state"]})
-        if rank == 0:
-            write_checkpoint(state_path, model, opt, dict(st, stream_state=None), ranks)
-        dist.barrier()
+def _loss_fn(model, objective, device: torch.device, world: int):
+    """``loss_fn(batch, rec_state) -> (loss_sum, parts, rec_state)``: the objective's
+    loss, under DDP (world > 1) so that its backward all-reduces the gradients."""
+    if world == 1:
+        def loss_fn(batch, rec_state):
+            return objective.loss(model, batch, rec_state)
+        return loss_fn
+    from torch.nn.parallel import DistributedDataParallel
+    ids = [torch.cuda.current_device()] if device.type == "cuda" else None
+    return DistributedDataParallel(_ObjectiveStep(model, objective), device_ids=ids)
 
-    steps_this_call = 0
-    bad_in_row = 0
-    with _StopFlag() as stop:
-        while st["epoch"] < cfg.epochs:
-            epoch = st["epoch"]
-            st["lr"] = _lr_for_epoch(cfg, epoch, st["lr"])
-            for g in opt.param_groups:
-                g["lr"] = st["lr"]
-            model.train()
-            sums = st["epoch_sums"]
-            state = to_device(st["stream_state"], device)
-            t0 = time.time() - sums["seconds"]
-            bar = progress(total=len(train_b), initial=st["step_in_epoch"], quiet=quiet or rank > 0,
-                           desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
-            for batch in train_b.epoch(epoch, start=st["step_in_epoch"]):
-                inputs, targets = batch.inputs.to(device), batch.targets.to(device)
-                if batch.reset or state is None:
-                    state = objective.init_state(model, inputs.shape[0], device)
-                state = detach_state(state)
-                b = type(batch)(inputs, targets, batch.reset, batch.positions)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    loss_sum, parts, state = loss_fn(b, state)
-                keys = list(parts)
-                tot = [float(loss_sum.detach()), b.num_tokens, inputs.shape[0],
-                       float(stop.raised is not None)] + [float(parts[k]) for k in keys]
-                if world > 1:
-                    tot = dist.all_reduce_sum(tot)  # sums over the global batch
-                loss_total, ntok, rows = tot[0], int(tot[1]), int(tot[2])
-                parts = dict(zip(keys, tot[4:]))
-                stop_vote = tot[3] > 0  # under DDP all ranks stop at the same step
-                denom = ntok if cfg.grad_reduction == "token" else rows
-                if world == 1:
-                    loss = loss_sum / max(1, denom)
-                else:
-                    # DDP averages gradients over ranks: scale by world so the result is the
-                    # gradient of the global-batch mean (= one process with the global batch)
-                    loss = loss_sum * (world / max(1, denom))
-                opt.zero_grad(set_to_none=True)
-                ok = math.isfinite(loss_total)
-                if ok:
-                    loss.backward()
-                    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.clip if cfg.clip > 0 else float("inf"))
-                    ok = bool(torch.isfinite(gnorm))
-                if ok:
-                    opt.step()
-                    bad_in_row = 0
-                    sums["loss"] += loss_total
-                    sums["tokens"] += ntok
-                    for k, v in parts.items():
-                        sums[k] = sums.get(k, 0.0) + float(v)
-                else:
-                    opt.zero_grad(set_to_none=True)
-                    sums["skipped"] += 1
-                    bad_in_row += 1
-                    log.warning("non-finite loss or gradient at epoch %d step %d: step skipped",
-                                epoch + 1, st["step_in_epoch"] + 1)
-                    state = None if cfg.batching == "sentence" else objective.init_state(
-                        model, inputs.shape[0], device)
-                    if bad_in_row >= cfg.max_bad_steps:
-                        checkpoint(state)
-                        raise TrainingError(
-                            f"{bad_in_row} non-finite steps in a row at epoch {epoch + 1}: "
-                            "lower the learning rate, check the data, or turn off bf16 (--amp false)")
-                st["step_in_epoch"] += 1
-                st["global_step"] += 1
-                steps_this_call += 1
-                sums["seconds"] = time.time() - t0
-                if sums["tokens"]:
-                    avg = sums["loss"] / sums["tokens"]
-                    bar.set_postfix(loss=f"{avg:.3f}", ppl=f"{math.exp(min(avg, 50)):.1f}",
-                                    tok_s=f"{sums['tokens'] / max(sums['seconds'], 1e-9):.0f}",
-                                    refresh=False)
-                bar.update(1)
-                hit_limit = max_steps is not None and steps_this_call >= max_steps
-                stopping = stop.raised if world == 1 else (
-                    (stop.raised or "a signal") if stop_vote else None)
-                if stopping or hit_limit or (
-                        cfg.checkpoint_every and st["global_step"] % cfg.checkpoint_every == 0):
-                    checkpoint(state)
-                if stopping:
-                    bar.close()
-                    raise Interrupted(
-                        f"stopped by {stopping} at epoch {epoch + 1}, step {st['step_in_epoch']}; "
-                        f"checkpoint written to {state_path}", stop.signum or signal.SIGTERM)
-                if hit_limit:
-                    bar.close()
-                    return st["history"]
+
+def _train_epoch(run: _Run, progress: TrainProgress, train_b, stop: _StopFlag,
+                 quiet: bool) -> bool:
+    """Train the rest of epoch ``progress.epoch`` (from ``progress.step_in_epoch``).
+
+    Returns True when this call's ``max_steps`` ran out (checkpoint written).  A
+    signal (under DDP: on any rank) checkpoints and raises :class:`Interrupted`;
+    ``cfg.checkpoint_every`` steps also checkpoint.
+    """
+    from .progress import progress as progress_bar
+
+    cfg, epoch = run.cfg, progress.epoch
+    progress.lr = _lr_for_epoch(cfg, epoch, progress.lr)
+    for g in run.opt.param_groups:
+        g["lr"] = progress.lr
+    run.model.train()
+    sums = progress.epoch_sums
+    rec_state = to_device(progress.stream_state, run.device)
+    t0 = time.time() - sums["seconds"]  # a resumed epoch goes on counting its seconds
+    bar = progress_bar(total=len(train_b), initial=progress.step_in_epoch,
+                       quiet=quiet or run.rank > 0, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                       unit="batch", leave=False)
+    for batch in train_b.epoch(epoch, start=progress.step_in_epoch):
+        rec_state, stop_vote = _train_step(run, progress, batch, rec_state, stop)
+        progress.step_in_epoch += 1
+        progress.global_step += 1
+        run.steps += 1
+        sums["seconds"] = time.time() - t0
+        if sums["tokens"]:
+            avg = sums["loss"] / sums["tokens"]
+            bar.set_postfix(loss=f"{avg:.3f}", ppl=f"{math.exp(min(avg, 50)):.1f}",
+                            tok_s=f"{sums['tokens'] / max(sums['seconds'], 1e-9):.0f}",
+                            refresh=False)
+        bar.update(1)
+        hit_limit = run.max_steps is not None and run.steps >= run.max_steps
+        stopping = stop.raised if run.world == 1 else (
+            (stop.raised or "a signal") if stop_vote else None)
+        if stopping or hit_limit or (
+                cfg.checkpoint_every and progress.global_step % cfg.checkpoint_every == 0):
+            _save_checkpoint(run, progress, rec_state)
+        if stopping:
             bar.close()
-            # -- end of epoch: validate, schedule, checkpoint --------------------
-            nll, vtok = evaluate(model, valid_b, device, use_amp)
-            if world > 1:
-                nll, vtok = dist.all_reduce_sum([nll, vtok])
-                vtok = int(vtok)
-            valid_ppl = math.exp(nll / max(vtok, 1))
-            train_loss = sums["loss"] / max(sums["tokens"], 1)
-            # Perplexity is of the true next word: for distillation use the hard CE part.
-            train_ce = sums.get("hard", sums["loss"]) / max(sums["tokens"], 1)
-            row = {"epoch": epoch + 1, "step": st["global_step"], "lr": st["lr"],
-                   "train_loss": round(train_loss, 5), "train_ppl": round(math.exp(min(train_ce, 50)), 3),
-                   "valid_ppl": round(valid_ppl, 3), "tokens": sums["tokens"],
-                   "seconds": round(sums["seconds"], 2),
-                   "tokens_per_s": round(sums["tokens"] / max(sums["seconds"], 1e-9), 1),
-                   "skipped_steps": sums["skipped"]}
-            for k, v in sums.items():
-                if k not in ("loss", "tokens", "skipped", "seconds"):
-                    row[k] = round(v / max(sums["tokens"], 1), 5)
-            st["history"].append(row)
-            log.info("epoch %d: lr %.4g train ppl %.2f valid ppl %.2f (%.0f tok/s, %d skipped)",
-                     epoch + 1, st["lr"], row["train_ppl"], valid_ppl, row["tokens_per_s"],
-                     sums["skipped"])
-            improved = valid_ppl < st["best_ppl"] * (1 - cfg.plateau_threshold)
-            if valid_ppl < st["best_ppl"]:
-                st["best_ppl"] = valid_ppl
-                if rank == 0:
-                    save_model(model, tokenizer, out_dir,
-                               dict(extra, best_epoch=epoch + 1, valid_ppl=round(valid_ppl, 3)))
-            st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
-            if cfg.lr_schedule == "plateau" and not improved:
-                st["lr"] = max(cfg.min_lr, st["lr"] * cfg.decay_factor)
-            st["epoch"] += 1
-            st["step_in_epoch"] = 0
-            st["epoch_sums"] = {"loss": 0.0, "tokens": 0, "skipped": 0, "seconds": 0.0}
-            if rank == 0:
-                _write_metrics(os.path.join(out_dir, METRICS_FILE), st["history"])
-            stop_early = cfg.early_stop and st["bad_epochs"] >= cfg.early_stop
-            if stop_early:
-                log.info("no improvement for %d epochs: stopping early", st["bad_epochs"])
-                st["epoch"] = cfg.epochs
-            checkpoint(None)  # (under DDP: ends with a barrier, so the saves above are visible)
-            # A signal during validation: the checkpoint is fresh, stop here rather than
-            # after a step of the next epoch (a finished run just finishes).
-            if st["epoch"] < cfg.epochs and _stop_voted(stop, world):
-                raise Interrupted(f"stopped by {stop.raised or 'a signal'} after epoch "
-                                  f"{epoch + 1}; checkpoint written to {state_path}",
-                                  stop.signum or signal.SIGTERM)
-    if rank == 0 and not os.path.isfile(os.path.join(out_dir, "model.safetensors")):
-        save_model(model, tokenizer, out_dir, extra)
+            raise Interrupted(
+                f"stopped by {stopping} at epoch {epoch + 1}, step {progress.step_in_epoch}; "
+                f"checkpoint written to {run.state_path}", stop.signum or signal.SIGTERM)
+        if hit_limit:
+            bar.close()
+            return True
+    bar.close()
+    return False
+
+
+def _train_step(run: _Run, progress: TrainProgress, batch, rec_state, stop: _StopFlag):
+    """One optimizer step on ``batch`` (this rank's share of the global batch).
+
+    Forward (the objective's summed loss), all-reduce of the sums and of the stop
+    flag, backward of the mean loss, clip, step; a non-finite loss or gradient
+    skips the step (:func:`_skip_step`).  Adds to ``progress.epoch_sums``.
+    Returns (the recurrent state the next batch continues from, whether any rank
+    received a signal).
+    """
+    cfg, device, world = run.cfg, run.device, run.world
+    inputs, targets = batch.inputs.to(device), batch.targets.to(device)
+    if batch.reset or rec_state is None:
+        rec_state = run.objective.init_state(run.model, inputs.shape[0], device)
+    rec_state = detach_state(rec_state)  # truncated BPTT: no gradient into past batches
+    b = type(batch)(inputs, targets, batch.reset, batch.positions)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.use_amp):
+        loss_sum, parts, rec_state = run.loss_fn(b, rec_state)
+    keys = list(parts)
+    tot = [float(loss_sum.detach()), b.num_tokens, inputs.shape[0],
+           float(stop.raised is not None)] + [float(parts[k]) for k in keys]
+    if world > 1:
+        tot = dist.all_reduce_sum(tot)  # sums over the global batch
+    loss_total, ntok, rows = tot[0], int(tot[1]), int(tot[2])
+    parts = dict(zip(keys, tot[4:]))
+    stop_vote = tot[3] > 0  # under DDP all ranks stop at the same step
+    denom = ntok if cfg.grad_reduction == "token" else rows
+    if world == 1:
+        loss = loss_sum / max(1, denom)
+    else:
+        # DDP averages gradients over ranks: scale by world so the result is the
+        # gradient of the global-batch mean (= one process with the global batch)
+        loss = loss_sum * (world / max(1, denom))
+    if _apply_gradients(run, loss, loss_total):
+        run.bad_in_row = 0
+        sums = progress.epoch_sums
+        sums["loss"] += loss_total
+        sums["tokens"] += ntok
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+    else:
+        rec_state = _skip_step(run, progress, inputs.shape[0])
+    return rec_state, stop_vote
+
+
+def _apply_gradients(run: _Run, loss: torch.Tensor, loss_total: float) -> bool:
+    """Backward, clip and step, unless the loss (``loss_total``: global) or the
+    gradient norm is not finite; then no weight moves.  Returns whether it stepped."""
+    opt = run.opt
+    opt.zero_grad(set_to_none=True)
+    ok = math.isfinite(loss_total)
+    if ok:
+        loss.backward()
+        clip = run.cfg.clip if run.cfg.clip > 0 else float("inf")
+        gnorm = torch.nn.utils.clip_grad_norm_(run.params, clip)
+        ok = bool(torch.isfinite(gnorm))
+    if ok:
+        opt.step()
+    else:
+        opt.zero_grad(set_to_none=True)
+    return ok
+
+
+def _skip_step(run: _Run, progress: TrainProgress, batch_size: int):
+    """Count a skipped (non-finite) step and restart the recurrent state (it may hold
+    NaN); ``cfg.max_bad_steps`` in a row checkpoint and raise :class:`TrainingError`.
+    Returns the recurrent state to continue from."""
+    cfg = run.cfg
+    progress.epoch_sums["skipped"] += 1
+    run.bad_in_row += 1
+    log.warning("non-finite loss or gradient at epoch %d step %d: step skipped",
+                progress.epoch + 1, progress.step_in_epoch + 1)
+    rec_state = None if cfg.batching == "sentence" else run.objective.init_state(
+        run.model, batch_size, run.device)
+    if run.bad_in_row >= cfg.max_bad_steps:
+        _save_checkpoint(run, progress, rec_state)
+        raise TrainingError(
+            f"{run.bad_in_row} non-finite steps in a row at epoch {progress.epoch + 1}: "
+            "lower the learning rate, check the data, or turn off bf16 (--amp false)")
+    return rec_state
+
+
+def _end_epoch(run: _Run, progress: TrainProgress, valid_b) -> None:
+    """Close epoch ``progress.epoch``: validate, add its metrics row (metrics.csv),
+    save the model if it is the best so far, apply the plateau schedule, stop early
+    after ``cfg.early_stop`` epochs without improvement; progress then points at
+    the next epoch (``progress.epoch == cfg.epochs`` when stopping early)."""
+    cfg, epoch, sums = run.cfg, progress.epoch, progress.epoch_sums
+    nll, vtok = evaluate(run.model, valid_b, run.device, run.use_amp)
+    if run.world > 1:
+        nll, vtok = dist.all_reduce_sum([nll, vtok])
+        vtok = int(vtok)
+    valid_ppl = math.exp(nll / max(vtok, 1))
+    row = _metrics_row(progress, valid_ppl)
+    progress.history.append(row)
+    log.info("epoch %d: lr %.4g train ppl %.2f valid ppl %.2f (%.0f tok/s, %d skipped)",
+             epoch + 1, progress.lr, row["train_ppl"], valid_ppl, row["tokens_per_s"],
+             sums["skipped"])
+    improved = valid_ppl < progress.best_ppl * (1 - cfg.plateau_threshold)
+    if valid_ppl < progress.best_ppl:
+        progress.best_ppl = valid_ppl
+        if run.rank == 0:
+            save_model(run.model, run.tokenizer, run.out_dir,
+                       dict(run.extra, best_epoch=epoch + 1, valid_ppl=round(valid_ppl, 3)))
+    progress.bad_epochs = 0 if improved else progress.bad_epochs + 1
+    if cfg.lr_schedule == "plateau" and not improved:
+        progress.lr = max(cfg.min_lr, progress.lr * cfg.decay_factor)
+    progress.epoch += 1
+    progress.step_in_epoch = 0
+    progress.epoch_sums = new_epoch_sums()
+    if run.rank == 0:
+        _write_metrics(os.path.join(run.out_dir, METRICS_FILE), progress.history)
+    if cfg.early_stop and progress.bad_epochs >= cfg.early_stop:
+        log.info("no improvement for %d epochs: stopping early", progress.bad_epochs)
+        progress.epoch = cfg.epochs
+
+
+def _metrics_row(progress: TrainProgress, valid_ppl: float) -> dict:
+    """The metrics.csv row of the epoch ``progress`` is at the end of (its sums not yet
+    reset): training loss and PPL, validation PPL, speed, skipped steps, and each
+    objective part per token."""
+    sums = progress.epoch_sums
+    train_loss = sums["loss"] / max(sums["tokens"], 1)
+    # Perplexity is of the true next word: for distillation use the hard CE part.
+    train_ce = sums.get("hard", sums["loss"]) / max(sums["tokens"], 1)
+    row = {"epoch": progress.epoch + 1, "step": progress.global_step, "lr": progress.lr,
+           "train_loss": round(train_loss, 5), "train_ppl": round(math.exp(min(train_ce, 50)), 3),
+           "valid_ppl": round(valid_ppl, 3), "tokens": sums["tokens"],
+           "seconds": round(sums["seconds"], 2),
+           "tokens_per_s": round(sums["tokens"] / max(sums["seconds"], 1e-9), 1),
+           "skipped_steps": sums["skipped"]}
+    for k, v in sums.items():
+        if k not in ("loss", "tokens", "skipped", "seconds"):
+            row[k] = round(v / max(sums["tokens"], 1), 5)
+    return row
+
+
+def _save_checkpoint(run: _Run, progress: TrainProgress, rec_state) -> None:
+    """Write train_state.pt; ``rec_state`` (this rank's recurrent state) is carried
+    into it as ``progress.stream_state``.  Under DDP rank 0 writes every rank's RNG
+    and recurrent state, and all ranks meet at a barrier after."""
+    progress.stream_state = detach_state(to_device(rec_state, "cpu"))
+    if run.world == 1:
+        write_checkpoint(run.state_path, run.model, run.opt, progress.to_dict())
+        return
+    # every rank's RNG and recurrent state go into rank 0's file
+    ranks = dist.gather_to_main({"rng": rng_states(), "stream_state": progress.stream_state})
+    if run.rank == 0:
+        write_checkpoint(run.state_path, run.model, run.opt,
+                         dict(progress.to_dict(), stream_state=None), ranks)
     dist.barrier()
-    return st["history"]
 
 
 def _stop_voted(stop: _StopFlag, world: int) -> bool:
