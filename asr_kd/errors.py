@@ -9,7 +9,9 @@
 * :class:`TrainingError`: training cannot go on (it diverged): the input was
   well formed, a setting (learning rate, bf16) has to change;
 * :class:`DeviceError`: the device asked for cannot be used (``--device cuda``
-  without a CUDA device).
+  without a CUDA device);
+* :class:`DependencyError`: an optional package the feature needs is not
+  installed (the message names the ``pip install``).
 """
 from __future__ import annotations
 
@@ -45,3 +47,7 @@ class TrainingError(AsrKdError):
 
 class DeviceError(AsrKdError):
     """The device asked for is not usable (no CUDA device for ``--device cuda``)."""
+
+
+class DependencyError(AsrKdError):
+    """An optional package the command needs is not installed; the message says what to install."""

@@ -40,7 +40,7 @@ import tempfile
 import torch
 import torch.nn as nn
 
-from .errors import InputError
+from .errors import DependencyError, InputError
 from .fileio import FileSet
 from .models import LMConfig, LstmLM
 
@@ -73,7 +73,7 @@ def _need_ort():
     try:
         import onnxruntime
     except ImportError:
-        raise InputError("onnxruntime is not installed: pip install 'asr_kd[onnx]'") from None
+        raise DependencyError("onnxruntime is not installed: pip install 'asr_kd[onnx]'") from None
     return onnxruntime
 
 

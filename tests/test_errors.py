@@ -6,14 +6,15 @@ import torch
 
 from asr_kd.cli import main
 from asr_kd.device import pick_device
-from asr_kd.errors import AsrKdError, DeviceError, InputError, TrainingError
+from asr_kd.errors import AsrKdError, DependencyError, DeviceError, InputError, TrainingError
 
 
 def test_types_differ_by_meaning_and_share_the_base():
-    for cls in (InputError, TrainingError, DeviceError):
+    for cls in (InputError, TrainingError, DeviceError, DependencyError):
         assert issubclass(cls, AsrKdError)
     assert not issubclass(TrainingError, InputError)
     assert not issubclass(DeviceError, InputError)
+    assert not issubclass(DependencyError, InputError)
     e = TrainingError("diverged", "out/train_state.pt", 3)
     assert str(e) == "out/train_state.pt:3: diverged" and e.detail == "diverged"
 
@@ -52,3 +53,20 @@ def test_cli_reports_a_training_error_on_one_line(monkeypatch, tmp_path, capsys)
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == ("asr-kd train-lm: error: 20 non-finite steps in a row at epoch 1: "
                        "lower the learning rate")
+
+
+def test_missing_onnxruntime_is_a_dependency_error(monkeypatch):
+    import builtins
+
+    from asr_kd import export
+
+    real_import = builtins.__import__
+
+    def no_ort(name, *a, **kw):
+        if name == "onnxruntime":
+            raise ImportError("no onnxruntime")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_ort)
+    with pytest.raises(DependencyError, match=r"^onnxruntime is not installed: pip install"):
+        export._need_ort()
