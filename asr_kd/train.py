@@ -18,12 +18,13 @@ where ``loss_sum`` is summed over the batch's real tokens (parts are sums too;
 a ``hard`` part, the cross-entropy on the true next word, gives the training
 perplexity of a distillation).
 
-Resume is exact: ``train_state.pt`` (loaded with ``weights_only=True``, so no
-pickled code runs, and checked against a CRC32 of its content, which torch.load
-does not verify) holds the current weights, optimizer, learning rate, torch RNG
-states, epoch, step within the epoch and, in stream mode, the carried recurrent
-state.  It is replaced atomically, so a kill at any moment leaves the previous
-or the new checkpoint, never a partial one.  Data order
+Resume is exact: ``train_state.pt`` (:mod:`asr_kd.checkpoint`: loaded with
+``weights_only=True``, so no pickled code runs, and checked against a CRC32 of
+its content, which torch.load does not verify) holds the current weights,
+optimizer, torch RNG states and the progress (learning rate, epoch, step within
+the epoch and, in stream mode, the carried recurrent state).  It is replaced
+atomically, so a kill at any moment leaves the previous or the new checkpoint,
+never a partial one.  Data order
 is a function of (seed, epoch), so a resumed run sees the same batches and
 reaches the same final weights as an uninterrupted one on the same device.
 ``model.safetensors`` holds the best weights by validation perplexity.
