@@ -156,8 +156,6 @@ class OnnxLM(TokenScoring, nn.Module):
     run ``--nj`` shards to use more cores. Returns tensors on the inputs' device.
     """
 
-    outputs_logprobs = True  # ``out`` gives log-probabilities: scoring skips its log_softmax
-
     def __init__(self, path: str, cfg: LMConfig, threads: int | None = None):
         super().__init__()
         ort = _need_ort()
@@ -201,10 +199,6 @@ class OnnxLM(TokenScoring, nn.Module):
     def logprobs(self, lp: torch.Tensor) -> torch.Tensor:
         """The identity: ``hidden`` already gives log-probabilities (..., V)."""
         return lp
-
-    def out(self, h: torch.Tensor) -> torch.Tensor:
-        """The identity: ``hidden`` already gives log-probabilities."""
-        return h
 
     def forward(self, inputs, state=None):
         """inputs (B, T) -> (log-probs (B, T, V), new state)."""
