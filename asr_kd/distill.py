@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .models import TeacherEnsemble
 from .ops import KDConfig, TeacherLogits, TeacherTopK, kd_loss
 
 
@@ -59,14 +58,8 @@ class KDObjective:
             return TeacherTopK(ids, lps, tgt), None
         with torch.no_grad():
             self.teacher.eval()
-            if isinstance(self.teacher, TeacherEnsemble):
-                hs, t_state = self.teacher.hidden(batch.inputs, t_state)
-                members = [TeacherLogits(h.reshape(-1, h.shape[-1]), m.output_weight, m.output_bias)
-                           for h, m in zip(hs, self.teacher.members)]
-                return members, t_state
             h, t_state = self.teacher.hidden(batch.inputs, t_state)
-            return TeacherLogits(h.reshape(-1, h.shape[-1]), self.teacher.output_weight,
-                                 self.teacher.output_bias), t_state
+            return self.teacher.teacher_logits(h), t_state
 
     def loss(self, model, batch, state):
         state = state or {"s": None, "t": None}

@@ -24,10 +24,9 @@ the fp32 PyTorch model score a few sentences (``check_sentences``), both as
 whole padded sequences and step by step through the rescoring trie, and a model
 whose log-probabilities differ by more than :data:`TOLERANCE` is refused.
 
-:class:`OnnxLM` has the interface the scoring code uses (``init_state``,
-``hidden`` + ``out``, ``token_logprobs``), so rescoring and perplexity run it
-through the same code paths (prefix trie, stream/sentence batching) as the
-PyTorch model.  It runs on the CPU whatever ``device`` says.
+:class:`OnnxLM` implements :class:`asr_kd.lm.LanguageModel` (the scoring side), so
+rescoring and perplexity run it through the same code paths (prefix trie,
+stream/sentence batching) as the PyTorch model.  It runs on the CPU whatever ``device`` says.
 """
 from __future__ import annotations
 
@@ -42,6 +41,7 @@ import torch.nn as nn
 
 from .errors import DependencyError, InputError
 from .fileio import FileSet
+from .lm import TokenScoring
 from .models import LMConfig, LstmLM
 
 EXPORT_FORMAT = "asr_kd-exported-lm"
@@ -141,21 +141,20 @@ def quantize_torch(model: LstmLM) -> LstmLM:
             copy.deepcopy(model).float().eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
 
 
-class OnnxLM(nn.Module):
-    """An exported LM run by onnxruntime, with LstmLM's scoring interface.
+class OnnxLM(TokenScoring, nn.Module):
+    """An exported LM run by onnxruntime: a :class:`~asr_kd.lm.LanguageModel` that can score.
 
-    ``hidden`` returns the graph's log-probabilities (B, T, V) as the "hidden"
-    features and ``out`` is the identity on them, so code that does
-    ``log_softmax(out(hidden(x)))`` gets the same log-probabilities (log_softmax of
-    normalised log-probs is themselves).  State tensors are (L, B, D) as LstmLM's.
+    ``H`` is the graph's log-probabilities (B, T, V): ``hidden`` runs the whole
+    graph and ``logprobs`` (and ``logits``, since normalised log-probs are valid
+    logits for an ensemble's combine) returns ``H`` as it is.  It cannot be a
+    distillation teacher (``teacher_logits`` raises TypeError): the output
+    layer lives in the graph.  State tensors are (L, B, D) as LstmLM's.
     Runs on the CPU with ``threads`` intra-op threads, default 1: a rescoring call is
     one step of a batch of trie nodes, too small for onnxruntime's threads to pay for
     their synchronisation (measured on the mini task's eval list with ``asr-kd rescore``:
     int8 student 10,479 hyps/s on 1 thread, 5,744 on 2; int8 teacher 5,517 and 4,158);
     run ``--nj`` shards to use more cores. Returns tensors on the inputs' device.
     """
-
-    outputs_logprobs = True  # ``out`` gives log-probabilities: scoring skips its log_softmax
 
     def __init__(self, path: str, cfg: LMConfig, threads: int | None = None):
         super().__init__()
@@ -170,6 +169,10 @@ class OnnxLM(nn.Module):
         except Exception as e:  # onnxruntime raises its own exception types
             msg = " ".join(str(e).split())[:200]
             raise InputError(f"cannot load the ONNX model ({msg})", path) from None
+
+    @property
+    def vocab_size(self) -> int:
+        return self.cfg.vocab_size
 
     def init_state(self, batch_size: int, device=None):
         L, H = self.cfg.num_layers, self.cfg.hidden_dim
@@ -189,18 +192,21 @@ class OnnxLM(nn.Module):
         return (torch.from_numpy(lp).to(dev),
                 (torch.from_numpy(h1).to(dev), torch.from_numpy(c1).to(dev)))
 
-    def out(self, h: torch.Tensor) -> torch.Tensor:
-        """The identity: ``hidden`` already gives log-probabilities."""
-        return h
+    def logits(self, lp: torch.Tensor) -> torch.Tensor:
+        """The log-probabilities themselves (their log_softmax is themselves)."""
+        return lp
+
+    def logprobs(self, lp: torch.Tensor) -> torch.Tensor:
+        """The identity: ``hidden`` already gives log-probabilities (..., V)."""
+        return lp
 
     def forward(self, inputs, state=None):
+        """inputs (B, T) -> (log-probs (B, T, V), new state)."""
         return self.hidden(inputs, state)
 
-    def token_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor, state=None):
-        """log p(target_t | inputs_<=t): (B, T); 0 where the target is ignored (< 0)."""
-        lp, state = self.hidden(inputs, state)
-        out = lp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        return out.masked_fill(targets < 0, 0.0), state
+    def teacher_logits(self, lp):
+        raise TypeError("an exported (ONNX) model cannot be a distillation teacher: its output "
+                        "layer is inside the graph; use the PyTorch model folder")
 
     def num_params(self) -> int:
         return 0  # the weights live in the ONNX graph

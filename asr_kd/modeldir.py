@@ -261,6 +261,9 @@ def load_models(model_dirs: list[str], device="cpu", combine: str = "prob",
                 allow_exported: bool = False):
     """One model, or a TeacherEnsemble of several sharing one tokenizer: (model, tokenizer).
 
+    The model is an :class:`~asr_kd.lm.LanguageModel` either way (an ensemble's
+    members may be exported models too), so callers never ask which it is.
+
     ``allow_exported``: folders written by ``asr-kd export`` load as
     :class:`~asr_kd.export.OnnxLM` (scoring only: rescore and ppl); otherwise they
     are refused by name.

@@ -5,7 +5,8 @@ returns the states ``h`` (B, T, d_out) that feed the output layer, and
 ``output_weight`` (V, d_out) / ``output_bias`` (V,) are exposed, because the
 distillation loss takes hidden states and output weights, never logits.
 
-Sentence scoring is ``log P(w1..wn </s> | <s>)`` in natural log.
+Both implement :class:`asr_kd.lm.LanguageModel`.  Sentence scoring is
+``log P(w1..wn </s> | <s>)`` in natural log.
 """
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .lm import TokenScoring
+from .ops.ensemble import COMBINE_MODES, combine_logprobs
+from .ops.kd_reference import TeacherLogits
 
 
 @dataclass
@@ -60,7 +65,7 @@ class LMConfig:
         return cls(**d)
 
 
-class LstmLM(nn.Module):
+class LstmLM(TokenScoring, nn.Module):
     """Embedding -> dropout -> LSTM(P) stack -> dropout -> linear output (optionally tied)."""
 
     def __init__(self, cfg: LMConfig):
@@ -85,6 +90,10 @@ class LstmLM(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     # -- pieces ------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.cfg.vocab_size
+
     @property
     def output_weight(self) -> torch.Tensor:
         """(V, d_out) output projection."""
@@ -122,32 +131,42 @@ class LstmLM(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    # -- scoring -----------------------------------------------------------
-    def token_logprobs(self, inputs: torch.Tensor, targets: torch.Tensor, state=None):
-        """log p(target_t | inputs_<=t) per position: (B, T); 0 where target is ignored."""
-        logits, state = self.forward(inputs, state)
-        lp = torch.log_softmax(logits.float(), dim=-1)
-        safe = targets.clamp(min=0)
-        out = lp.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
-        return out.masked_fill(targets < 0, 0.0), state
+    # -- output side (H = hidden states (..., d_out)) ------------------------
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """h (..., d_out) -> float32 logits (..., V)."""
+        return self.out(h).float()
+
+    def logprobs(self, h: torch.Tensor) -> torch.Tensor:
+        """h (..., d_out) -> float32 log-probabilities (..., V)."""
+        return torch.log_softmax(self.logits(h), -1)
+
+    def teacher_logits(self, h: torch.Tensor) -> list[TeacherLogits]:
+        """h (B, T, d_out) -> [TeacherLogits(hidden (B*T, d_out), output weight, bias)]."""
+        return [TeacherLogits(h.reshape(-1, h.shape[-1]), self.output_weight, self.output_bias)]
 
 
-class TeacherEnsemble(nn.Module):
+class TeacherEnsemble(TokenScoring, nn.Module):
     """Several LMs over one vocabulary, combined by probability or logit average.
 
     ``combine="prob"``: p = mean_m softmax(z_m) (log-mean-exp of log-probs);
-    ``combine="logit"``: p = softmax(mean_m z_m).
+    ``combine="logit"``: p = softmax(mean_m z_m); the rule is
+    :func:`asr_kd.ops.ensemble.combine_logprobs`.  ``H`` and the state are lists
+    with one entry per member.  Members are any :class:`~asr_kd.lm.LanguageModel`.
     """
 
-    def __init__(self, members: list[LstmLM], combine: str = "prob"):
+    def __init__(self, members: list, combine: str = "prob"):
         super().__init__()
-        if combine not in ("prob", "logit"):
+        if combine not in COMBINE_MODES:
             raise ValueError(f"unknown ensemble combine mode {combine!r}")
-        sizes = {m.cfg.vocab_size for m in members}
+        sizes = {m.vocab_size for m in members}
         if len(sizes) != 1:
             raise ValueError(f"ensemble members disagree on vocabulary size: {sorted(sizes)}")
         self.members = nn.ModuleList(members)
         self.combine = combine
+
+    @property
+    def vocab_size(self) -> int:
+        return self.members[0].vocab_size
 
     def num_params(self) -> int:
         return sum(m.num_params() for m in self.members)
@@ -156,7 +175,7 @@ class TeacherEnsemble(nn.Module):
         return [m.init_state(batch_size, device) for m in self.members]
 
     def hidden(self, inputs, state=None):
-        """List of per-member (h (B, T, D_m)) and the list of new states."""
+        """List of per-member H (h (B, T, D_m) for an LstmLM) and the list of new states."""
         state = state or [None] * len(self.members)
         hs, new = [], []
         for m, s in zip(self.members, state):
@@ -165,21 +184,17 @@ class TeacherEnsemble(nn.Module):
             new.append(s2)
         return hs, new
 
-    def token_logprobs(self, inputs, targets, state=None):
-        state = state or [None] * len(self.members)
-        logits, new = [], []
-        for m, s in zip(self.members, state):
-            z, s2 = m(inputs, s)
-            logits.append(z.float())
-            new.append(s2)
-        if self.combine == "logit":
-            lp = torch.log_softmax(torch.stack(logits).mean(0), dim=-1)
-        else:
-            lps = torch.stack([torch.log_softmax(z, -1) for z in logits])
-            lp = torch.logsumexp(lps, 0) - torch.log(torch.tensor(float(len(logits))))
-        safe = targets.clamp(min=0)
-        out = lp.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
-        return out.masked_fill(targets < 0, 0.0), new
+    def logits(self, hs) -> list[torch.Tensor]:
+        """Per-member float32 logits (..., V)."""
+        return [m.logits(h) for m, h in zip(self.members, hs)]
+
+    def logprobs(self, hs) -> torch.Tensor:
+        """(..., V) float32 log-probabilities of the combined distribution."""
+        return combine_logprobs(self.logits(hs), self.combine)
+
+    def teacher_logits(self, hs) -> list[TeacherLogits]:
+        """Every member's TeacherLogits, in member order (kd_loss combines them)."""
+        return [t for m, h in zip(self.members, hs) for t in m.teacher_logits(h)]
 
 
 def score_sentences(model, token_ids: list[list[int]], bos: int, eos: int,

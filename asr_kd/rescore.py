@@ -31,7 +31,6 @@ import glob
 import hashlib
 import io
 import json
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -41,7 +40,8 @@ import torch
 from .errors import InputError
 from .fileio import atomic_write, open_text
 
-from .models import LstmLM, TeacherEnsemble, score_sentences
+from .lm import map_tensors
+from .models import score_sentences
 from .nbest.model import utt_ids_digest  # noqa: F401  (re-exported: shards and the CLI use it)
 
 
@@ -54,48 +54,14 @@ class ScoreStats:
     token_evals: int = 0
 
 
-class _Stepper:
-    """One recurrent step + log-softmax for a model or an ensemble (prob/logit average)."""
-
-    def __init__(self, model):
-        self.members = list(model.members) if isinstance(model, TeacherEnsemble) else [model]
-        self.combine = getattr(model, "combine", "prob")
-
-    def init(self, n, device):
-        return [m.init_state(n, device) for m in self.members]
-
-    def step(self, tokens, states):
-        """tokens (n,), states per member -> (h per member (n, d_m), new states)."""
-        hs, new = [], []
-        for m, (h0, c0) in zip(self.members, states):
-            h, st = m.hidden(tokens.unsqueeze(1), (h0, c0))
-            hs.append(h[:, 0])
-            new.append(st)
-        return hs, new
-
-    def logprobs(self, hs):
-        """(n, V) log-probabilities from per-member hidden states."""
-        logits = [m.out(h).float() for m, h in zip(self.members, hs)]
-        if len(logits) == 1:
-            # an exported model (asr_kd.export.OnnxLM) gives normalised log-probs already
-            if getattr(self.members[0], "outputs_logprobs", False):
-                return logits[0]
-            return torch.log_softmax(logits[0], -1)
-        if self.combine == "logit":
-            return torch.log_softmax(torch.stack(logits).mean(0), -1)
-        lps = torch.stack([torch.log_softmax(z, -1) for z in logits])
-        return torch.logsumexp(lps, 0) - math.log(len(logits))
-
-
-def _index_state(states, idx):
-    return [(h[:, idx], c[:, idx]) for h, c in states]
-
-
 @torch.no_grad()
 def score_trie(model, seqs: list[list[int]], bos: int, eos: int, device="cpu",
                row_chunk: int = 4096) -> tuple[list[float], int]:
     """Scores of ``seqs`` (ids without <s>/</s>) through one prefix trie.
 
+    ``model``: any :class:`~asr_kd.lm.LanguageModel`; each trie level is one
+    ``hidden`` step of its nodes (states cut by rows with ``map_tensors``) and
+    ``logprobs`` on row chunks of at most ``row_chunk`` nodes.
     Returns (log-probs per sequence, number of output-layer evaluations).
     """
     device = torch.device(device)
@@ -121,7 +87,6 @@ def score_trie(model, seqs: list[list[int]], bos: int, eos: int, device="cpu",
         for c in ch.values():
             parent[c] = p
     edge_lp = torch.zeros(len(tokens), dtype=torch.float64)
-    stepper = _Stepper(model)
     levels: dict[int, list[int]] = {}
     for n in range(len(tokens)):
         if children[n]:
@@ -133,13 +98,14 @@ def score_trie(model, seqs: list[list[int]], bos: int, eos: int, device="cpu",
         nodes = levels[d]
         tok = torch.tensor([tokens[n] for n in nodes], device=device)
         if d == 0:
-            states = stepper.init(len(nodes), device)
+            states = model.init_state(len(nodes), device)
         else:
             idx = torch.tensor([row_of[parent[n]] for n in nodes], device=device)
-            states = _index_state(prev_states, idx)
-        hs, new_states = stepper.step(tok, states)
+            states = map_tensors(lambda t: t[:, idx], prev_states)   # batch is dim 1 of a state
+        H, new_states = model.hidden(tok.unsqueeze(1), states)
+        H = map_tensors(lambda t: t[:, 0], H)                          # (n, 1, ...) -> (n, ...)
         for a in range(0, len(nodes), row_chunk):
-            lp = stepper.logprobs([h[a: a + row_chunk] for h in hs])
+            lp = model.logprobs(map_tensors(lambda t: t[a: a + row_chunk], H))
             rows, cols, kids = [], [], []
             for r, n in enumerate(nodes[a: a + row_chunk]):
                 for t, c in children[n].items():

@@ -72,7 +72,7 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
                 shard: tuple[int, int] = (0, 1)) -> dict:
     """Run ``teacher`` over the corpus and write the cache; returns the manifest.
 
-    teacher: LstmLM or TeacherEnsemble (with ``token_logprobs``).
+    teacher: any :class:`~asr_kd.lm.LanguageModel` (an LstmLM or a TeacherEnsemble).
     shard: (i, n) computes only shards s with s % n == i (for parallel jobs);
     the manifest is written once every shard is done.
     """
@@ -269,21 +269,9 @@ def _new_array(folder: str, name: str, dtype, shape) -> np.ndarray:
 
 
 def _teacher_logprobs(teacher, inputs, state):
-    """(B, T, V) log-probabilities and the new state, for a model or ensemble."""
-    from .models import TeacherEnsemble
-
-    if isinstance(teacher, TeacherEnsemble):
-        outs, new = [], []
-        for m, s in zip(teacher.members, state):
-            z, s2 = m(inputs, s)
-            outs.append(z.float())
-            new.append(s2)
-        if teacher.combine == "logit":
-            return torch.log_softmax(torch.stack(outs).mean(0), -1), new
-        lps = torch.stack([torch.log_softmax(z, -1) for z in outs])
-        return torch.logsumexp(lps, 0) - np.log(len(outs)), new
-    z, state = teacher(inputs, state)
-    return torch.log_softmax(z.float(), -1), state
+    """(B, T, V) log-probabilities and the new state of any :class:`~asr_kd.lm.LanguageModel`."""
+    H, state = teacher.hidden(inputs, state)
+    return teacher.logprobs(H), state
 
 
 def _write_shard(out_dir: str, s: int, arrays: dict[str, np.ndarray]) -> None:

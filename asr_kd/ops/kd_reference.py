@@ -43,6 +43,7 @@ from typing import NamedTuple, Sequence, Union
 import torch
 import torch.nn.functional as F
 
+from .ensemble import combine_logprobs
 from .trust import trust_weight
 
 
@@ -137,17 +138,10 @@ def topk_trust_stats(teacher: TeacherTopK, targets: torch.Tensor, cdt: torch.dty
 
 def _full_teacher_logprobs(members: Sequence[TeacherLogits], ensemble: str,
                            tau: float, cdt: torch.dtype):
-    """(log p^1, log p^tau), each (N, V), of a teacher or ensemble."""
+    """(log p^1, log p^tau), each (N, V), of a teacher or ensemble (rule: :mod:`.ensemble`)."""
     zs = [m.hidden.to(cdt) @ m.weight.to(cdt).T
           + (0 if m.bias is None else m.bias.to(cdt)) for m in members]
-    if len(zs) == 1 or ensemble == "logit":
-        z = torch.stack(zs).mean(0)
-        return F.log_softmax(z, 1), F.log_softmax(z / tau, 1)
-    log_m = math.log(len(zs))
-
-    def avg(t):
-        return torch.logsumexp(torch.stack([F.log_softmax(z / t, 1) for z in zs]), 0) - log_m
-    return avg(1.0), avg(tau)
+    return combine_logprobs(zs, ensemble, 1.0), combine_logprobs(zs, ensemble, tau)
 
 
 def kd_loss_reference(hidden: torch.Tensor, weight: torch.Tensor,
