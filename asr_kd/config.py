@@ -133,8 +133,9 @@ def _kd_section(kd, wanted: bool, path: str) -> dict:
                          "(e.g. kd: {alpha: 0.5, tau: 2.0})", path)
     bad = set(kd) - KD_KEYS
     if bad:
-        raise InputError(f"unknown options {', '.join('kd.' + str(k) for k in sorted(bad, key=str))}"
-                         f"; known in kd: {', '.join(sorted(KD_KEYS))}", path)
+        names = ", ".join("kd." + str(k) for k in sorted(bad, key=str))
+        raise InputError(f"unknown options {names}; known in kd: {', '.join(sorted(KD_KEYS))}",
+                         path)
     return dict(kd)
 
 

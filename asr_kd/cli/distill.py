@@ -35,15 +35,18 @@ def register(sub) -> None:
     # The distillation flags override the config's kd: section, which overrides
     # KDConfig's defaults; so no flag has an argparse default (None = not given).
     d = KDConfig()
-    p.add_argument("--ensemble", choices=list(ENSEMBLES), help=f"how an ensemble of teachers combines (default {d.ensemble})")
+    p.add_argument("--ensemble", choices=list(ENSEMBLES),
+                   help=f"how an ensemble of teachers combines (default {d.ensemble})")
     p.add_argument("--alpha", type=float, help=f"weight of the soft term (0..1; default {d.alpha})")
     p.add_argument("--tau", type=float, help=f"temperature (default {d.tau})")
     p.add_argument("--trust", choices=list(TRUST_MODES),
-                   help=f"per-token trust in the teacher (our definition; see docs; default {d.trust})")
+                   help=f"per-token trust in the teacher (our definition; see docs; "
+                   f"default {d.trust})")
     p.add_argument("--trust-k", type=int, help=f"rank mode: top-k (default {d.trust_k})")
     p.add_argument("--trust-beta", type=float, help=f"margin mode: slope (default {d.trust_beta})")
     p.add_argument("--kd-impl", choices=list(IMPLS),
-                   help=f"loss implementation (auto: Triton on CUDA when available; default {d.impl})")
+                   help=f"loss implementation (auto: Triton on CUDA when available; "
+                   f"default {d.impl})")
     p.set_defaults(func=run, allow_extra=True)
 
 
