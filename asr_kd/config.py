@@ -4,6 +4,12 @@ One flat YAML mapping holds model keys (see :class:`asr_kd.models.LMConfig`)
 and training keys (see :class:`TrainConfig`).  Overrides accept ``--hidden-dim
 650`` or ``--hidden_dim 650``; values are parsed as YAML scalars.  Unknown keys
 are refused so a typo never silently trains the wrong model.
+
+A student config may also hold one nested section, ``kd:`` (the distillation
+settings, fields of :class:`asr_kd.ops.KDConfig`), read by ``asr-kd distill``
+(and accepted by ``cache-teacher``, which takes the same file); ``train-lm``
+refuses it.  Its command-line overrides are distill's own flags (``--alpha``,
+``--kd-impl``, ...), combined by :func:`kd_config`.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import yaml
 
 from .errors import InputError
 from .models import LMConfig
+from .ops import KDConfig
 
 
 @dataclass
@@ -58,6 +65,7 @@ class TrainConfig:
 
 MODEL_KEYS = {f.name for f in fields(LMConfig)} - {"vocab_size"}
 TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
+KD_KEYS = {f.name for f in fields(KDConfig)}
 
 
 def parse_overrides(extra: list[str], allowed: set[str]) -> dict:
@@ -83,8 +91,14 @@ def parse_overrides(extra: list[str], allowed: set[str]) -> dict:
     return out
 
 
-def load_config(path: str | None, overrides: dict, extra_keys: set[str] = frozenset()) -> dict:
-    """Read the YAML mapping at ``path`` (optional) and apply ``overrides``."""
+def load_config(path: str | None, overrides: dict, extra_keys: set[str] = frozenset(),
+                sections: set[str] = frozenset()) -> dict:
+    """Read the YAML mapping at ``path`` (optional) and apply ``overrides``.
+
+    ``sections``: the nested sections the calling command reads (``{"kd"}`` for
+    distill); a ``kd:`` section elsewhere is refused, naming the file.  An accepted
+    ``kd`` entry of the result is a dict of known KDConfig keys (unvalidated values).
+    """
     raw = {}
     if path:
         try:
@@ -98,11 +112,54 @@ def load_config(path: str | None, overrides: dict, extra_keys: set[str] = frozen
                              None if mark is None else mark.line + 1) from None
         if not isinstance(raw, dict):
             raise InputError("expected a mapping of options", path)
-        bad = set(raw) - MODEL_KEYS - TRAIN_KEYS - set(extra_keys)
+        bad = set(raw) - MODEL_KEYS - TRAIN_KEYS - set(extra_keys) - {"kd"}
         if bad:
             raise InputError(f"unknown options {', '.join(sorted(bad))}", path)
+        if "kd" in raw:
+            raw["kd"] = _kd_section(raw["kd"], "kd" in sections, path)
     raw.update(overrides)
     return raw
+
+
+def _kd_section(kd, wanted: bool, path: str) -> dict:
+    """The ``kd:`` mapping of a config file, its keys checked like the top level's."""
+    if not wanted:
+        raise InputError("the kd: section (distillation settings) is read by asr-kd distill "
+                         "only; remove it from this config", path)
+    if kd is None:          # "kd:" with nothing under it
+        return {}
+    if not isinstance(kd, dict):
+        raise InputError("kd: expected a mapping of distillation settings "
+                         "(e.g. kd: {alpha: 0.5, tau: 2.0})", path)
+    bad = set(kd) - KD_KEYS
+    if bad:
+        names = ", ".join("kd." + str(k) for k in sorted(bad, key=str))
+        raise InputError(f"unknown options {names}; known in kd: {', '.join(sorted(KD_KEYS))}",
+                         path)
+    return dict(kd)
+
+
+def kd_config(section: dict | None, flags: dict, flag_names: dict[str, str],
+              path: str | None = None) -> KDConfig:
+    """The effective distillation settings: KDConfig defaults < ``section`` (the
+    config file's ``kd:`` mapping) < ``flags`` (field -> value given on the command
+    line; fields not given are absent).  A bad value is a one-line InputError naming
+    where it came from: ``path: kd.alpha must be ...`` or ``--alpha must be ...``
+    (``flag_names`` maps a field to its flag).
+    """
+    from_file = {k: v for k, v in (section or {}).items() if k not in flags}
+    # Every check of KDConfig.validate concerns one field, so validating the file's
+    # values first and then all of them pins a failure on the file or on a flag.
+    try:
+        KDConfig(**from_file).validate(name=lambda f: f"kd.{f}")
+    except ValueError as e:
+        raise InputError(str(e), path) from None
+    cfg = KDConfig(**from_file, **flags)
+    try:
+        cfg.validate(name=lambda f: flag_names.get(f, f"kd.{f}"))
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    return cfg
 
 
 def split_config(raw: dict) -> tuple[dict, TrainConfig, dict]:

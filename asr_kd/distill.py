@@ -14,19 +14,14 @@ be obtained.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from .ops import KDConfig, TeacherLogits, TeacherTopK, kd_loss
 
 
-@dataclass(frozen=True)
-class KDSettings(KDConfig):
-    """Loss settings of ``asr-kd distill``: the kernel's :class:`KDConfig` plus the
-    implementation choice (``auto`` | ``torch`` | ``reference`` | ``triton``)."""
-
-    impl: str = "auto"
+# The older name of the distillation settings: KDConfig now carries the
+# implementation choice too, so one type serves the loss, the YAML and the CLI.
+KDSettings = KDConfig
 
 
 class KDObjective:
@@ -36,7 +31,7 @@ class KDObjective:
     both recurrent states across windows.
     """
 
-    def __init__(self, settings: KDSettings, teacher=None, cache=None):
+    def __init__(self, settings: KDConfig, teacher=None, cache=None):
         if (teacher is None) == (cache is None):
             raise ValueError("give exactly one of teacher or cache")
         self.s = settings
@@ -65,11 +60,8 @@ class KDObjective:
         state = state or {"s": None, "t": None}
         h, s_state = model.hidden(batch.inputs, state["s"])
         teacher, t_state = self._teacher(batch, state["t"])
-        s = self.s
         parts = kd_loss(h.reshape(-1, h.shape[-1]), model.output_weight, model.output_bias,
-                        batch.targets.reshape(-1), teacher=teacher, alpha=s.alpha, tau=s.tau,
-                        trust=s.trust, trust_k=s.trust_k, trust_beta=s.trust_beta,
-                        ensemble=s.ensemble, impl=s.impl, chunk_size=s.chunk_size,
+                        batch.targets.reshape(-1), teacher=teacher, cfg=self.s,
                         return_parts=True)
         n = batch.num_tokens
         stats = {"hard": float(parts.hard) * n, "soft": float(parts.soft) * n,

@@ -43,7 +43,7 @@ def run(args) -> int:
     # Finished shards are complete on disk whatever stops the job (even kill -9).
     args.interrupt_hint = "finished shards are kept: run the same command again to continue"
     overrides = parse_overrides(args.extra, MODEL_KEYS | TRAIN_KEYS)
-    _, tcfg, _ = split_config(load_config(args.config, overrides))
+    _, tcfg, _ = split_config(load_config(args.config, overrides, sections={"kd"}))
     shard = dist.job_shard(args.shard)
     device = pick_device(args.device)
     teacher, tok = load_models(args.teacher, device, args.ensemble)

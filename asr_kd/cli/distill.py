@@ -1,15 +1,18 @@
 """asr-kd distill: train a student LM from a teacher (ensemble) or a teacher cache."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
 
-from ..distill import KDObjective, KDSettings
+from ..config import kd_config
+from ..distill import KDObjective
 from .. import dist
 from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
-from ..ops import TRUST_MODES
+from ..ops import TRUST_MODES, KDConfig
+from ..ops.kd_reference import ENSEMBLES, IMPLS
 from ..teacher_cache import TeacherCache
 from ..device import pick_device
 from ..train import Interrupted, train
@@ -23,21 +26,40 @@ def register(sub) -> None:
     p = sub.add_parser(
         "distill", help="distil a teacher (or ensemble) into a student LSTM LM",
         description="Train a student with L = (1 - alpha*w) CE + alpha*w tau^2 KL(p^tau || q^tau). "
-        "Model/training options come from --config and --key value overrides, as in train-lm.")
+        "Model/training options come from --config and --key value overrides, as in train-lm; "
+        "distillation settings from the config's kd: section (alpha, tau, trust, trust_k, "
+        "trust_beta, ensemble, chunk_size, impl), overridden by the flags below.")
     add_training_args(p)
     t = p.add_mutually_exclusive_group(required=True)
     t.add_argument("--teacher", nargs="+", help="teacher model folder(s); several = ensemble")
     t.add_argument("--teacher-cache", help="folder written by asr-kd cache-teacher")
-    p.add_argument("--ensemble", default="prob", choices=["prob", "logit"])
-    p.add_argument("--alpha", type=float, default=0.5, help="weight of the soft term (0..1)")
-    p.add_argument("--tau", type=float, default=2.0, help="temperature")
-    p.add_argument("--trust", default="none", choices=list(TRUST_MODES),
-                   help="per-token trust in the teacher (our definition; see docs)")
-    p.add_argument("--trust-k", type=int, default=10, help="rank mode: top-k")
-    p.add_argument("--trust-beta", type=float, default=1.0, help="margin mode: slope")
-    p.add_argument("--kd-impl", default="auto", choices=["auto", "torch", "reference", "triton"],
-                   help="loss implementation (auto: Triton on CUDA when available)")
+    # The distillation flags override the config's kd: section, which overrides
+    # KDConfig's defaults; so no flag has an argparse default (None = not given).
+    d = KDConfig()
+    p.add_argument("--ensemble", choices=list(ENSEMBLES),
+                   help=f"how an ensemble of teachers combines (default {d.ensemble})")
+    p.add_argument("--alpha", type=float, help=f"weight of the soft term (0..1; default {d.alpha})")
+    p.add_argument("--tau", type=float, help=f"temperature (default {d.tau})")
+    p.add_argument("--trust", choices=list(TRUST_MODES),
+                   help=f"per-token trust in the teacher (our definition; see docs; "
+                   f"default {d.trust})")
+    p.add_argument("--trust-k", type=int, help=f"rank mode: top-k (default {d.trust_k})")
+    p.add_argument("--trust-beta", type=float, help=f"margin mode: slope (default {d.trust_beta})")
+    p.add_argument("--kd-impl", choices=list(IMPLS),
+                   help=f"loss implementation (auto: Triton on CUDA when available; "
+                   f"default {d.impl})")
     p.set_defaults(func=run, allow_extra=True)
+
+
+# KDConfig field -> the distill flag that sets it (argparse dest: the flag's name with "_").
+KD_FLAGS = {"alpha": "--alpha", "tau": "--tau", "trust": "--trust", "trust_k": "--trust-k",
+            "trust_beta": "--trust-beta", "ensemble": "--ensemble", "impl": "--kd-impl"}
+
+
+def kd_flags(args) -> dict:
+    """The distillation settings given on the command line, by KDConfig field."""
+    given = {f: getattr(args, flag[2:].replace("-", "_")) for f, flag in KD_FLAGS.items()}
+    return {f: v for f, v in given.items() if v is not None}
 
 
 def run(args) -> int:
@@ -45,15 +67,12 @@ def run(args) -> int:
     # A signal before the training loop (while reading the data) stops without a new
     # checkpoint; the same --resume command continues from the last one.
     args.interrupt_hint = f"to continue, run: {resume_command(args)}"
-    if not 0.0 <= args.alpha <= 1.0:
-        raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
-    if args.tau <= 0:
-        raise InputError(f"--tau must be > 0, got {args.tau}")
-    model_kw, tcfg, _, tok, train_s, valid_s = prepare(args)
+    model_kw, tcfg, rest, tok, train_s, valid_s = prepare(args, sections={"kd"})
+    settings = kd_config(rest.get("kd"), kd_flags(args), KD_FLAGS, args.config)
     device = pick_device(args.device)
     teacher = cache = None
     if args.teacher:
-        teacher, t_tok = load_models(args.teacher, device, args.ensemble)
+        teacher, t_tok = load_models(args.teacher, device, settings.ensemble)
         src = args.teacher[0]
     else:
         cache = TeacherCache(args.teacher_cache)
@@ -69,12 +88,10 @@ def run(args) -> int:
         # under torchrun the layout is that of the global batch (batch_size x world size)
         cache.check(tok, train_ids, tcfg.batching, tcfg.batch_size * dist.world(), tcfg.bptt,
                     tcfg.max_len)
-        if args.trust == "rank" and args.trust_k > cache.meta["topk"]:
+        if settings.trust == "rank" and settings.trust_k > cache.meta["topk"]:
             raise InputError(f"--trust rank needs --trust-k <= the cache's top-K "
-                             f"({cache.meta['topk']}), got {args.trust_k}", args.teacher_cache)
+                             f"({cache.meta['topk']}), got {settings.trust_k}", args.teacher_cache)
     model = build_model(model_kw, tok.size, args.seed)
-    settings = KDSettings(alpha=args.alpha, tau=args.tau, trust=args.trust, trust_k=args.trust_k,
-                          trust_beta=args.trust_beta, ensemble=args.ensemble, impl=args.kd_impl)
     log.info("student: %d parameters; teacher: %s; %s", model.num_params(),
              f"{teacher.num_params()} parameters" if teacher is not None else f"cache {src}",
              settings)
@@ -82,7 +99,7 @@ def run(args) -> int:
         hist = train(model, KDObjective(settings, teacher=teacher, cache=cache), tok, train_ids,
                      valid_ids, tcfg, args.out, seed=args.seed, device=device, resume=args.resume,
                      quiet=args.quiet,
-                     extra_config={"kind": "student", "kd": vars(settings),
+                     extra_config={"kind": "student", "kd": dataclasses.asdict(settings),
                                    "teacher": [os.path.abspath(d) for d in (args.teacher or [src])],
                                    "train_text": os.path.abspath(args.train)})
     except Interrupted as e:

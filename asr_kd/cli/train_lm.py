@@ -41,10 +41,10 @@ def register(sub) -> None:
     p.set_defaults(func=run, allow_extra=True)
 
 
-def prepare(args, extra_keys=frozenset()):
+def prepare(args, extra_keys=frozenset(), sections=frozenset()):
     """Read config, texts and vocabulary: (model cfg dict, TrainConfig, rest, tok, train, valid)."""
     overrides = parse_overrides(args.extra, MODEL_KEYS | TRAIN_KEYS | set(extra_keys))
-    raw = load_config(args.config, overrides, set(extra_keys))
+    raw = load_config(args.config, overrides, set(extra_keys), set(sections))
     model_kw, tcfg, rest = split_config(raw)
     train_s = read_sentences(args.train, tcfg.text_format)
     valid_s = read_sentences(args.valid, tcfg.text_format)

@@ -14,18 +14,14 @@ real rows to an implementation:
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-import math
 from typing import Sequence
 
 import torch
 
 from .kd_chunked import kd_loss_chunked
 from .kd_reference import KDConfig, KDParts, TeacherLogits, TeacherTopK, compute_dtype
-from .trust import TRUST_MODES
-
-IMPLS = ("auto", "reference", "torch", "triton")
-ENSEMBLES = ("prob", "logit")
 
 
 @functools.lru_cache(maxsize=None)
@@ -41,10 +37,8 @@ def triton_available() -> bool:
 def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
             student_bias: torch.Tensor | None, targets: torch.Tensor, *,
             teacher: TeacherLogits | TeacherTopK | Sequence[TeacherLogits],
-            alpha: float = 0.5, tau: float = 2.0, trust: str = "none",
-            trust_k: int = 10, trust_beta: float = 1.0, ignore_index: int = -100,
-            ensemble: str = "prob", impl: str = "auto", chunk_size: int = 4096,
-            return_parts: bool = False) -> torch.Tensor | KDParts:
+            cfg: KDConfig = KDConfig(), ignore_index: int = -100,
+            return_parts: bool = False, **settings) -> torch.Tensor | KDParts:
     """Mean over real tokens of
     ``(1 - alpha*w) * CE(y, q^1) + alpha*w * tau^2 * KL(p^tau || q^tau)``.
 
@@ -52,14 +46,18 @@ def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
     student_weight: (V, d) output embedding; student_bias: (V,) or None.
     targets:        (N,) long next-word ids; ``ignore_index`` rows are skipped.
     teacher:        TeacherLogits, a list of them (ensemble combined by
-                    ``ensemble``: "prob" averages member probabilities at each
+                    ``cfg.ensemble``: "prob" averages member probabilities at each
                     temperature, "logit" averages logits), or TeacherTopK.
-    trust:          "none" | "prob" | "rank" (top-``trust_k``) | "margin"
-                    (slope ``trust_beta``); see :mod:`asr_kd.ops.trust`.
-    impl:           "auto" | "reference" | "torch" | "triton".
-    chunk_size:     memory bound of the torch impl: it works on row blocks of
-                    max(1, N * chunk_size // V) rows over the whole vocabulary,
-                    i.e. at most N x chunk_size logits per block buffer.
+    cfg:            every distillation setting (:class:`KDConfig`; validated here):
+                    alpha, tau, trust ("none" | "prob" | "rank" (top-``trust_k``) |
+                    "margin" (slope ``trust_beta``); see :mod:`asr_kd.ops.trust`),
+                    ensemble, impl ("auto" | "reference" | "torch" | "triton") and
+                    chunk_size (memory bound of the torch impl: it works on row blocks
+                    of max(1, N * chunk_size // V) rows over the whole vocabulary,
+                    i.e. at most N x chunk_size logits per block buffer).
+    **settings:     KDConfig fields as keywords (``alpha=0.7, impl="torch"``) replace
+                    those of ``cfg``: the older calling form, kept for the tests and
+                    benchmarks; ``cfg`` is the primary one.
 
     Returns a scalar float32 (float64 for float64 inputs) tensor with autograd
     to hidden, weight and bias (never the teacher), or with ``return_parts`` a
@@ -67,11 +65,10 @@ def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
     If every row is ignored the loss is 0 with zero gradients (and the parts
     are 0), so an all-padding batch cannot poison training with NaN.
     """
-    cfg = KDConfig(alpha=alpha, tau=tau, trust=trust, trust_k=trust_k,
-                   trust_beta=trust_beta, ensemble=ensemble, chunk_size=chunk_size)
+    cfg = dataclasses.replace(cfg, **settings) if settings else cfg
     teacher = _validate(student_hidden, student_weight, student_bias, targets,
-                        teacher, cfg, impl, ignore_index)
-    fn = _select(impl, student_hidden)
+                        teacher, cfg, ignore_index)
+    fn = _select(cfg.impl, student_hidden)
 
     real = targets != ignore_index
     if not bool(real.all()):
@@ -133,24 +130,12 @@ def _fail(msg: str):
     raise ValueError(f"kd_loss: {msg}")
 
 
-def _validate(h, w, b, y, teacher, cfg: KDConfig, impl: str, ignore_index: int):
+def _validate(h, w, b, y, teacher, cfg: KDConfig, ignore_index: int):
     """Check everything; return the teacher as a tuple of TeacherLogits or a TeacherTopK."""
-    if impl not in IMPLS:
-        _fail(f"unknown impl {impl!r}; expected one of {IMPLS}")
-    if not (0.0 <= cfg.alpha <= 1.0):
-        _fail(f"alpha must be in [0, 1], got {cfg.alpha}")
-    if not (cfg.tau > 0 and math.isfinite(cfg.tau)):
-        _fail(f"tau must be a finite number > 0, got {cfg.tau}")
-    if cfg.trust not in TRUST_MODES:
-        _fail(f"unknown trust mode {cfg.trust!r}; expected one of {TRUST_MODES}")
-    if int(cfg.trust_k) != cfg.trust_k or cfg.trust_k < 1:
-        _fail(f"trust_k must be an integer >= 1, got {cfg.trust_k}")
-    if not math.isfinite(cfg.trust_beta):
-        _fail(f"trust_beta must be finite, got {cfg.trust_beta}")
-    if cfg.ensemble not in ENSEMBLES:
-        _fail(f"unknown ensemble mode {cfg.ensemble!r}; expected one of {ENSEMBLES}")
-    if int(cfg.chunk_size) != cfg.chunk_size or cfg.chunk_size < 1:
-        _fail(f"chunk_size must be an integer >= 1, got {cfg.chunk_size}")
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise ValueError(f"kd_loss: {e}") from None
 
     if h.dim() != 2 or not h.is_floating_point():
         _fail(f"student_hidden must be a float (N, d) tensor, got {tuple(h.shape)} {h.dtype}")
