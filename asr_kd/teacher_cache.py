@@ -41,7 +41,7 @@ import torch
 
 from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
 from .errors import InputError
-from .fileio import atomic_write, fsync_dir
+from .fileio import atomic_write, fsync_dir, read_json
 from .modeldir import save_tokenizer, same_tokenizer
 from .vocab import load_vocab_path
 
@@ -112,11 +112,7 @@ def _check_plan(out_dir: str, meta: dict) -> None:
     """Write plan.json, or refuse a folder whose plan differs (shards must never mix)."""
     path = os.path.join(out_dir, "plan.json")
     if os.path.isfile(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                old = json.load(f)
-        except (OSError, ValueError) as e:
-            raise InputError(f"corrupt plan.json ({e})", path) from None
+        old = read_json(path, "plan.json")
         diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
         if diff:
             raise InputError(f"this folder holds a cache built with other settings "
@@ -132,22 +128,13 @@ def _missing_shards(out_dir: str, meta: dict) -> list[int]:
     for s in range(meta["num_shards"]):
         rows = min(meta["shard_tokens"], meta["num_tokens"] - s * meta["shard_tokens"])
         try:
-            with open(os.path.join(out_dir, f"shard-{s:05d}", "done.json"), encoding="utf-8") as f:
-                ok = json.load(f).get("rows") == rows
-        except (OSError, ValueError):
+            ok = read_json(os.path.join(out_dir, f"shard-{s:05d}", "done.json"),
+                           "done.json").get("rows") == rows
+        except InputError:  # absent or unfinished: the shard is still to compute
             ok = False
         if not ok:
             missing.append(s)
     return missing
-
-
-def _read_json(path: str, what: str) -> dict:
-    """A JSON file of the cache; unreadable or malformed is an InputError naming it."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:  # ValueError covers JSON and UTF-8 decoding errors
-        raise InputError(f"corrupt {what} ({e})", path) from None
 
 
 def finish_cache(out_dir: str) -> dict:
@@ -159,7 +146,7 @@ def finish_cache(out_dir: str) -> dict:
     if not os.path.isfile(path):
         raise InputError("no plan.json: not a teacher cache folder (run asr-kd cache-teacher "
                          "first)", out_dir)
-    meta = _read_json(path, "plan.json")
+    meta = read_json(path, "plan.json")
     missing = _missing_shards(out_dir, meta)
     if missing:
         shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
@@ -317,7 +304,7 @@ class TeacherCache:
         if not os.path.isfile(path):
             raise InputError("not a complete teacher cache (no manifest.json; did every "
                              "shard finish?)", cache_dir)
-        self.meta = _read_json(path, "manifest")
+        self.meta = read_json(path, "manifest")
         if self.meta.get("format") != FORMAT:
             raise InputError("not a teacher cache manifest", path)
         self.dir = cache_dir
