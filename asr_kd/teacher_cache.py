@@ -13,14 +13,17 @@ Rows are indexed by the *canonical target index* of the training batches
 (:mod:`asr_kd.corpus`): in sentence mode, targets in file order (a function of
 ``max_len`` only); in stream mode, row-major positions of the (batch_size,
 cols) stream layout, so the cache records and checks ``batch_size``.
-Each shard holds ``shard_tokens`` rows (the last fewer).  Arrays are .npy and
+The cache is stored in *storage shards* of ``shard_tokens`` rows each (the
+last fewer), whatever the number of jobs that compute them.  Arrays are .npy and
 opened with ``mmap_mode="r"``, so a 37M-token WSJ cache (about 7 GB at K=32)
 is never read whole.  A rerun skips shards whose ``done.json`` exists, so an
 interrupted job resumes where it stopped.
 
-Parallel jobs (``shard=(i, n)``, or ``RANK/WORLD_SIZE`` under torchrun) compute
-the cache shards ``s`` with ``s % n == i``.  The job that finds every shard done
-writes the manifest; :func:`finish_cache` (``asr-kd merge --kind cache DIR``)
+Parallel jobs (``job=(i, n)``: ``--shard i/n``, or ``RANK/WORLD_SIZE`` under
+torchrun) compute the storage shards ``s`` with ``s % n == i``
+(:func:`asr_kd.sharding.round_robin`; rescoring, by contrast, splits utterances
+into contiguous blocks, see :mod:`asr_kd.sharding`).  The job that finds every
+storage shard done writes the manifest; :func:`finish_cache` (``asr-kd merge --kind cache DIR``)
 does the same check on its own and refuses, listing them, while shards are
 missing.  In sentence mode a job runs the teacher only on batches that touch
 its shards; in stream mode the recurrent state must be carried through the
@@ -43,6 +46,7 @@ from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
 from .errors import InputError
 from .fileio import atomic_write, fsync_dir, read_json
 from .modeldir import save_tokenizer, same_tokenizer
+from .sharding import round_robin
 from .vocab import load_vocab_path
 
 FORMAT = "asr_kd-teacher-cache"
@@ -69,13 +73,17 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
                 mode: str = "sentence", batch_size: int = 32, bptt: int = 35,
                 max_len: int = 400, shard_tokens: int = 1 << 22, device="cpu",
                 teacher_dirs: list[str] | None = None, quiet: bool = True,
-                shard: tuple[int, int] = (0, 1)) -> dict:
+                job: tuple[int, int] = (0, 1), shard: tuple[int, int] | None = None) -> dict:
     """Run ``teacher`` over the corpus and write the cache; returns the manifest.
 
     teacher: LstmLM or TeacherEnsemble (with ``token_logprobs``).
-    shard: (i, n) computes only shards s with s % n == i (for parallel jobs);
-    the manifest is written once every shard is done.
+    job: (i, n), this job of n parallel ones computes only the storage shards
+    s with s % n == i; the manifest is written once every storage shard is done
+    (``"missing_shards"`` of the returned dict lists those still missing).
+    shard: the former name of ``job``, still accepted.
     """
+    if shard is not None:
+        job = shard
 
     if topk < 1 or topk > tok.size:
         raise InputError(f"--topk must be in 1..{tok.size}")
@@ -93,8 +101,8 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
             "vocab_size": tok.size, "tokenizer": tok.kind, "corpus": ids_digest(ids),
             "teachers": [os.path.abspath(d) for d in (teacher_dirs or [])]}
     _check_plan(out_dir, meta)
-    todo = [s for s in range(n_shards) if s % shard[1] == shard[0]
-            and not os.path.isfile(os.path.join(out_dir, f"shard-{s:05d}", "done.json"))]
+    todo = [s for s in round_robin(n_shards, job)
+            if not os.path.isfile(os.path.join(out_dir, f"shard-{s:05d}", "done.json"))]
     log.info("teacher cache %s: %d tokens in %d shard(s), %d to compute here", out_dir, total,
              n_shards, len(todo))
     if todo:

@@ -36,3 +36,25 @@ def test_finish_under_torchrun_in_one_process_merges_once(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     calls = []
     assert finish_under_torchrun(lambda: calls.append(1) or 7) == 7 and calls == [1]
+
+
+def test_cache_job_computes_its_round_robin_storage_shards(tmp_path):
+    import os
+
+    import torch
+
+    from asr_kd.models import LMConfig, LstmLM
+    from asr_kd.teacher_cache import build_cache
+    from asr_kd.vocab import WordVocab
+
+    sents = [f"a b c {w} d" for w in "e f g h i j k l".split()]
+    tok = WordVocab.build(sents)
+    ids = [tok.encode(s) for s in sents]
+    torch.manual_seed(0)
+    teacher = LstmLM(LMConfig(vocab_size=tok.size, embed_dim=4, hidden_dim=4)).eval()
+    out = str(tmp_path / "c")
+    m = build_cache(teacher, tok, ids, out, topk=2, shard_tokens=10, job=(1, 2))
+    done = [s for s in range(m["num_shards"])
+            if os.path.isfile(os.path.join(out, f"shard-{s:05d}", "done.json"))]
+    assert m["num_shards"] >= 4 and done == round_robin(m["num_shards"], (1, 2))
+    assert m["missing_shards"] == round_robin(m["num_shards"], (0, 2))

@@ -28,8 +28,8 @@ def register(sub) -> None:
     p.add_argument("--topk", type=int, default=32)
     p.add_argument("--out", required=True, help="cache folder")
     p.add_argument("--config", help="the distillation YAML config (batching layout)")
-    p.add_argument("--shard-tokens", type=int, default=1 << 22, help="rows per shard")
-    p.add_argument("--shard", default=None, help="i/n: compute every n-th shard from i "
+    p.add_argument("--shard-tokens", type=int, default=1 << 22, help="rows per storage shard of the cache")
+    p.add_argument("--shard", default=None, help="i/n: compute every n-th storage shard from i "
                    "(parallel jobs; the manifest appears when all are done, or check and write "
                    "it with asr-kd merge --kind cache OUT); under torchrun: RANK/WORLD_SIZE")
     add_device(p)
@@ -51,7 +51,7 @@ def run(args) -> int:
     meta = build_cache(teacher, tok, ids, args.out, args.topk, mode=tcfg.batching,
                        batch_size=tcfg.batch_size, bptt=tcfg.bptt, max_len=tcfg.max_len,
                        shard_tokens=args.shard_tokens, device=device, teacher_dirs=args.teacher,
-                       quiet=args.quiet, shard=job)
+                       quiet=args.quiet, job=job)
     if split_by_torchrun(args.shard):
         # wait for every rank, then rank 0 checks the shards and writes the manifest
         meta = finish_under_torchrun(lambda: finish_cache(args.out))
