@@ -14,16 +14,13 @@ Two methods, same numbers (up to float rounding):
 Memory is bounded by ``batch_tokens``: utterances are grouped so a group's
 trie has at most that many nodes, and output-layer rows are chunked.
 
-Sharding (``shard=(i, n)``, parallel jobs): job ``i`` takes the ``i``-th of
-``n`` contiguous, near-equal blocks of utterances (:mod:`asr_kd.sharding`).  Every job plans the whole
+Sharding (``shard=(i, n)``, parallel jobs): job ``i`` scores the ``i``-th of
+``n`` contiguous, near-equal blocks of utterances.  Every job plans the whole
 set (tokenising is cheap) and scores exactly the groups the unsharded run
 scores for its utterances, with the same members, so each score is bit for bit
-the unsharded one whatever the BLAS does with batch shapes; a job writes
-``OUT.shard-i-of-n.jsonl[.gz]`` and, last, a ``.done`` JSON sidecar (shard,
-block, utterance count, a hash of the input's utterance ids, the file's
-sha256).  :func:`asr_kd.sharding.merge_shards` checks that every shard of the split is present,
-complete and from the same input, models and settings, and concatenates them in
-order: the merged file is byte-identical to the unsharded output.
+the unsharded one whatever the BLAS does with batch shapes.  The block split,
+the shard files, their ``.done`` sidecars and the merge (byte-identical to the
+unsharded output) are :mod:`asr_kd.sharding`'s.
 """
 from __future__ import annotations
 

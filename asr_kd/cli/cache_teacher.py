@@ -28,7 +28,8 @@ def register(sub) -> None:
     p.add_argument("--topk", type=int, default=32)
     p.add_argument("--out", required=True, help="cache folder")
     p.add_argument("--config", help="the distillation YAML config (batching layout)")
-    p.add_argument("--shard-tokens", type=int, default=1 << 22, help="rows per storage shard of the cache")
+    p.add_argument("--shard-tokens", type=int, default=1 << 22,
+                   help="rows per storage shard of the cache")
     p.add_argument("--shard", default=None, help="i/n: compute every n-th storage shard from i "
                    "(parallel jobs; the manifest appears when all are done, or check and write "
                    "it with asr-kd merge --kind cache OUT); under torchrun: RANK/WORLD_SIZE")
