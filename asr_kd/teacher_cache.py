@@ -62,6 +62,17 @@ def ids_digest(ids: list[list[int]]) -> str:
     return h.hexdigest()[:16]
 
 
+def storage_shard_dir(out_dir: str, s: int) -> str:
+    """The folder of storage shard ``s`` of a cache: ``out_dir/shard-00042``."""
+    return os.path.join(out_dir, f"shard-{s:05d}")
+
+
+def _write_manifest(out_dir: str, meta: dict) -> None:
+    """manifest.json (= plan.json): written only once every storage shard is done."""
+    with atomic_write(os.path.join(out_dir, "manifest.json")) as f:
+        json.dump(meta, f, indent=2)
+
+
 def _layout(ids, tok, mode, batch_size, bptt, max_len):
     if mode == "stream":
         return StreamBatches(ids, tok.bos, tok.eos, batch_size, bptt)
@@ -102,7 +113,7 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
             "teachers": [os.path.abspath(d) for d in (teacher_dirs or [])]}
     _check_plan(out_dir, meta)
     todo = [s for s in round_robin(n_shards, job)
-            if not os.path.isfile(os.path.join(out_dir, f"shard-{s:05d}", "done.json"))]
+            if not os.path.isfile(os.path.join(storage_shard_dir(out_dir, s), "done.json"))]
     log.info("teacher cache %s: %d tokens in %d shard(s), %d to compute here", out_dir, total,
              n_shards, len(todo))
     if todo:
@@ -110,8 +121,7 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
                         device, quiet)
     missing = _missing_shards(out_dir, meta)
     if not missing:
-        with atomic_write(os.path.join(out_dir, "manifest.json")) as f:
-            json.dump(meta, f, indent=2)
+        _write_manifest(out_dir, meta)
     meta["missing_shards"] = missing
     return meta
 
@@ -136,7 +146,7 @@ def _missing_shards(out_dir: str, meta: dict) -> list[int]:
     for s in range(meta["num_shards"]):
         rows = min(meta["shard_tokens"], meta["num_tokens"] - s * meta["shard_tokens"])
         try:
-            ok = read_json(os.path.join(out_dir, f"shard-{s:05d}", "done.json"),
+            ok = read_json(os.path.join(storage_shard_dir(out_dir, s), "done.json"),
                            "done.json").get("rows") == rows
         except InputError:  # absent or unfinished: the shard is still to compute
             ok = False
@@ -160,8 +170,7 @@ def finish_cache(out_dir: str) -> dict:
         shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
         raise InputError(f"{len(missing)} of {meta['num_shards']} cache shard(s) missing or "
                          f"unfinished: {shown}; rerun the cache-teacher job(s) computing them", out_dir)
-    with atomic_write(os.path.join(out_dir, "manifest.json")) as f:
-        json.dump(meta, f, indent=2)
+    _write_manifest(out_dir, meta)
     return meta
 
 
@@ -175,7 +184,7 @@ def _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_
         # in every window, and RAM must not hold a 37M-token cache.
         if s not in bufs:
             n = min(shard_tokens, total - s * shard_tokens)
-            tmp = os.path.join(out_dir, f"shard-{s:05d}.tmp")
+            tmp = storage_shard_dir(out_dir, s) + ".tmp"
             shutil.rmtree(tmp, ignore_errors=True)
             try:
                 os.makedirs(tmp)
@@ -195,7 +204,7 @@ def _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_
         # an error or a stop (Ctrl-C, SIGTERM): free the unfinished shards' disk space
         # (after kill -9 the rerun removes them)
         for s in bufs:
-            shutil.rmtree(os.path.join(out_dir, f"shard-{s:05d}.tmp"), ignore_errors=True)
+            shutil.rmtree(storage_shard_dir(out_dir, s) + ".tmp", ignore_errors=True)
         raise
 
 
@@ -288,7 +297,7 @@ def _write_shard(out_dir: str, s: int, arrays: dict[str, np.ndarray]) -> None:
     whole folder appears under its final name in one rename: a ``shard-NNNNN``
     folder is always complete, whatever moment the job is killed at.
     """
-    final = os.path.join(out_dir, f"shard-{s:05d}")
+    final = storage_shard_dir(out_dir, s)
     tmp = final + ".tmp"
     try:
         for arr in arrays.values():
@@ -320,7 +329,7 @@ class TeacherCache:
         self.shard_tokens = self.meta["shard_tokens"]
         self.shards = []
         for s in range(self.meta["num_shards"]):
-            d = os.path.join(cache_dir, f"shard-{s:05d}")
+            d = storage_shard_dir(cache_dir, s)
             if not os.path.isfile(os.path.join(d, "done.json")):
                 raise InputError(f"shard {s} is missing or incomplete", d)
             try:
