@@ -104,3 +104,15 @@ def test_results_of_a_run_must_be_a_report(tmp_path):
     (tmp_path / "results.json").write_text('[]')
     with pytest.raises(InputError, match="not a report's results.json"):
         load_results(str(tmp_path))
+
+
+def test_report_command_refuses_a_truncated_input_in_one_line(tmp_path, capsys):
+    from asr_kd.cli import main
+
+    exp, systems = _exp(tmp_path)
+    (exp / "score" / "student" / "dev.json").write_text('{"wer": 9.5, "ser"')
+    rc = main(["report", "--exp", str(exp), "--out", str(tmp_path / "rep"), "--sets", "dev",
+               "--system", "first_pass", "--system", f"student={systems[1].models[0]}"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "dev.json: corrupt dev.json" in err
+    assert not (tmp_path / "rep" / "report.md").exists()
