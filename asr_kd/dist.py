@@ -96,17 +96,3 @@ def gather_to_main(obj) -> list | None:
     dist.all_gather_object(out, obj)  # (all_gather: NCCL support in every torch >= 2.1)
     return out if dist.get_rank() == 0 else None
 
-
-def job_shard(spec: str | None) -> tuple[int, int]:
-    """``--shard i/n`` as (i, n); without it, (RANK, WORLD_SIZE) under torchrun, else (0, 1)."""
-    from .errors import InputError
-
-    if spec is None:
-        return (env_rank(), env_world()) if env_world() > 1 else (0, 1)
-    try:
-        i, n = (int(x) for x in spec.split("/"))
-    except ValueError:
-        raise InputError(f"--shard expects i/n (e.g. 0/4), got {spec!r}") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise InputError(f"--shard {spec}: need 0 <= i < n")
-    return i, n

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .ops import KDConfig, TeacherLogits, TeacherTopK, kd_loss
+from .ops import KDConfig, TeacherTopK, kd_loss
 
 
 # The older name of the distillation settings: KDConfig now carries the

@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 
 from .errors import DependencyError, InputError
-from .fileio import FileSet
+from .fileio import FileSet, read_json
 from .lm import TokenScoring
 from .models import LMConfig, LstmLM
 
@@ -352,9 +352,8 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
 def is_exported(model_dir: str) -> bool:
     """True when ``model_dir/config.json`` says ``"format": "asr_kd-exported-lm"``."""
     try:
-        with open(os.path.join(model_dir, CONFIG), encoding="utf-8") as f:
-            return json.load(f).get("format") == EXPORT_FORMAT
-    except (OSError, ValueError, AttributeError):
+        return read_json(os.path.join(model_dir, CONFIG), "config").get("format") == EXPORT_FORMAT
+    except InputError:
         return False  # read_config of the normal loader names the problem
 
 
@@ -363,8 +362,7 @@ def load_exported(model_dir: str):
     from .modeldir import _check_tokenizer, file_crc32, load_tokenizer_for
 
     cfg_path = os.path.join(model_dir, CONFIG)
-    with open(cfg_path, encoding="utf-8") as f:
-        cfg = json.load(f)
+    cfg = read_json(cfg_path, "exported-model config")
     try:
         lm_cfg = LMConfig.from_dict(cfg["model"])
         name = cfg["onnx"]["file"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import json
 import os
 import re
 import shutil
@@ -313,3 +314,28 @@ def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
                 yield n, s.rstrip("\n").rstrip("\r")
         except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
             raise InputError(f"cannot read: {e}", path) from None
+
+
+def read_json(path: str | os.PathLike, what: str, *,
+              template: str = "corrupt {what} ({error})", not_object: str | None = None,
+              gz: bool = False, encoding: str = "utf-8") -> dict:
+    """The JSON object stored in ``path`` (a manifest, sidecar, config, weights file...).
+
+    Unreadable (OSError), malformed (JSON, or not decodable with ``encoding``) or
+    holding something else than an object: :class:`InputError` naming ``path``,
+    worded by ``template`` (``{what}``: ``what``; ``{error}``: the reason) or, for
+    a non-object, by ``not_object`` when given.  ``gz``: open through
+    :func:`open_text` (``.gz`` read transparently; a missing file or a folder is
+    its "no such file" / "is a folder" error).  ``encoding="utf-8-sig"`` accepts a BOM.
+    """
+    path = os.fspath(path)
+    try:
+        with (open_text(path) if gz else open(path, "rb")) as f:
+            obj = json.loads(f.read().decode(encoding))
+    except (OSError, EOFError, zlib.error, ValueError) as e:
+        # (ValueError covers JSON and UTF-8 decoding errors; the others a damaged gzip)
+        raise InputError(template.format(what=what, error=e), path) from None
+    if not isinstance(obj, dict):
+        raise InputError(not_object or template.format(what=what, error="not a JSON object"),
+                         path)
+    return obj

@@ -24,7 +24,7 @@ import zlib
 import torch
 
 from .errors import InputError
-from .fileio import FileSet
+from .fileio import FileSet, read_json
 from .models import LMConfig, LstmLM
 from .vocab import SpmTokenizer, WordVocab
 
@@ -135,12 +135,8 @@ def read_config(model_dir: str) -> dict:
         raise InputError("no such model folder", model_dir)
     if not os.path.isfile(path):
         raise InputError("not a model folder (no config.json)", model_dir)
-    try:
-        with open(path, encoding="utf-8") as f:
-            cfg = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"corrupt config ({e})", path) from None
-    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+    cfg = read_json(path, "config", not_object=f"not an asr_kd model config (format != {FORMAT})")
+    if cfg.get("format") != FORMAT:
         raise InputError(f"not an asr_kd model config (format != {FORMAT})", path)
     return cfg
 

@@ -10,11 +10,10 @@ Both implement :class:`asr_kd.lm.LanguageModel`.  Sentence scoring is
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .lm import TokenScoring
 from .ops.ensemble import COMBINE_MODES, combine_logprobs

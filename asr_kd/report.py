@@ -10,8 +10,23 @@ Reads the files a recipe run leaves in its experiment folder ``exp``:
 * ``exp/compare/<set>.<a>_vs_<b>.json``              ``asr-kd compare --json``.
 
 Writes ``report.md``, ``results.json`` and PNGs (WER against model size, WER
-against the LM weight on dev, training curves) to the output folder.  Missing
-pieces show as ``-`` rather than failing, so a partial run still reports.
+against the LM weight on dev, training curves) to the output folder.
+
+What happens when an input is not usable, per input:
+
+* **present but unreadable or malformed** (any of the JSON files above, the
+  ``results.json`` of a run given to ``--runs``, a ``metrics.csv``): refused,
+  one :class:`~asr_kd.errors.InputError` naming the file.  A truncated file
+  never turns into a ``-`` in the tables.
+* **missing by design**: nothing is said and the cell shows ``-``.  That is a
+  system without models (the first pass: no config, perplexity or rescoring
+  speed), ``curve.json`` (only ``asr-kd tune --curve-out`` writes it),
+  ``metrics.csv`` (an exported model has none) and comparisons not run.
+* **missing otherwise** (a model's ``config.json``, a system's perplexity,
+  rescoring stats, per-set scores or ``weights.json``): the cell shows ``-``, so
+  a partial run still reports, and the report ends with a "Missing inputs"
+  section listing those files (``results.json``: ``"missing"``, present only
+  when something is).
 """
 from __future__ import annotations
 
@@ -20,7 +35,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from .fileio import atomic_write
+from .errors import InputError
+from .fileio import atomic_write, read_json
 
 
 @dataclass
@@ -31,28 +47,31 @@ class System:
     models: list[str] = field(default_factory=list)
 
 
-def _load(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
+def _load(path: str, missing: list[str] | None = None) -> dict | None:
+    """The JSON object in ``path``; None when there is no such file (appended to
+    ``missing`` when given: an input that should be there).  A file that exists
+    but cannot be read or parsed is an InputError naming it."""
+    if not os.path.exists(path):
+        if missing is not None:
+            missing.append(path)
         return None
+    return read_json(path, os.path.basename(path))
 
 
-def _model_size(models: list[str]):
+def _model_size(cfgs: list[dict | None]):
+    """(parameters, MB) summed over a system's model configs; (None, None) if one is missing."""
     params = mb = 0
-    for d in models:
-        cfg = _load(os.path.join(d, "config.json"))
+    for cfg in cfgs:
         if cfg is None:
             return None, None
         params += cfg.get("num_params", 0)
         mb += cfg.get("size_mb", 0.0)
-    return (params, mb) if models else (None, None)
+    return (params, mb) if cfgs else (None, None)
 
 
-def _training(models: list[str]) -> tuple[str | None, list]:
+def _training(cfgs: list[dict | None]) -> tuple[str | None, list]:
     """How a system's model(s) were trained, in a few words, and their seeds."""
-    cfgs = [c for c in (_load(os.path.join(d, "config.json")) for d in models) if c]
+    cfgs = [c for c in cfgs if c]
     if not cfgs:
         return None, []
     if cfgs[0].get("format") == "asr_kd-exported-lm":  # asr-kd export: no training of its own
@@ -74,20 +93,27 @@ def _training(models: list[str]) -> tuple[str | None, list]:
 def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
     """Everything the report shows, as plain data (also written as results.json)."""
     rows = []
+    missing: list[str] = []    # inputs that should be there (see the module docstring)
     for s in systems:
-        params, mb = _model_size(s.models)
+        # a system without models (the first pass) has no config, perplexity or speed
+        lm = missing if s.models else None
+        cfgs = [_load(os.path.join(d, "config.json"), lm) for d in s.models]
+        params, mb = _model_size(cfgs)
         row = {"system": s.name, "models": s.models, "params": params, "size_mb": mb,
-               **dict(zip(("training", "seeds"), _training(s.models))),
-               "ppl": (_load(os.path.join(exp, "ppl", f"{s.name}.json")) or {}).get("ppl"),
+               **dict(zip(("training", "seeds"), _training(cfgs))),
+               "ppl": (_load(os.path.join(exp, "ppl", f"{s.name}.json"), lm) or {}).get("ppl"),
                "curve": _load(os.path.join(exp, "score", s.name, "curve.json")),
-               "weights": _load(os.path.join(exp, "score", s.name, "weights.json"))}
+               "weights": _load(os.path.join(exp, "score", s.name, "weights.json"), missing)}
         for st in sets:
-            row[st] = _load(os.path.join(exp, "score", s.name, f"{st}.json"))
-            stats = _load(os.path.join(exp, "rescore", f"{st}.{s.name}.stats.json"))
+            row[st] = _load(os.path.join(exp, "score", s.name, f"{st}.json"), missing)
+            stats = _load(os.path.join(exp, "rescore", f"{st}.{s.name}.stats.json"), lm)
             row[f"{st}_hyps_per_s"] = stats.get("hyps_per_s") if stats else None
         rows.append(row)
-    return {"systems": rows, "sets": sets, "comparisons": load_comparisons(exp),
-            "noise": _noise_filters(rows, sets)}
+    res = {"systems": rows, "sets": sets, "comparisons": load_comparisons(exp),
+           "noise": _noise_filters(rows, sets)}
+    if missing:  # (absent when complete: a complete run's results.json is as it always was)
+        res["missing"] = missing
+    return res
 
 
 def load_comparisons(exp: str) -> list[dict]:
@@ -165,23 +191,22 @@ def combine_runs(runs: list[dict], comparisons: list[dict]) -> dict:
                           if k in scores[0]}}
             row[f"{st}_hyps_per_s"] = mean([p.get(f"{st}_hyps_per_s") for p in per])
         rows.append(row)
-    return {"systems": rows, "sets": sets, "comparisons": comparisons, "runs": len(runs),
-            "noise": _noise_filters(rows, sets)}
+    res = {"systems": rows, "sets": sets, "comparisons": comparisons, "runs": len(runs),
+           "noise": _noise_filters(rows, sets)}
+    missing = sorted({p for r in runs for p in r.get("missing", [])})
+    if missing:
+        res["missing"] = missing
+    return res
 
 
 def load_results(report_dir: str) -> dict:
     """A run's ``results.json``; InputError when missing or not valid JSON."""
-    from .errors import InputError
-
     path = os.path.join(report_dir, "results.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            res = json.load(f)
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", path) from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"not valid JSON: {e}", path) from None
-    if not isinstance(res, dict) or "systems" not in res or "sets" not in res:
+    if not os.path.isfile(path):
+        raise InputError("cannot read: no such file (not a report folder?)", path)
+    res = read_json(path, "results.json", template="not valid JSON: {error}",
+                    not_object="not a report's results.json (no systems/sets)")
+    if "systems" not in res or "sets" not in res:
         raise InputError("not a report's results.json (no systems/sets)", path)
     return res
 
@@ -263,7 +288,22 @@ def markdown(res: dict) -> str:
             shown = {k: v for k, v in r["weights"].items() if k != "_tuned_on"}
             out.append(f"- {r['system']}: `{json.dumps(shown)}`")
     out += ["", "Plots: `wer_vs_size.png`, `wer_vs_lm_weight.png`, `training_curves.png`.", ""]
+    if res.get("missing"):
+        out += ["## Missing inputs", "",
+                "These files were not found; their cells show `-`:", ""]
+        out += [f"- `{p}`" for p in res["missing"]]
+        out.append("")
     return "\n".join(out)
+
+
+def _read_metrics(path: str) -> tuple[list[int], list[float]]:
+    """(epochs, validation perplexities) of a model folder's ``metrics.csv``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            m = list(csv.DictReader(f))
+        return [int(x["epoch"]) for x in m], [float(x["valid_ppl"]) for x in m]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(f"corrupt metrics.csv ({e!r})", path) from None
 
 
 def plots(res: dict, out_dir: str) -> list[str]:
@@ -319,10 +359,8 @@ def plots(res: dict, out_dir: str) -> list[str]:
         for d in r["models"]:
             path = os.path.join(d, "metrics.csv")
             if os.path.isfile(path):
-                with open(path, encoding="utf-8") as f:
-                    m = list(csv.DictReader(f))
-                ax.plot([int(x["epoch"]) for x in m], [float(x["valid_ppl"]) for x in m],
-                        marker=".", label=f"{r['system']} ({os.path.basename(d)})")
+                epochs, ppls = _read_metrics(path)
+                ax.plot(epochs, ppls, marker=".", label=f"{r['system']} ({os.path.basename(d)})")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation perplexity")
     ax.set_yscale("log")

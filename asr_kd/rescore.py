@@ -14,35 +14,23 @@ Two methods, same numbers (up to float rounding):
 Memory is bounded by ``batch_tokens``: utterances are grouped so a group's
 trie has at most that many nodes, and output-layer rows are chunked.
 
-Sharding (``shard=(i, n)``, parallel jobs): shard ``i`` takes the ``i``-th of
+Sharding (``shard=(i, n)``, parallel jobs): job ``i`` scores the ``i``-th of
 ``n`` contiguous, near-equal blocks of utterances.  Every job plans the whole
 set (tokenising is cheap) and scores exactly the groups the unsharded run
 scores for its utterances, with the same members, so each score is bit for bit
-the unsharded one whatever the BLAS does with batch shapes; a job writes
-``OUT.shard-i-of-n.jsonl[.gz]`` and, last, a ``.done`` JSON sidecar (shard,
-block, utterance count, a hash of the input's utterance ids, the file's
-sha256).  :func:`merge_shards` checks that every shard of the split is present,
-complete and from the same input, models and settings, and concatenates them in
-order: the merged file is byte-identical to the unsharded output.
+the unsharded one whatever the BLAS does with batch shapes.  The block split,
+the shard files, their ``.done`` sidecars and the merge (byte-identical to the
+unsharded output) are :mod:`asr_kd.sharding`'s.
 """
 from __future__ import annotations
 
-import glob
-import hashlib
-import io
-import json
-import os
-import re
 from dataclasses import dataclass
 
 import torch
 
-from .errors import InputError
-from .fileio import atomic_write, open_text
-
 from .lm import map_tensors
 from .models import score_sentences
-from .nbest.model import utt_ids_digest  # noqa: F401  (re-exported: shards and the CLI use it)
+from .sharding import shard_bounds
 
 
 @dataclass
@@ -161,11 +149,6 @@ def group_by_budget(sizes: list[int], budget: int) -> list[tuple[int, int]]:
     return groups
 
 
-def shard_bounds(num_utts: int, i: int, n: int) -> tuple[int, int]:
-    """[lo, hi) of shard ``i`` of ``n``: contiguous blocks whose sizes differ by at most one."""
-    return i * num_utts // n, (i + 1) * num_utts // n
-
-
 def rescore_nbest(nbest, model, tokenizer, name: str, text_filter=None, method: str = "trie",
                   batch_tokens: int = 20000, device="cpu", quiet: bool = True,
                   shard: tuple[int, int] | None = None):
@@ -245,114 +228,3 @@ def rescore_nbest(nbest, model, tokenizer, name: str, text_filter=None, method: 
         return type(nbest)(nbest.utts[lo:hi]), stats
     return nbest, stats
 
-
-# ---------------------------------------------------------------- shards --
-
-SHARD_FORMAT = "asr_kd-rescore-shard"
-_SHARD_RE = re.compile(r"\.shard-(\d+)-of-(\d+)\.done$")
-
-
-def _split_ext(path: str) -> tuple[str, str]:
-    for ext in (".jsonl.gz", ".jsonl"):
-        if path.endswith(ext):
-            return path[: -len(ext)], ext
-    return path, ""
-
-
-def shard_path(out: str, i: int, n: int) -> str:
-    """``dev.lm.jsonl.gz`` -> ``dev.lm.shard-i-of-n.jsonl.gz`` (its sidecar: ``... .done``)."""
-    base, ext = _split_ext(out)
-    return f"{base}.shard-{i}-of-{n}{ext}"
-
-
-def _done_path(out: str, i: int, n: int) -> str:
-    base, _ = _split_ext(out)
-    return f"{base}.shard-{i}-of-{n}.done"
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_shard(block, out: str, shard: tuple[int, int], num_utts: int, input_digest: str,
-                info: dict | None = None) -> str:
-    """Write shard ``(i, n)`` of OUT (jsonl), then its ``.done`` sidecar; returns the path."""
-    from .nbest import write_nbest
-
-    i, n = shard
-    path = shard_path(out, i, n)
-    write_nbest(block, path, "jsonl")
-    lo, hi = shard_bounds(num_utts, i, n)
-    assert hi - lo == len(block)
-    meta = {"format": SHARD_FORMAT, "shard": i, "num_shards": n, "first": lo, "utts": len(block),
-            "input_utts": num_utts, "input_ids": input_digest, "sha256": _sha256(path)}
-    meta.update(info or {})
-    with atomic_write(_done_path(out, i, n)) as f:
-        json.dump(meta, f, indent=1)
-    return path
-
-
-def merge_shards(out: str, num_shards: int | None = None) -> int:
-    """Check every shard of OUT is present and complete; write OUT in input order.
-
-    Returns the number of shards merged.  Raises :class:`InputError` listing the
-    missing shards, or naming the shard that is stale or corrupt.
-    """
-    base, ext = _split_ext(out)
-    found: dict[int, dict[int, str]] = {}   # n -> {i: sidecar path}
-    for p in glob.glob(glob.escape(base) + ".shard-*-of-*.done"):
-        m = _SHARD_RE.search(p)
-        if m and p[: m.start()] == base:
-            found.setdefault(int(m.group(2)), {})[int(m.group(1))] = p
-    if num_shards is None:
-        if not found:
-            raise InputError(f"no rescoring shards found (expected "
-                             f"{os.path.basename(shard_path(out, 0, 'N'))} and its .done file); "
-                             "run asr-kd rescore --shard i/N first", out)
-        if len(found) > 1:
-            raise InputError(f"shards of several splits ({', '.join(f'of {k}' for k in sorted(found))}); "
-                             "give --num-shards or remove the stale ones", out)
-        num_shards = next(iter(found))
-    have = found.get(num_shards, {})
-    missing = [i for i in range(num_shards) if i not in have]
-    if missing:
-        raise InputError(f"missing or unfinished shard(s) {', '.join(map(str, missing))} of "
-                         f"{num_shards} (no {os.path.basename(_done_path(out, missing[0], num_shards))}"
-                         f"{' ...' if len(missing) > 1 else ''}); rerun asr-kd rescore --shard "
-                         f"{missing[0]}/{num_shards}", out)
-    metas = []
-    for i in range(num_shards):
-        try:
-            with open(have[i], encoding="utf-8") as f:
-                meta = json.load(f)
-        except (OSError, ValueError) as e:
-            raise InputError(f"unreadable shard sidecar ({e})", have[i]) from None
-        if meta.get("format") != SHARD_FORMAT or meta.get("shard") != i:
-            raise InputError("not a rescoring shard sidecar", have[i])
-        metas.append(meta)
-    ref = metas[0]
-    for i, meta in enumerate(metas):
-        path = shard_path(out, i, num_shards)
-        for k in ("input_utts", "input_ids", "name", "models", "ensemble", "text_filter"):
-            if meta.get(k) != ref.get(k):
-                raise InputError(f"shard {i} differs from shard 0 in {k!r} "
-                                 f"({meta.get(k)!r} vs {ref.get(k)!r}): stale shard? rerun it", path)
-        lo, hi = shard_bounds(ref["input_utts"], i, num_shards)
-        if (meta["first"], meta["utts"]) != (lo, hi - lo):
-            raise InputError(f"shard {i} holds utterances [{meta['first']}, "
-                             f"{meta['first'] + meta['utts']}), expected [{lo}, {hi})", path)
-        if not os.path.isfile(path) or _sha256(path) != meta["sha256"]:
-            raise InputError(f"shard {i} is missing or changed since it was written "
-                             f"(checksum); rerun asr-kd rescore --shard {i}/{num_shards}", path)
-    # (text mode, like the writer of an unsharded run, so even the gzip bytes agree)
-    with atomic_write(out) as dst:
-        for i in range(num_shards):
-            with io.TextIOWrapper(open_text(shard_path(out, i, num_shards)), encoding="utf-8",
-                                  newline="") as src:
-                for chunk in iter(lambda: src.read(1 << 20), ""):
-                    dst.write(chunk)
-    return num_shards

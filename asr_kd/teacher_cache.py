@@ -13,14 +13,17 @@ Rows are indexed by the *canonical target index* of the training batches
 (:mod:`asr_kd.corpus`): in sentence mode, targets in file order (a function of
 ``max_len`` only); in stream mode, row-major positions of the (batch_size,
 cols) stream layout, so the cache records and checks ``batch_size``.
-Each shard holds ``shard_tokens`` rows (the last fewer).  Arrays are .npy and
+The cache is stored in *storage shards* of ``shard_tokens`` rows each (the
+last fewer), whatever the number of jobs that compute them.  Arrays are .npy and
 opened with ``mmap_mode="r"``, so a 37M-token WSJ cache (about 7 GB at K=32)
 is never read whole.  A rerun skips shards whose ``done.json`` exists, so an
 interrupted job resumes where it stopped.
 
-Parallel jobs (``shard=(i, n)``, or ``RANK/WORLD_SIZE`` under torchrun) compute
-the cache shards ``s`` with ``s % n == i``.  The job that finds every shard done
-writes the manifest; :func:`finish_cache` (``asr-kd merge --kind cache DIR``)
+Parallel jobs (``job=(i, n)``: ``--shard i/n``, or ``RANK/WORLD_SIZE`` under
+torchrun) compute the storage shards ``s`` with ``s % n == i``
+(:func:`asr_kd.sharding.round_robin`; rescoring, by contrast, splits utterances
+into contiguous blocks, see :mod:`asr_kd.sharding`).  The job that finds every
+storage shard done writes the manifest; :func:`finish_cache` (``asr-kd merge --kind cache DIR``)
 does the same check on its own and refuses, listing them, while shards are
 missing.  In sentence mode a job runs the teacher only on batches that touch
 its shards; in stream mode the recurrent state must be carried through the
@@ -41,8 +44,9 @@ import torch
 
 from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
 from .errors import InputError
-from .fileio import atomic_write, fsync_dir
+from .fileio import atomic_write, fsync_dir, read_json
 from .modeldir import save_tokenizer, same_tokenizer
+from .sharding import round_robin
 from .vocab import load_vocab_path
 
 FORMAT = "asr_kd-teacher-cache"
@@ -58,6 +62,17 @@ def ids_digest(ids: list[list[int]]) -> str:
     return h.hexdigest()[:16]
 
 
+def storage_shard_dir(out_dir: str, s: int) -> str:
+    """The folder of storage shard ``s`` of a cache: ``out_dir/shard-00042``."""
+    return os.path.join(out_dir, f"shard-{s:05d}")
+
+
+def _write_manifest(out_dir: str, meta: dict) -> None:
+    """manifest.json (= plan.json): written only once every storage shard is done."""
+    with atomic_write(os.path.join(out_dir, "manifest.json")) as f:
+        json.dump(meta, f, indent=2)
+
+
 def _layout(ids, tok, mode, batch_size, bptt, max_len):
     if mode == "stream":
         return StreamBatches(ids, tok.bos, tok.eos, batch_size, bptt)
@@ -69,13 +84,17 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
                 mode: str = "sentence", batch_size: int = 32, bptt: int = 35,
                 max_len: int = 400, shard_tokens: int = 1 << 22, device="cpu",
                 teacher_dirs: list[str] | None = None, quiet: bool = True,
-                shard: tuple[int, int] = (0, 1)) -> dict:
+                job: tuple[int, int] = (0, 1), shard: tuple[int, int] | None = None) -> dict:
     """Run ``teacher`` over the corpus and write the cache; returns the manifest.
 
     teacher: any :class:`~asr_kd.lm.LanguageModel` (an LstmLM or a TeacherEnsemble).
-    shard: (i, n) computes only shards s with s % n == i (for parallel jobs);
-    the manifest is written once every shard is done.
+    job: (i, n), this job of n parallel ones computes only the storage shards
+    s with s % n == i; the manifest is written once every storage shard is done
+    (``"missing_shards"`` of the returned dict lists those still missing).
+    shard: the former name of ``job``, still accepted.
     """
+    if shard is not None:
+        job = shard
 
     if topk < 1 or topk > tok.size:
         raise InputError(f"--topk must be in 1..{tok.size}")
@@ -93,8 +112,8 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
             "vocab_size": tok.size, "tokenizer": tok.kind, "corpus": ids_digest(ids),
             "teachers": [os.path.abspath(d) for d in (teacher_dirs or [])]}
     _check_plan(out_dir, meta)
-    todo = [s for s in range(n_shards) if s % shard[1] == shard[0]
-            and not os.path.isfile(os.path.join(out_dir, f"shard-{s:05d}", "done.json"))]
+    todo = [s for s in round_robin(n_shards, job)
+            if not os.path.isfile(os.path.join(storage_shard_dir(out_dir, s), "done.json"))]
     log.info("teacher cache %s: %d tokens in %d shard(s), %d to compute here", out_dir, total,
              n_shards, len(todo))
     if todo:
@@ -102,8 +121,7 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
                         device, quiet)
     missing = _missing_shards(out_dir, meta)
     if not missing:
-        with atomic_write(os.path.join(out_dir, "manifest.json")) as f:
-            json.dump(meta, f, indent=2)
+        _write_manifest(out_dir, meta)
     meta["missing_shards"] = missing
     return meta
 
@@ -112,11 +130,7 @@ def _check_plan(out_dir: str, meta: dict) -> None:
     """Write plan.json, or refuse a folder whose plan differs (shards must never mix)."""
     path = os.path.join(out_dir, "plan.json")
     if os.path.isfile(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                old = json.load(f)
-        except (OSError, ValueError) as e:
-            raise InputError(f"corrupt plan.json ({e})", path) from None
+        old = read_json(path, "plan.json")
         diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
         if diff:
             raise InputError(f"this folder holds a cache built with other settings "
@@ -132,22 +146,13 @@ def _missing_shards(out_dir: str, meta: dict) -> list[int]:
     for s in range(meta["num_shards"]):
         rows = min(meta["shard_tokens"], meta["num_tokens"] - s * meta["shard_tokens"])
         try:
-            with open(os.path.join(out_dir, f"shard-{s:05d}", "done.json"), encoding="utf-8") as f:
-                ok = json.load(f).get("rows") == rows
-        except (OSError, ValueError):
+            ok = read_json(os.path.join(storage_shard_dir(out_dir, s), "done.json"),
+                           "done.json").get("rows") == rows
+        except InputError:  # absent or unfinished: the shard is still to compute
             ok = False
         if not ok:
             missing.append(s)
     return missing
-
-
-def _read_json(path: str, what: str) -> dict:
-    """A JSON file of the cache; unreadable or malformed is an InputError naming it."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:  # ValueError covers JSON and UTF-8 decoding errors
-        raise InputError(f"corrupt {what} ({e})", path) from None
 
 
 def finish_cache(out_dir: str) -> dict:
@@ -159,14 +164,13 @@ def finish_cache(out_dir: str) -> dict:
     if not os.path.isfile(path):
         raise InputError("no plan.json: not a teacher cache folder (run asr-kd cache-teacher "
                          "first)", out_dir)
-    meta = _read_json(path, "plan.json")
+    meta = read_json(path, "plan.json")
     missing = _missing_shards(out_dir, meta)
     if missing:
         shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
         raise InputError(f"{len(missing)} of {meta['num_shards']} cache shard(s) missing or "
                          f"unfinished: {shown}; rerun the cache-teacher job(s) computing them", out_dir)
-    with atomic_write(os.path.join(out_dir, "manifest.json")) as f:
-        json.dump(meta, f, indent=2)
+    _write_manifest(out_dir, meta)
     return meta
 
 
@@ -180,7 +184,7 @@ def _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_
         # in every window, and RAM must not hold a 37M-token cache.
         if s not in bufs:
             n = min(shard_tokens, total - s * shard_tokens)
-            tmp = os.path.join(out_dir, f"shard-{s:05d}.tmp")
+            tmp = storage_shard_dir(out_dir, s) + ".tmp"
             shutil.rmtree(tmp, ignore_errors=True)
             try:
                 os.makedirs(tmp)
@@ -200,7 +204,7 @@ def _compute_shards(teacher, layout, mode, todo, shard_tokens, total, topk, out_
         # an error or a stop (Ctrl-C, SIGTERM): free the unfinished shards' disk space
         # (after kill -9 the rerun removes them)
         for s in bufs:
-            shutil.rmtree(os.path.join(out_dir, f"shard-{s:05d}.tmp"), ignore_errors=True)
+            shutil.rmtree(storage_shard_dir(out_dir, s) + ".tmp", ignore_errors=True)
         raise
 
 
@@ -281,7 +285,7 @@ def _write_shard(out_dir: str, s: int, arrays: dict[str, np.ndarray]) -> None:
     whole folder appears under its final name in one rename: a ``shard-NNNNN``
     folder is always complete, whatever moment the job is killed at.
     """
-    final = os.path.join(out_dir, f"shard-{s:05d}")
+    final = storage_shard_dir(out_dir, s)
     tmp = final + ".tmp"
     try:
         for arr in arrays.values():
@@ -305,7 +309,7 @@ class TeacherCache:
         if not os.path.isfile(path):
             raise InputError("not a complete teacher cache (no manifest.json; did every "
                              "shard finish?)", cache_dir)
-        self.meta = _read_json(path, "manifest")
+        self.meta = read_json(path, "manifest")
         if self.meta.get("format") != FORMAT:
             raise InputError("not a teacher cache manifest", path)
         self.dir = cache_dir
@@ -313,7 +317,7 @@ class TeacherCache:
         self.shard_tokens = self.meta["shard_tokens"]
         self.shards = []
         for s in range(self.meta["num_shards"]):
-            d = os.path.join(cache_dir, f"shard-{s:05d}")
+            d = storage_shard_dir(cache_dir, s)
             if not os.path.isfile(os.path.join(d, "done.json")):
                 raise InputError(f"shard {s} is missing or incomplete", d)
             try:

@@ -18,9 +18,10 @@ balance the features differently: :func:`mismatch` says so.
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
+
+from .errors import InputError
+from .fileio import read_json
 
 TUNED_ON = "_tuned_on"
 # A spread ratio (key / first key) that moved by more than this factor: another scale.
@@ -40,11 +41,10 @@ def read_record(path: str) -> dict | None:
     """The ``_tuned_on`` entry of a weights JSON file, None when it has none (or it is
     not an object; the weights themselves are checked by their reader)."""
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            obj = json.load(f)
-    except (OSError, ValueError):
+        obj = read_json(path, "weights", gz=True, encoding="utf-8-sig")
+    except InputError:
         return None
-    rec = obj.get(TUNED_ON) if isinstance(obj, dict) else None
+    rec = obj.get(TUNED_ON)
     return rec if isinstance(rec, dict) else None
 
 

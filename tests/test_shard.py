@@ -15,7 +15,7 @@ from asr_kd.modeldir import save_model
 from asr_kd.models import LMConfig, LstmLM
 from asr_kd.nbest import write_jsonl
 from asr_kd.nbest.model import Hyp, NBest, Utterance
-from asr_kd.rescore import shard_bounds, shard_path
+from asr_kd.sharding import shard_bounds, shard_path
 from asr_kd.teacher_cache import TeacherCache, build_cache, finish_cache
 from asr_kd.vocab import WordVocab
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import logging
 
-from .. import dist
 from ..config import MODEL_KEYS, TRAIN_KEYS, load_config, parse_overrides, split_config
 from ..corpus import read_sentences
 from ..fileio import check_writable
 from ..modeldir import load_models
+from ..sharding import finish_under_torchrun, job_shard, split_by_torchrun
 from ..teacher_cache import build_cache, finish_cache
 from ..device import pick_device
 from .common import add_common, add_device, setup_logging
@@ -28,8 +28,9 @@ def register(sub) -> None:
     p.add_argument("--topk", type=int, default=32)
     p.add_argument("--out", required=True, help="cache folder")
     p.add_argument("--config", help="the distillation YAML config (batching layout)")
-    p.add_argument("--shard-tokens", type=int, default=1 << 22, help="rows per shard")
-    p.add_argument("--shard", default=None, help="i/n: compute every n-th shard from i "
+    p.add_argument("--shard-tokens", type=int, default=1 << 22,
+                   help="rows per storage shard of the cache")
+    p.add_argument("--shard", default=None, help="i/n: compute every n-th storage shard from i "
                    "(parallel jobs; the manifest appears when all are done, or check and write "
                    "it with asr-kd merge --kind cache OUT); under torchrun: RANK/WORLD_SIZE")
     add_device(p)
@@ -44,25 +45,22 @@ def run(args) -> int:
     args.interrupt_hint = "finished shards are kept: run the same command again to continue"
     overrides = parse_overrides(args.extra, MODEL_KEYS | TRAIN_KEYS)
     _, tcfg, _ = split_config(load_config(args.config, overrides, sections={"kd"}))
-    shard = dist.job_shard(args.shard)
+    job = job_shard(args.shard)   # (i, n): this job computes storage shards s % n == i
     device = pick_device(args.device)
     teacher, tok = load_models(args.teacher, device, args.ensemble)
     ids = [tok.encode(s) for s in read_sentences(args.text, tcfg.text_format)]
     meta = build_cache(teacher, tok, ids, args.out, args.topk, mode=tcfg.batching,
                        batch_size=tcfg.batch_size, bptt=tcfg.bptt, max_len=tcfg.max_len,
                        shard_tokens=args.shard_tokens, device=device, teacher_dirs=args.teacher,
-                       quiet=args.quiet, shard=shard)
-    if args.shard is None and shard[1] > 1:
-        # under torchrun: wait for every rank, then rank 0 checks and writes the manifest
-        dist.setup("cpu")
-        dist.barrier()
-        if dist.is_main():
-            meta = finish_cache(args.out)
-            meta["missing_shards"] = []
-        else:
+                       quiet=args.quiet, job=job)
+    if split_by_torchrun(args.shard):
+        # wait for every rank, then rank 0 checks the shards and writes the manifest
+        meta = finish_under_torchrun(lambda: finish_cache(args.out))
+        if meta is None:
             return 0
+        meta["missing_shards"] = []
     if meta["missing_shards"]:
-        print(f"wrote shard(s) of job {shard[0]}/{shard[1]}; {len(meta['missing_shards'])} of "
+        print(f"wrote shard(s) of job {job[0]}/{job[1]}; {len(meta['missing_shards'])} of "
               f"{meta['num_shards']} shards still missing (other jobs); when all are done, "
               f"`asr-kd merge --kind cache {args.out}` checks them")
     else:

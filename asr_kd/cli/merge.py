@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import InputError
-from ..rescore import merge_shards
+from ..sharding import merge_shards
 from ..teacher_cache import finish_cache
 from .common import add_common, setup_logging
 

@@ -9,12 +9,14 @@ import time
 
 import torch
 
-from .. import dist
 from ..errors import InputError
 from ..fileio import atomic_write, check_writable, fsync_dir, new_temp_dir
 from ..modeldir import load_models
 from ..nbest import read_nbest, write_kaldi_scores, write_nbest
-from ..rescore import merge_shards, rescore_nbest, shard_path, utt_ids_digest, write_shard
+from ..nbest.model import utt_ids_digest
+from ..rescore import rescore_nbest
+from ..sharding import (finish_under_torchrun, job_shard, merge_shards, shard_path,
+                        split_by_torchrun, write_shard)
 from ..textfilter import TextFilter
 from ..device import pick_device
 from ..checks import oov_report, oov_warning
@@ -101,8 +103,8 @@ def run(args) -> int:
         raise InputError(f"--max-oov-rate must lie in [0, 1], got {args.max_oov_rate}")
     if args.batch_tokens < 1:
         raise InputError(f"--batch-tokens must be a positive number, got {args.batch_tokens}")
-    shard = dist.job_shard(args.shard)
-    under_torchrun = args.shard is None and shard[1] > 1
+    shard = job_shard(args.shard)   # (i, n): this job scores block i of n
+    under_torchrun = split_by_torchrun(args.shard)
     if shard[1] > 1 and args.out_format != "jsonl":
         raise InputError("sharded rescoring writes jsonl shards: use --out-format jsonl "
                          "(convert the merged file afterwards)")
@@ -155,9 +157,7 @@ def run(args) -> int:
           f"{stats.token_evals} LM token evaluations); wrote {written}")
     if under_torchrun:
         # every rank has written its shard: rank 0 checks them all and writes OUT
-        dist.setup("cpu")
-        dist.barrier()
-        if dist.is_main():
-            n = merge_shards(args.out, shard[1])
+        n = finish_under_torchrun(lambda: merge_shards(args.out, shard[1]))
+        if n is not None:
             print(f"merged {n} shards into {args.out}")
     return 0

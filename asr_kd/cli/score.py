@@ -13,7 +13,7 @@ import math
 import sys
 
 from ..errors import InputError
-from ..fileio import check_writable, open_text
+from ..fileio import check_writable, read_json
 from ..tuned_on import TUNED_ON
 from .common import warn
 
@@ -82,12 +82,11 @@ def decode_options(args) -> tuple[str, float | None]:
     """Decode mode and posterior scale from the options, else the weights file."""
     mode, scale = args.decode, args.posterior_scale
     if args.weights is not None:
-        with open_text(args.weights) as f:
-            try:
-                obj = json.loads(f.read().decode("utf-8-sig"))
-            except (ValueError, UnicodeDecodeError):
-                obj = {}  # parse_weights reports it
-        if isinstance(obj, dict):
+        try:
+            obj = read_weights_file(args.weights)
+        except InputError:
+            obj = {}  # parse_weights reports it
+        if obj:
             fmode, fscale = obj.get("decode"), obj.get("posterior_scale")
             if fmode is not None and fmode not in ("1best", "consensus"):
                 raise InputError(f'"decode": expected "1best" or "consensus", got {fmode!r}',
@@ -149,6 +148,16 @@ def warn_case(nbest, command: str) -> None:
         warn(command, msg)
 
 
+_NOT_WEIGHTS = 'expected a JSON object {"key": weight, ...}'
+
+
+def read_weights_file(path: str) -> dict:
+    """The JSON object of a weights file (``.gz`` allowed, a BOM skipped); InputError
+    "not valid JSON: ..." when unreadable or malformed, or when not an object."""
+    return read_json(path, "weights", template="not valid JSON: {error}", not_object=_NOT_WEIGHTS,
+                     gz=True, encoding="utf-8-sig")
+
+
 def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]:
     """Weights from a JSON file (``{"key": number}``) or ``KEY=VALUE`` strings.
 
@@ -156,13 +165,9 @@ def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]
     (:func:`decode_options`), not weights, and are skipped here.
     """
     if path is not None:
-        with open_text(path) as f:
-            try:
-                obj = json.loads(f.read().decode("utf-8-sig"))
-            except (ValueError, UnicodeDecodeError) as e:
-                raise InputError(f"not valid JSON: {e}", path) from None
-        if not isinstance(obj, dict) or not obj:
-            raise InputError('expected a JSON object {"key": weight, ...}', path)
+        obj = read_weights_file(path)
+        if not obj:
+            raise InputError(_NOT_WEIGHTS, path)
         items = list(obj.items())
     else:
         items = []
