@@ -29,10 +29,7 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 
 # ---- options (each can be given as --name value) ---------------------------
-# `opts name=default ...` sets each default and appends the name to $_opts, the list
-# local/parse_options.sh accepts (anything else is refused) and --help prints, in this order.
-_opts=
-opts() { local kv; for kv in "$@"; do printf -v "${kv%%=*}" '%s' "${kv#*=}"; _opts+="${_opts:+ }${kv%%=*}"; done; }
+. local/options.sh  # opts name=default ...: each option named once; --help lists them in this order
 opts task=mini shared=../../../shared/data stage=0 stop_stage=9 data=data exp=exp
 opts lm_data= lm_exp=  # LM data and models, when not --data / --exp (a --task shares them)
 opts lm_text= lm_valid= lm_test= wsj1_lm_root=
