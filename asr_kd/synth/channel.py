@@ -33,7 +33,7 @@ from bisect import bisect_right
 from functools import lru_cache
 from itertools import accumulate
 
-from rapidfuzz.distance import Levenshtein  # a dependency of jiwer
+from rapidfuzz.distance import Levenshtein  # the synth extra (jiwer depends on it too)
 
 from ..nbest.model import Hyp, Utterance
 from . import grammar
