@@ -92,6 +92,15 @@ _C_LSE1, _C_LSET_S, _C_LSET_T, _C_HARD, _C_SOFT, _C_LSE_TAIL, _C_TAIL = range(7)
 # stats columns written by the stats kernel
 _NSTAT = 8
 _S_LSE1, _S_LSET, _S_SY, _T_LSE1, _T_LSET, _T_TY, _T_MAX, _KL = range(8)
+# The same layout for the kernels: a @triton.jit function may read a module global
+# only when it is a tl.constexpr instance (a plain int, or one annotated
+# `: tl.constexpr`, is refused), so each column above has a constexpr twin here.
+(_K_NCOEF, _K_C_LSE1, _K_C_LSET_S, _K_C_LSET_T, _K_C_HARD, _K_C_SOFT, _K_C_LSE_TAIL,
+ _K_C_TAIL) = map(tl.constexpr, (_NCOEF, _C_LSE1, _C_LSET_S, _C_LSET_T, _C_HARD, _C_SOFT,
+                                 _C_LSE_TAIL, _C_TAIL))
+(_K_NSTAT, _K_S_LSE1, _K_S_LSET, _K_S_SY, _K_T_LSE1, _K_T_LSET, _K_T_TY, _K_T_MAX,
+ _K_KL) = map(tl.constexpr, (_NSTAT, _S_LSE1, _S_LSET, _S_SY, _T_LSE1, _T_LSET, _T_TY,
+                             _T_MAX, _KL))
 
 
 # ----------------------------------------------------------------- kernels
@@ -162,17 +171,17 @@ def _stats_kernel(S, T, BS, BT, Y, OUT, V, inv_tau,
     ms_safe = tl.where(m_s == float("-inf"), 0.0, m_s)
     lse1_s = ms_safe + tl.log(l1_s)
     lset_s = ms_safe * inv_tau + tl.log(lt_s)
-    o = OUT + row * 8
-    tl.store(o + 0, lse1_s)
-    tl.store(o + 1, lset_s)
-    tl.store(o + 2, s_y)
+    o = OUT + row * _K_NSTAT
+    tl.store(o + _K_S_LSE1, lse1_s)
+    tl.store(o + _K_S_LSET, lset_s)
+    tl.store(o + _K_S_SY, s_y)
     if HAS_T:
         lset_t = m_t * inv_tau + tl.log(lt_t)
-        tl.store(o + 3, m_t + tl.log(l1_t))
-        tl.store(o + 4, lset_t)
-        tl.store(o + 5, t_y)
-        tl.store(o + 6, m_t)
-        tl.store(o + 7, acc / lt_t - lset_t + lset_s)
+        tl.store(o + _K_T_LSE1, m_t + tl.log(l1_t))
+        tl.store(o + _K_T_LSET, lset_t)
+        tl.store(o + _K_T_TY, t_y)
+        tl.store(o + _K_T_MAX, m_t)
+        tl.store(o + _K_KL, acc / lt_t - lset_t + lset_s)
 
 
 @triton.jit
@@ -180,7 +189,7 @@ def _count_kernel(T, BT, Y, STATS, OUT, V, HAS_BT: tl.constexpr, BLOCK_V: tl.con
     """Per row: number of words v != y with t_v > t_y (trust="rank")."""
     row = tl.program_id(0).to(tl.int64)
     y = tl.load(Y + row).to(tl.int64)
-    t_y = tl.load(STATS + row * 8 + 5)
+    t_y = tl.load(STATS + row * _K_NSTAT + _K_T_TY)
     t_row = T + row * V
     cnt = 0
     for v0 in range(0, V, BLOCK_V):
@@ -200,14 +209,14 @@ def _grad_kernel(S, T, BS, BT, Y, COEF, G, V, inv_tau,
     """G = c_hard (q^1 - onehot) [+ c_soft (q^tau - p^tau)] [+ c_tail exp(s - lse_tail)]."""
     row = tl.program_id(0).to(tl.int64)
     y = tl.load(Y + row).to(tl.int64)
-    c = COEF + row * 8
-    lse1 = tl.load(c + 0)
-    lset_s = tl.load(c + 1)
-    lset_t = tl.load(c + 2)
-    c_hard = tl.load(c + 3)
-    c_soft = tl.load(c + 4)
-    lse_tail = tl.load(c + 5)
-    c_tail = tl.load(c + 6)
+    c = COEF + row * _K_NCOEF
+    lse1 = tl.load(c + _K_C_LSE1)
+    lset_s = tl.load(c + _K_C_LSET_S)
+    lset_t = tl.load(c + _K_C_LSET_T)
+    c_hard = tl.load(c + _K_C_HARD)
+    c_soft = tl.load(c + _K_C_SOFT)
+    lse_tail = tl.load(c + _K_C_LSE_TAIL)
+    c_tail = tl.load(c + _K_C_TAIL)
     s_row = S + row * V
     t_row = T + row * V
     g_row = G + row * V

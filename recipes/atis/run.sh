@@ -16,26 +16,23 @@ set -euo pipefail
 cd "$(dirname "$0")"
 here=$PWD
 
-atis_json=../../../shared/data/hyporadise/train_atis.json
-nbest_eval=
-nbest_format=json
-stage=0
-stop_stage=9
-valid_every=20
-data=data
-exp=exp
-_opts="atis_json nbest_eval nbest_format stage stop_stage valid_every data exp"
-# Our options first; unknown ones are passed on to recipes/wsj/run.sh, which refuses typos.
+. ../wsj/local/options.sh  # opts name=default ...: each option named once
+opts atis_json=../../../shared/data/hyporadise/train_atis.json nbest_eval= nbest_format=json
+opts stage=0 stop_stage=9 valid_every=20 data=data exp=exp
+# Our options first (--name value); all others are passed on to recipes/wsj/run.sh, which
+# refuses typos.
 pass=()
 while [ $# -gt 0 ]; do
-  case $1 in
-    --help|-h) echo "Usage: $0 [options] [recipes/wsj/run.sh options]"
-      for v in $_opts; do printf '  --%-22s %s\n' "${v//_/-}" "${!v}"; done; exit 0 ;;
-    --atis-json|--nbest-eval|--nbest-format|--stage|--stop-stage|--valid-every|--data|--exp)
-      [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
-      v=${1#--}; printf -v "${v//-/_}" '%s' "$2"; shift 2 ;;
-    *) pass+=("$1"); shift ;;
-  esac
+  v=${1#--}; v=${v//-/_}
+  if [ "$1" = --help ] || [ "$1" = -h ]; then
+    echo "Usage: $0 [options] [recipes/wsj/run.sh options]"
+    for v in $_opts; do printf '  --%-22s %s\n' "${v//_/-}" "${!v}"; done; exit 0
+  elif [ "$1" = "--${v//_/-}" ] && [[ " $_opts " == *" $v "* ]]; then
+    [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
+    printf -v "$v" '%s' "$2"; shift 2
+  else
+    pass+=("$1"); shift
+  fi
 done
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
 [ -n "$nbest_eval" ] && nbest_eval=$(abspath "$nbest_eval")

@@ -29,66 +29,25 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 
 # ---- options (each can be given as --name value) ---------------------------
-task=mini
-shared=../../../shared/data
-stage=0
-stop_stage=9
-data=data
-exp=exp
-lm_text=
-lm_valid=
-lm_test=
-wsj1_lm_root=
-nbest_dev=
-nbest_eval=
-nbest_format=
-ref_dev=
-ref_eval=
-first_pass_scores=am,lm0
-tune_first_pass=true
-extra_scores=
-oov_feature=false
-fallback=false
-decode=1best
-dedup=false
-text_filter=
-mini_words=150000
-mini_utts=300
-mini_nbest=20
-valid_every=50
-vocab_size=20000
-teacher_conf=conf/teacher.yaml
-student_conf=conf/student.yaml
-num_teachers=1
-ensemble=prob
-use_cache=false
-topk=32
-alpha=0.5
-tau=2.0
-trust=none
-trust_k=10
-trust_beta=1.0
-device=auto
-seed=0
-seeds=      # default: 3 on the embedded mini task (minutes per run), else 1
-batch_tokens=20000
-nj=1
-threads=
-quiet=true
-lm_data=
-lm_exp=
-_opts="task shared stage stop_stage data exp lm_data lm_exp lm_text lm_valid lm_test wsj1_lm_root
-nbest_dev nbest_eval nbest_format ref_dev ref_eval first_pass_scores tune_first_pass extra_scores
-oov_feature fallback decode dedup text_filter mini_words mini_utts mini_nbest valid_every vocab_size teacher_conf
-student_conf num_teachers ensemble use_cache topk alpha tau trust trust_k trust_beta device seed
-seeds batch_tokens nj threads quiet"
+. local/options.sh  # opts name=default ...: each option named once; --help lists them in this order
+opts task=mini shared=../../../shared/data stage=0 stop_stage=9 data=data exp=exp
+opts lm_data= lm_exp=  # LM data and models, when not --data / --exp (a --task shares them)
+opts lm_text= lm_valid= lm_test= wsj1_lm_root=
+opts nbest_dev= nbest_eval= nbest_format= ref_dev= ref_eval=
+opts first_pass_scores=am,lm0 tune_first_pass=true extra_scores= oov_feature=false fallback=false
+opts decode=1best dedup=false text_filter=
+opts mini_words=150000 mini_utts=300 mini_nbest=20
+opts valid_every=50 vocab_size=20000
+opts teacher_conf=conf/teacher.yaml student_conf=conf/student.yaml num_teachers=1 ensemble=prob
+opts use_cache=false topk=32
+opts alpha=0.5 tau=2.0 trust=none trust_k=10 trust_beta=1.0
+opts device=auto seed=0
+opts seeds=  # default: 3 on the embedded mini task (minutes per run), else 1
+opts batch_tokens=20000 nj=1 threads= quiet=true
 # Scoring filter (asr-kd score/tune/compare --noise, --noise-vocab): words removed from
 # hypotheses and references before WER, e.g. --noise '[*],<unk>' (-pau- always is).
-noise=
-noise_vocab=
-_opts="$_opts noise noise_vocab"
-int8_student=auto   # true|false|auto (auto: when onnxruntime is installed)
-_opts="$_opts int8_student"
+opts noise= noise_vocab=
+opts int8_student=auto  # true|false|auto (auto: when onnxruntime is installed)
 # --task presets the options of a real-data task; options given on the command line win.
 for ((_i = 1; _i <= $#; _i++)); do
   case ${!_i} in
