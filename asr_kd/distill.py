@@ -1,6 +1,6 @@
 """Distillation: the KD objective for the shared training loop.
 
-Per target position (DESIGN section 5)::
+Per target position (docs/design.md, section 'Distillation loss')::
 
     L = (1 - alpha*w) * CE(y, q^1) + alpha*w * tau^2 * KL(p^tau || q^tau)
 

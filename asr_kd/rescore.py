@@ -1,6 +1,6 @@
 """Batched LM scoring of N-best hypotheses with prefix sharing.
 
-Score of a hypothesis = log P(w1..wn </s> | <s>) in natural log (DESIGN 7).
+Score of a hypothesis = log P(w1..wn </s> | <s>) in natural log (docs/design.md, section 'Rescoring').
 
 Two methods, same numbers (up to float rounding):
 
@@ -156,8 +156,9 @@ def rescore_nbest(nbest, model, tokenizer, name: str, text_filter=None, method: 
 
     ``lm:<name>`` = log P(filtered text + </s> | <s>) (natural log); ``oov:<name>``
     counts words the tokenizer maps to <unk>; ``nwords`` is the word count of the
-    original (unfiltered) text, the quantity ``wip`` multiplies (a ``nwords`` the
-    list already has, SRILM's word-count column, is kept).  Identical token
+    original (unfiltered) text, stored for SRILM-style weights files (``wip`` itself
+    is counted by :func:`asr_kd.scoring.feature_value` after the scoring filter; a
+    ``nwords`` the list already has, SRILM's word-count column, is kept).  Identical token
     sequences are scored once across the whole set.  Returns ``(nbest, ScoreStats)``;
     ``nbest`` is modified in place.  With ``shard=(i, n)`` only the utterances of
     block ``i`` (see :func:`shard_bounds`) are scored and returned, as a new NBest,

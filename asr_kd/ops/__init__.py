@@ -1,4 +1,4 @@
-"""Distillation-loss kernels (DESIGN section 6).
+"""Distillation-loss kernels (docs/design.md, section 'Kernel contract').
 
 ``kd_loss`` is the one entry point; ``impl`` picks the plain reference, the
 chunked torch implementation or (CUDA, when present) the Triton one.

@@ -1,4 +1,6 @@
-"""``kd_loss``: the one entry point for the distillation loss (DESIGN sections 5 and 6).
+"""``kd_loss``: the one entry point for the distillation loss.
+
+Specified in docs/design.md, sections 'Distillation loss' and 'Kernel contract'.
 
 It validates inputs (clear ValueErrors), removes ignored rows, and hands the
 real rows to an implementation:

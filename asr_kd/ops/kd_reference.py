@@ -4,7 +4,7 @@ Also home of the types every implementation shares (teacher descriptions,
 :class:`KDConfig`, :class:`KDParts`), so the kernels depend on this module and
 never on each other.
 
-Maths (DESIGN section 5), per real target position with true next word y:
+Maths (docs/design.md, section 'Distillation loss'), per real target position with true next word y:
 
     L = (1 - alpha*w) * CE(y, q^1) + alpha*w * tau^2 * KL(p^tau || q^tau)
 
@@ -44,7 +44,7 @@ from typing import Callable, NamedTuple, Sequence, Union
 import torch
 import torch.nn.functional as F
 
-from .ensemble import combine_logprobs
+from .ensemble import COMBINE_MODES, combine_logprobs
 from .trust import TRUST_MODES, trust_weight
 
 
@@ -79,7 +79,7 @@ Teacher = Union[TeacherLogits, TeacherTopK, Sequence[TeacherLogits]]
 
 
 IMPLS = ("auto", "reference", "torch", "triton")
-ENSEMBLES = ("prob", "logit")
+ENSEMBLES = COMBINE_MODES   # (the combine rule and its modes live in ops/ensemble.py)
 
 
 @dataclass(frozen=True)
