@@ -12,6 +12,9 @@
   without a CUDA device);
 * :class:`DependencyError`: an optional package the feature needs is not
   installed (the message names the ``pip install``).
+
+and, where it is raised, :class:`asr_kd.export.ExportCheckError`: an exported
+model failed its self-check against the PyTorch one (nothing written).
 """
 from __future__ import annotations
 

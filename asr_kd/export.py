@@ -39,7 +39,7 @@ import tempfile
 import torch
 import torch.nn as nn
 
-from .errors import DependencyError, InputError
+from .errors import AsrKdError, DependencyError, InputError
 from .fileio import FileSet, read_json
 from .lm import TokenScoring
 from .models import LMConfig, LstmLM
@@ -65,8 +65,11 @@ TOLERANCE = {
 }
 
 
-class ExportCheckError(InputError):
-    """The exported model does not reproduce the PyTorch model within tolerance."""
+class ExportCheckError(AsrKdError):
+    """The exported model does not reproduce the PyTorch model within tolerance.
+
+    Not an :class:`InputError`: the model folder is well formed; the export (the
+    exporter, or int8 quantisation for this model) is what failed."""
 
 
 def _need_ort():

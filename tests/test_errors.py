@@ -15,6 +15,8 @@ def test_types_differ_by_meaning_and_share_the_base():
     assert not issubclass(TrainingError, InputError)
     assert not issubclass(DeviceError, InputError)
     assert not issubclass(DependencyError, InputError)
+    from asr_kd.export import ExportCheckError
+    assert issubclass(ExportCheckError, AsrKdError) and not issubclass(ExportCheckError, InputError)
     e = TrainingError("diverged", "out/train_state.pt", 3)
     assert str(e) == "out/train_state.pt:3: diverged" and e.detail == "diverged"
 
