@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import random
 
 import pytest
 import torch
@@ -15,16 +14,8 @@ from asr_kd.cli import main
 from asr_kd.config import kd_config, load_config
 from asr_kd.errors import InputError
 from asr_kd.ops import KDConfig, TeacherLogits, kd_loss
+from test_distill import make_text  # tests/ is on sys.path, as for test_reproducible
 
-WORDS = "the a cat dog sees likes runs big small red".split()
-
-
-def make_text(path, n, seed):
-    rng = random.Random(seed)
-    with open(path, "w") as f:
-        for _ in range(n):
-            f.write(" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 9))) + "\n")
-    return str(path)
 
 
 def one_line_error(capsys, prefix):
