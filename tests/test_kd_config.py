@@ -17,7 +17,6 @@ from asr_kd.ops import KDConfig, TeacherLogits, kd_loss
 from test_distill import make_text  # tests/ is on sys.path, as for test_reproducible
 
 
-
 def one_line_error(capsys, prefix):
     """distill logs INFO lines before it fails; the error itself is one line."""
     err = capsys.readouterr().err
