@@ -27,6 +27,14 @@ TUNED_ON = "_tuned_on"
 # A spread ratio (key / first key) that moved by more than this factor: another scale.
 SPREAD_FACTOR = 4.0
 MIN_LISTS = 10  # lists in which a key varies, at least, for its spread to be compared
+NOT_WEIGHTS = 'expected a JSON object {"key": weight, ...}'
+
+
+def read_weights_file(path: str) -> dict:
+    """The JSON object of a weights file (``.gz`` allowed, a BOM skipped); InputError
+    "not valid JSON: ..." when unreadable or malformed, or when not an object."""
+    return read_json(path, "weights", template="not valid JSON: {error}", not_object=NOT_WEIGHTS,
+                     gz=True, encoding="utf-8-sig")
 
 
 def record(nbest, path: str, keys, spreads: dict[str, float]) -> dict:
@@ -41,7 +49,7 @@ def read_record(path: str) -> dict | None:
     """The ``_tuned_on`` entry of a weights JSON file, None when it has none (or it is
     not an object; the weights themselves are checked by their reader)."""
     try:
-        obj = read_json(path, "weights", gz=True, encoding="utf-8-sig")
+        obj = read_weights_file(path)
     except InputError:
         return None
     rec = obj.get(TUNED_ON)

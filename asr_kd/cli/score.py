@@ -13,8 +13,8 @@ import math
 import sys
 
 from ..errors import InputError
-from ..fileio import check_writable, read_json
-from ..tuned_on import TUNED_ON
+from ..fileio import check_writable
+from ..tuned_on import NOT_WEIGHTS, TUNED_ON, read_weights_file
 from .common import warn
 
 
@@ -148,16 +148,6 @@ def warn_case(nbest, command: str) -> None:
         warn(command, msg)
 
 
-_NOT_WEIGHTS = 'expected a JSON object {"key": weight, ...}'
-
-
-def read_weights_file(path: str) -> dict:
-    """The JSON object of a weights file (``.gz`` allowed, a BOM skipped); InputError
-    "not valid JSON: ..." when unreadable or malformed, or when not an object."""
-    return read_json(path, "weights", template="not valid JSON: {error}", not_object=_NOT_WEIGHTS,
-                     gz=True, encoding="utf-8-sig")
-
-
 def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]:
     """Weights from a JSON file (``{"key": number}``) or ``KEY=VALUE`` strings.
 
@@ -167,7 +157,7 @@ def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]
     if path is not None:
         obj = read_weights_file(path)
         if not obj:
-            raise InputError(_NOT_WEIGHTS, path)
+            raise InputError(NOT_WEIGHTS, path)
         items = list(obj.items())
     else:
         items = []
