@@ -46,14 +46,23 @@ class TrainConfig:
     checkpoint_every: int = 0       # steps between mid-epoch checkpoints (0 = epoch ends only)
     max_bad_steps: int = 20         # consecutive non-finite steps before giving up
     amp: bool = True                # bf16 autocast on CUDA (ignored on CPU)
+    cpu_bf16: str = "off"           # "off" | "auto" | "on": bf16 autocast for CPU training
+                                    # (auto: where the CPU has AMX or AVX512-BF16)
+    output_loss: str = "fused"      # "fused" | "full": blocked linear + CE, or logits + CE
     eval_batch_size: int = 64
     text_format: str = "auto"       # "auto" | "plain" | "kaldi"
+
+    def __post_init__(self):
+        # YAML 1.1 reads off/on/yes/no as booleans
+        if isinstance(self.cpu_bf16, bool):
+            self.cpu_bf16 = "on" if self.cpu_bf16 else "off"
 
     def validate(self) -> None:
         choices = {"batching": ("sentence", "stream"), "optimizer": ("sgd", "adamw"),
                    "lr_schedule": ("plateau", "epoch_decay", "constant"),
                    "grad_reduction": ("token", "sequence"),
-                   "text_format": ("auto", "plain", "kaldi")}
+                   "text_format": ("auto", "plain", "kaldi"),
+                   "cpu_bf16": ("off", "auto", "on"), "output_loss": ("fused", "full")}
         for k, allowed in choices.items():
             if getattr(self, k) not in allowed:
                 raise ValueError(f"{k} must be one of {', '.join(allowed)}, got {getattr(self, k)!r}")

@@ -64,9 +64,11 @@ from .checkpoint import (STATE_FILE, TrainProgress, load_checkpoint, new_epoch_s
                          write_checkpoint)
 from .config import TrainConfig
 from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
+from .device import cpu_bf16_native, resolve_cpu_bf16
 from .errors import InputError, TrainingError
 from .fileio import atomic_write
 from .modeldir import save_model
+from .ops.fused_ce import fused_linear_ce
 
 log = logging.getLogger("asr_kd")
 
@@ -114,15 +116,34 @@ def to_device(state, device):
 
 
 class LMObjective:
-    """Cross-entropy on the true next token."""
+    """Cross-entropy on the true next token.
+
+    ``output_loss="fused"`` computes it with :func:`asr_kd.ops.fused_ce.fused_linear_ce`
+    from the hidden states and the output weights (no (tokens x V) logits tensor; the
+    GEMMs run in the hidden states' dtype, so bf16 under autocast); ``"full"`` makes
+    the logits and calls ``cross_entropy``.  Same loss up to float rounding.
+    """
+
+    output_loss = "fused"
+
+    def __init__(self, output_loss: str = "fused"):
+        if output_loss not in ("fused", "full"):
+            raise ValueError(f"output_loss must be fused or full, got {output_loss!r}")
+        self.output_loss = output_loss
 
     def init_state(self, model, batch_size, device):
         return model.init_state(batch_size, device)
 
     def loss(self, model, batch, rec_state):
+        targets = batch.targets.reshape(-1)
+        if self.output_loss == "fused":
+            h, rec_state = model.hidden(batch.inputs, rec_state)
+            loss_sum = fused_linear_ce(h.reshape(-1, h.shape[-1]), model.output_weight,
+                                       model.output_bias, targets, ignore_index=IGNORE_INDEX)
+            return loss_sum, {}, rec_state
         logits, rec_state = model(batch.inputs, rec_state)
         loss_sum = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]).float(), batch.targets.reshape(-1),
+            logits.reshape(-1, logits.shape[-1]).float(), targets,
             ignore_index=IGNORE_INDEX, reduction="sum")
         return loss_sum, {}, rec_state
 
@@ -221,7 +242,11 @@ def make_optimizer(model, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, list
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                               weight_decay=cfg.weight_decay)
     else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # The fused kernel (one pass over each tensor) took 40 % of the foreach
+        # version's time on the CPU for a 6.6M-parameter LM; same update up to rounding.
+        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                fused=fused or None)
     return opt, params
 
 
@@ -283,7 +308,7 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     progress = _start_or_resume(state_path, model, opt, cfg, device, rank, world, resume)
     run = _Run(model, objective, tokenizer, cfg, device, rank, world, opt, params,
                loss_fn=_loss_fn(model, objective, device, world),
-               use_amp=cfg.amp and device.type == "cuda", out_dir=out_dir, state_path=state_path,
+               use_amp=_use_bf16(cfg, device), out_dir=out_dir, state_path=state_path,
                extra=_model_extra(extra_config, cfg, seed, world), max_steps=max_steps)
     with _StopFlag() as stop:
         while progress.epoch < cfg.epochs:
@@ -302,6 +327,21 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
         save_model(model, tokenizer, out_dir, run.extra)
     dist.barrier()
     return progress.history
+
+
+def _use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether training steps run under bf16 autocast: ``amp`` on CUDA, ``cpu_bf16`` on
+    the CPU (validation stays float32 on the CPU, so perplexities compare across runs)."""
+    if device.type == "cuda":
+        return cfg.amp
+    on = device.type == "cpu" and resolve_cpu_bf16(cfg.cpu_bf16)
+    if device.type == "cpu" and cfg.cpu_bf16 != "off":
+        log.info("CPU bf16 autocast: %s (cpu_bf16: %s; native bf16 instructions: %s)",
+                 "on" if on else "off", cfg.cpu_bf16, "yes" if cpu_bf16_native() else "no")
+        if on and not cpu_bf16_native():
+            log.warning("cpu_bf16: on, but this CPU has no AMX or AVX512-BF16: bf16 is "
+                        "emulated and slower than float32")
+    return on
 
 
 def _start_or_resume(state_path: str, model, opt, cfg: TrainConfig, device, rank: int,

@@ -77,8 +77,14 @@ def _row_blocks(n: int, v: int, chunk_size: int, cpu: bool = False):
 
 
 def _logits(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """(R, V) logits; h and w already in the compute dtype (bias added by the GEMM)."""
-    return h @ w.T if b is None else torch.addmm(b, h, w.T)
+    """(R, V) logits in the bias' dtype (the compute dtype; float32 without a bias when
+    h is bfloat16); h and w in the GEMM dtype (the compute dtype, or bfloat16)."""
+    if b is not None and b.dtype == h.dtype:
+        return torch.addmm(b, h, w.T)
+    z = h @ w.T
+    if h.dtype == torch.bfloat16:   # a bf16 GEMM returns bf16: statistics in float32
+        z = z.float()
+    return z if b is None else z.add_(b)
 
 
 class _Teacher:
@@ -89,9 +95,10 @@ class _Teacher:
     a block = logsumexp_s(z_s / t - lse_t[s]) - log S.
     """
 
-    def __init__(self, members: Sequence[TeacherLogits], ensemble: str, cdt: torch.dtype):
-        self.hs = [m.hidden.detach().to(cdt) for m in members]
-        self.ws = [m.weight.detach().to(cdt) for m in members]
+    def __init__(self, members: Sequence[TeacherLogits], ensemble: str, cdt: torch.dtype,
+                 mdt: torch.dtype):
+        self.hs = [m.hidden.detach().to(mdt) for m in members]
+        self.ws = [m.weight.detach().to(mdt) for m in members]
         self.bs = [None if m.bias is None else m.bias.detach().to(cdt) for m in members]
         self.average_logits = len(members) > 1 and ensemble == "logit"
 
@@ -229,8 +236,11 @@ class _BlockedKD(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, teacher, cfg, grad):
         cdt = compute_dtype(hidden.dtype)
-        h = hidden.detach().to(cdt)
-        w = weight.detach().to(cdt)
+        # bf16 hidden states (bf16 autocast) keep the GEMMs in bf16, where AMX-class
+        # CPUs and GPUs are many times faster; everything else is float32
+        mdt = torch.bfloat16 if hidden.dtype == torch.bfloat16 else cdt
+        h = hidden.detach().to(mdt)
+        w = weight.detach().to(mdt)
         b = None if bias is None else bias.detach().to(cdt)
         y = targets.long()
         n, V = h.shape[0], w.shape[0]
@@ -239,7 +249,7 @@ class _BlockedKD(torch.autograd.Function):
         if topk:
             ids_all = teacher.ids.long()
         else:
-            tch = _Teacher(teacher, cfg.ensemble, cdt)
+            tch = _Teacher(teacher, cfg.ensemble, cdt, mdt)
         need_h, need_w, need_b = (grad and x for x in ctx.needs_input_grad[:3])
         need_b = need_b and b is not None
         grad_h = torch.empty(h.shape, dtype=cdt, device=h.device) if need_h else None
@@ -272,12 +282,17 @@ class _BlockedKD(torch.autograd.Function):
                 c_soft = (a * wt * tau * g)[:, None]
                 G = make_g(c_hard, c_soft)
                 G.scatter_add_(1, yb[:, None], -c_hard)            # the -[v = y] of the hard part
+                Gm = G.to(mdt)
                 if need_h:
-                    grad_h[r0:r1] = G @ w
+                    grad_h[r0:r1] = Gm @ w
                 if need_w:
-                    grad_w.addmm_(G.T, hb)
+                    if mdt == cdt:
+                        grad_w.addmm_(G.T, hb)
+                    else:   # bf16 GEMM result, summed over blocks in float32
+                        grad_w += Gm.T.contiguous() @ hb   # (transposed bf16: slow path)
                 if need_b:
                     grad_b += G.sum(0)
+                del Gm
                 del G
             del s, make_g, stats
         del scratch
