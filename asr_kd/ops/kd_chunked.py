@@ -195,16 +195,32 @@ def _block_full(s, y, teacher: _Teacher, r0, r1, cfg: KDConfig, scratch):
 
 def _block_topk(s, y, ids, teacher: TeacherTopK, cfg: KDConfig, scratch):
     """One row block, top-K teacher (rows of ``teacher`` already cut to the block).
-    Same results as :func:`_block_full`."""
+    Same results as :func:`_block_full`.
+
+    One exp per logit: e = exp(s - max) gives the softmax's sum, and e with the
+    cached ids zeroed gives the tail's sum (a copy, no second exp), so the tail's
+    log-sum-exp is log(tail sum) + max.  Rows whose whole tail underflows there
+    (tail logits ~87 nats below the max in float32) get the exact tail lse from
+    the masked logits instead, so the tail bucket's log Q stays finite."""
     tau = cfg.tau
     V, K = s.shape[1], ids.shape[1]
     has_tail = K < V
-    lse_s1 = _lse(s, scratch)
+    m = s.max(dim=1).values
+    safe = torch.where(torch.isinf(m), torch.zeros_like(m), m)
     s_y = s.gather(1, y[:, None])[:, 0]
     s_ids = s.gather(1, ids)
+    e = torch.sub(s, safe[:, None], out=scratch).exp_()          # exp(s - max)
+    l1 = e.sum(dim=1)
+    lse_s1 = l1.log() + safe
     if has_tail:
-        masked = scratch.copy_(s).scatter_(1, ids, -math.inf)
-        lse_tail = _lse(masked, masked)
+        tail_e = e.clone().scatter_(1, ids, 0.0)                  # exp(s - max) off the ids
+        l_tail = tail_e.sum(dim=1)
+        lse_tail = l_tail.log() + safe
+        lost = l_tail == 0
+        if bool(lost.any()):
+            rows = lost.nonzero()[:, 0]
+            masked = s[rows].scatter_(1, ids[rows], -math.inf)
+            lse_tail[rows] = _lse(masked)
         u = torch.cat([s_ids, lse_tail[:, None]], 1)
     else:
         lse_tail, u = None, s_ids
@@ -217,13 +233,19 @@ def _block_topk(s, y, ids, teacher: TeacherTopK, cfg: KDConfig, scratch):
     logp_y, logp_max, n_greater = topk_trust_stats(teacher, y, s.dtype)
 
     def make_g(c_hard, c_soft):
+        # soft: tau * (Q_b - P_b) at the ids, tau * (Q_tail - P_tail) * softmax over the
+        # tail elsewhere (c_soft carries tau); hard: q^1 (the -[v = y] is added later)
         if has_tail:
-            soft = torch.sub(s, lse_tail[:, None], out=scratch).exp_().mul_(dsoft[:, -1:])
+            coef = dsoft[:, -1:] * c_soft / l_tail[:, None].clamp(min=torch.finfo(s.dtype).tiny)
+            if bool(lost.any()):   # tail exps underflowed: its softmax from the exact lse
+                tail_e[rows] = s[rows].sub_(lse_tail[rows, None]).exp_().scatter_(
+                    1, ids[rows], 0.0)
+                coef[rows] = dsoft[rows, -1:] * c_soft[rows]
+            g = tail_e.mul_(coef)
         else:
-            soft = scratch.zero_()
-        soft.scatter_(1, ids, dsoft[:, :K])
-        g = soft.mul_(c_soft)
-        g += s.sub_(lse_s1[:, None]).exp_().mul_(c_hard)
+            g = torch.zeros_like(e)
+        g.scatter_(1, ids, dsoft[:, :K] * c_soft)
+        g.addcmul_(e, c_hard / l1[:, None])
         return g
     return lse_s1, s_y, kl, logp_y, logp_max, n_greater, make_g
 
