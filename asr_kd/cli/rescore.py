@@ -95,6 +95,17 @@ def write_kaldi_folder(nbest, out: str, name: str) -> None:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def scoring_threads(model) -> int:
+    """The CPU threads ``model`` scores on: an exported model (or an ensemble of them
+    only) runs on onnxruntime's one thread whatever ``--threads`` says; PyTorch models
+    on torch's threads."""
+    from ..export import OnnxLM
+    members = list(getattr(model, "members", None) or [model])
+    if all(isinstance(m, OnnxLM) for m in members):
+        return 1
+    return torch.get_num_threads()
+
+
 def run(args) -> int:
     setup_logging(args)
     if not args.name or any(c.isspace() for c in args.name):
@@ -150,7 +161,7 @@ def run(args) -> int:
             json.dump({"name": args.name, "utts": len(nbest), "hyps": stats.sequences,
                        "unique": stats.unique_sequences, "token_evals": stats.token_evals,
                        "seconds": round(dt, 3), "hyps_per_s": round(stats.sequences / max(dt, 1e-9), 1),
-                       "device": str(device), "threads": torch.get_num_threads(),
+                       "device": str(device), "threads": scoring_threads(model),
                        **({"shard": f"{shard[0]}/{shard[1]}"} if shard[1] > 1 else {})}, f)
     print(f"scored {stats.sequences} hypotheses ({stats.unique_sequences} unique) of "
           f"{len(nbest)} utterances in {dt:.1f} s ({stats.sequences / max(dt, 1e-9):.0f} hyps/s, "

@@ -201,13 +201,13 @@ def run(args) -> int:
         msg = rec and mismatch(rec, nbest, weights)
         if msg:
             warn("score", msg)
+    mode, scale = decode_options(args)
     srilm = None
     if args.print_srilm:
         from ..nbest.srilm import format_srilm_weights, srilm_weights
-        srilm = srilm_weights(weights)
+        srilm = srilm_weights(weights, posterior_scale=scale if mode == "consensus" else None)
         if not args.json:   # printed first, so it is there with or without references
             print("\n".join(format_srilm_weights(srilm)))
-    mode, scale = decode_options(args)
     if mode == "consensus":
         return run_consensus(args, nbest, weights, scale,
                              {"noise": list(flt.patterns), **({"srilm": srilm} if srilm else {})})

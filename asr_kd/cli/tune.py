@@ -211,6 +211,9 @@ def run_consensus(args, nbest, keys, res, onebest, errors) -> int:
     print(kaldi_wer_line(r))
     print(kaldi_ser_line(r))
     print(oracle_line(r))
+    if args.print_srilm:
+        from ..nbest.srilm import format_srilm_weights, srilm_weights
+        print("\n".join(format_srilm_weights(srilm_weights(c.weights, posterior_scale=c.scale))))
     print(f"\nWER along {SCALE} (weights at their best, on the best result's alignment):")
     print(f"{SCALE:>16}  WER")
     for x, wer in c.curve:
