@@ -106,15 +106,6 @@ def warn(command: str, message: str) -> None:
     print(f"asr-kd {command}: warning: {message}", file=sys.stderr)
 
 
-def looks_positional(nbest) -> bool:
-    """True when the ids are positions: made up by the reader (``positional_ids``),
-    or exactly "0", "1", ..., N-1 in order, which is what a conversion of an id-less
-    list stored (and what a real recogniser almost never names its utterances)."""
-    if getattr(nbest, "positional_ids", False):
-        return True
-    return len(nbest) > 1 and all(u.utt == str(i) for i, u in enumerate(nbest))
-
-
 def attach_ref_file(nbest, ref: str, nbest_path: str, command: str) -> None:
     """Attach the references of ``ref`` to ``nbest`` (read from ``nbest_path``), saying so
     when they replace different references stored in the N-best set or are matched to
@@ -129,7 +120,7 @@ def attach_ref_file(nbest, ref: str, nbest_path: str, command: str) -> None:
     from ..nbest import attach_refs, read_refs
 
     refs = read_refs(ref)
-    if looks_positional(nbest):
+    if getattr(nbest, "positional_ids", False):
         warn(command, f"{nbest_path} has no utterance ids (they are positions 0..{len(nbest) - 1})"
              f": the references of {ref} are matched by position only; check that they list "
              "the same utterances in the same order")

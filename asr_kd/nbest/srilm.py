@@ -291,7 +291,8 @@ def _hyp_line(h: Hyp, version: str, am: str, lm: str) -> str:
         parts = [f"({total})"]
         # word scores sum to the totals: all on word 1; an empty hypothesis carries them
         # on a sentence end, which readers (SRILM's and ours) count but do not score as a word
-        for i, w in enumerate(h.words or ["</s>"]):
+        words = h.words or (["</s>"] if a or g else [])
+        for i, w in enumerate(words):
             parts.append(f"{w} ( st: {i} et: {i}.5 g: {g if i == 0 else 0} "
                          f"a: {a if i == 0 else 0} )")
         return " ".join(parts)
@@ -319,7 +320,7 @@ def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
     else ``am`` + ``lm``, both also kept in score folders), ``"2"`` (NBestList2.0:
     per-word ``a:``/``g:`` bytelogs that sum to ``am`` / ``lm``, all on the first
     word, times ``st: i et: i.5`` as placeholders since no times are kept; an
-    empty hypothesis carries them on a ``</s>`` token) or ``"3"`` (headerless ``am lm nwords
+    empty hypothesis carries non-zero ones on a ``</s>`` token) or ``"3"`` (headerless ``am lm nwords
     words`` in log10, full precision; ``nwords`` from the score of that name, else
     the word count).
     Bytelogs are integers: a natural-log score moves by at most 0.0512 there.
