@@ -83,7 +83,8 @@ def test_sentence_case_is_warned_and_ignore_case_scores_it(tmp_path, capsys):
     (tmp_path / "hyp").write_text("".join(f"{u.utt} {u.hyps[0].text}\n" for u in nb))
     rc, out, err = run(capsys, "compare", "--ref", tmp_path / "ref", tmp_path / "hyp",
                        tmp_path / "hyp", "--json", "--ignore-case")
-    assert rc == 0 and json.loads(out)["a"]["wer"] == 0.0 and "warning" not in err
+    res = json.loads(out)
+    assert rc == 0 and res["a"]["wer"] == 0.0 and res["ignore_case"] is True and "warning" not in err
 
 
 def test_a_few_capitalised_names_are_not_warned_about():

@@ -42,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--out-format", default="jsonl", choices=["jsonl", "kaldi"])
     from .scoringopts import add_noise_options, add_srilm_scores_option
     add_srilm_scores_option(p)
-    add_noise_options(p, case=False, what="removed from the hypotheses before LM scoring "
+    add_noise_options(p, case=False, what="words removed from the hypotheses before LM scoring "
                       "(pauses and noise are non-events to the LM, as in SRILM's N-best "
                       "rescoring), before any --text-filter; the scoring commands take "
                       "the same options")

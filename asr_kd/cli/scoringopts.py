@@ -11,12 +11,13 @@ def add_noise_options(p, case: bool = True, what: str | None = None) -> None:
     """``--noise``, ``--noise-vocab``, ``--no-default-noise`` and (``case``)
     ``--ignore-case``; ``what`` describes where the words are removed."""
     g = p.add_argument_group(
-        "scoring filter", what or "words removed from hypotheses and references before WER, "
+        "noise filter" if what else "scoring filter", what or "words removed from hypotheses and references before WER, "
         "SER, oracle and the word count of wip (SRILM -noise-vocab, Kaldi wer_output_filter); "
         "stored scores are kept")
     g.add_argument("--noise", action="append", metavar="WORD[,WORD...]",
                    help="words or patterns ('*' = any characters, e.g. '[*]', '<*>', '@reject@') "
-                   "removed from hypotheses and references before scoring (repeatable)")
+                   + ("removed as described above" if what else
+                      "removed from hypotheses and references before scoring") + " (repeatable)")
     g.add_argument("--noise-vocab", action="append", metavar="FILE",
                    help="file of such words/patterns, one per line (SRILM -noise-vocab; "
                    "repeatable)")
