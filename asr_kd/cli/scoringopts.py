@@ -11,9 +11,9 @@ def add_noise_options(p, case: bool = True, what: str | None = None) -> None:
     """``--noise``, ``--noise-vocab``, ``--no-default-noise`` and (``case``)
     ``--ignore-case``; ``what`` describes where the words are removed."""
     g = p.add_argument_group(
-        "noise filter" if what else "scoring filter", what or "words removed from hypotheses and references before WER, "
-        "SER, oracle and the word count of wip (SRILM -noise-vocab, Kaldi wer_output_filter); "
-        "stored scores are kept")
+        "noise filter" if what else "scoring filter",
+        what or "words removed from hypotheses and references before WER, SER, oracle and the "
+        "word count of wip (SRILM -noise-vocab, Kaldi wer_output_filter); stored scores are kept")
     g.add_argument("--noise", action="append", metavar="WORD[,WORD...]",
                    help="words or patterns ('*' = any characters, e.g. '[*]', '<*>', '@reject@') "
                    + ("removed as described above" if what else

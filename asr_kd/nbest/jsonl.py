@@ -14,9 +14,9 @@ repeated inside one JSON object (JSON would silently keep the last).  Unknown
 fields are ignored.  A list converted from one without utterance ids (HyPoradise
 JSON without ``id``, NeMo without a manifest) keeps that fact: each line carries
 ``"positional_id": true`` and the set reads back as ``positional_ids``, so
-references attached later are still warned about as matched by position.  CRLF and a leading BOM are accepted; a line that is not
-one JSON object (bad UTF-8, malformed JSON, absurd nesting) is an
-InputError naming the line.
+references attached later are still warned about as matched by position.  CRLF
+and a leading BOM are accepted; a line that is not one JSON object (bad UTF-8,
+malformed JSON, absurd nesting) is an InputError naming the line.
 """
 from __future__ import annotations
 

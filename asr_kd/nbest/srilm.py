@@ -320,9 +320,9 @@ def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
     else ``am`` + ``lm``, both also kept in score folders), ``"2"`` (NBestList2.0:
     per-word ``a:``/``g:`` bytelogs that sum to ``am`` / ``lm``, all on the first
     word, times ``st: i et: i.5`` as placeholders since no times are kept; an
-    empty hypothesis carries non-zero ones on a ``</s>`` token) or ``"3"`` (headerless ``am lm nwords
-    words`` in log10, full precision; ``nwords`` from the score of that name, else
-    the word count).
+    empty hypothesis carries non-zero ones on a ``</s>`` token) or ``"3"``
+    (headerless ``am lm nwords words`` in log10, full precision; ``nwords`` from the
+    score of that name, else the word count).
     Bytelogs are integers: a natural-log score moves by at most 0.0512 there.
     Every other score present on every hypothesis goes to an extra score folder
     ``folder/<name>/<utt>`` (log10, one per line), read back with
