@@ -17,6 +17,7 @@ It is loaded with ``weights_only=True``, so a crafted file cannot run code.
 """
 from __future__ import annotations
 
+import json
 import math
 import pickle
 import zlib
@@ -105,13 +106,17 @@ def content_crc32(obj, crc: int = 0) -> int:
     return zlib.crc32(f"{type(obj).__name__}:{obj!r}".encode(), crc)
 
 
-def write_checkpoint(path: str, model, opt, progress: dict, ranks: list | None = None) -> None:
+def write_checkpoint(path: str, model, opt, progress: dict, ranks: list | None = None,
+                     settings: dict | None = None) -> None:
     """Write the checkpoint atomically.  progress: :meth:`TrainProgress.to_dict`;
-    ranks: under DDP, every rank's {"rng", "stream_state"} (rank order)."""
+    ranks: under DDP, every rank's {"rng", "stream_state"} (rank order); settings:
+    what a resume must not change (:func:`check_settings`), as JSON text."""
     payload = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "optimizer": opt.state_dict(), "rng": rng_states(), "progress": progress}
     if ranks is not None:
         payload["ranks"] = ranks
+    if settings is not None:
+        payload["settings"] = json.dumps(settings, sort_keys=True)
     payload["crc32"] = content_crc32(payload)
     with atomic_write(path, "wb") as f:
         torch.save(payload, f)
@@ -149,13 +154,39 @@ def read_checkpoint(path: str) -> dict:
     return payload
 
 
+def _flat(d, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_settings(path: str, saved: str | None, settings: dict | None) -> None:
+    """InputError when the checkpoint's settings (JSON text, None for older
+    checkpoints: not checked) differ from this run's, naming each difference."""
+    if saved is None or settings is None:
+        return
+    was, now = _flat(json.loads(saved)), _flat(json.loads(json.dumps(settings)))
+    diff = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now))
+            if was.get(k) != now.get(k)]
+    if diff:
+        raise InputError(f"this run's settings differ from the checkpoint's ({'; '.join(diff)})"
+                         ": --resume goes on with the same settings; give the original ones, "
+                         "or train into a fresh --out", path)
+
+
 def load_checkpoint(path: str, model, opt, device, rank: int = 0,
-                    world: int = 1) -> TrainProgress:
+                    world: int = 1, settings: dict | None = None) -> TrainProgress:
     """Restore weights, optimizer and this rank's RNG from ``path``; the progress to go on from.
 
-    A checkpoint of another world size, model or optimizer is an :class:`InputError`.
+    A checkpoint of another world size, model or optimizer, or (``settings``) one
+    written with other settings, is an :class:`InputError`.
     """
     payload = read_checkpoint(path)
+    check_settings(path, payload.get("settings"), settings)
     saved_world = payload["progress"].get("world_size", 1)
     if saved_world != world:
         raise InputError(

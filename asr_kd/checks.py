@@ -30,6 +30,9 @@ CASE_SHARE = 0.9
 MAX_OOV_RATE = 0.2
 # Below the threshold, a case mismatch is still reported once this share of words is unknown.
 CASE_OOV_RATE = 0.05
+# Share of first-hypothesis words that match a reference word only when case is ignored
+# from which scoring warns (sentence case on every utterance of 15-word sentences: ~6 %).
+CASE_ONLY_SHARE = 0.02
 
 
 def require_utterances(nbest, path, allow_empty: bool = False, what: str = "",
@@ -70,20 +73,45 @@ def _side(upper: float, lower: float) -> str | None:
     return None
 
 
+def case_only_matches(nbest) -> tuple[int, int]:
+    """(words of the first hypotheses that match a word of their reference only when
+    case is ignored, words of those hypotheses), over utterances with a reference."""
+    only = total = 0
+    for u in nbest:
+        if u.ref is None or not u.hyps:
+            continue
+        ref = set(u.ref.split())
+        folded = {w.lower() for w in ref}
+        for w in u.hyps[0].text.split():
+            total += 1
+            only += w not in ref and w.lower() in folded
+    return only, total
+
+
 def ref_hyp_case_mismatch(nbest) -> str | None:
-    """A message when references and hypotheses are in opposite cases, else None."""
+    """A message when references and hypotheses differ in case, else None: opposite
+    cases (>= ``CASE_SHARE`` of each side's words), or at least ``CASE_ONLY_SHARE``
+    of the first hypotheses' words matching their reference only when case is
+    ignored (sentence-case or truecased hypotheses against lower-case references)."""
     refs = [u.ref for u in nbest if u.ref]
     hyps = [h.text for u in nbest for h in u.hyps[:1]]  # first hypotheses: enough to tell
     ru, rl, rn = case_shares(refs)
     hu, hl, hn = case_shares(hyps)
     rs, hs = _side(ru, rl), _side(hu, hl)
     if not rn or not hn or rs is None or hs is None or rs == hs:
+        only, total = case_only_matches(nbest)
+        if total and only / total >= CASE_ONLY_SHARE:
+            return (f"{100 * only / total:.1f} % of the first hypotheses' words ({only} of "
+                    f"{total}) match their reference only when case is ignored (e.g. 'The' "
+                    "and 'the'): words are compared exactly, so each counts as an error; "
+                    "score with --ignore-case, or convert one side")
         return None
     r_share, h_share = (ru if rs == "upper" else rl), (hu if hs == "upper" else hl)
     return (f"{100 * r_share:.0f} % of the reference words are {rs} case but "
             f"{100 * h_share:.0f} % of the hypothesis words {hs} case: words are compared "
             f"exactly, so nearly every word counts as an error; convert one side "
-            f"(e.g. tr '[:{rs}:]' '[:{hs}:]' on the references)")
+            f"(e.g. tr '[:{rs}:]' '[:{hs}:]' on the references), or score with "
+            "--ignore-case")
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,13 @@ DEFAULT_NOISE = ("-pau-",)
 
 
 class NoiseFilter:
-    """Removes the words matching any of ``patterns`` (see the module docstring)."""
+    """Removes the words matching any of ``patterns`` (see the module docstring);
+    with ``ignore_case``, the words kept are also lower-cased (on hypotheses and
+    references alike, so words that differ only in case count as equal).  Patterns
+    match the words as written."""
 
-    def __init__(self, patterns: Iterable[str] = ()):
+    def __init__(self, patterns: Iterable[str] = (), ignore_case: bool = False):
+        self.ignore_case = bool(ignore_case)
         pats = list(dict.fromkeys(p for p in patterns if p))   # unique, in order
         for p in pats:
             if not p.strip("*"):
@@ -52,7 +56,18 @@ class NoiseFilter:
         self._seen: dict[str, bool] = {}    # word -> is noise (lists repeat words a lot)
 
     def __bool__(self) -> bool:
-        return bool(self.patterns)
+        return bool(self.patterns) or self.ignore_case
+
+    def describe(self) -> str:
+        """The filter in words: its patterns, and ``(case ignored)`` when it folds case."""
+        return " ".join(self.patterns or ("(none)",)) + (" (case ignored)"
+                                                        if self.ignore_case else "")
+
+    def record(self) -> dict:
+        """What a result file records about the filter: ``{"noise": [...]}``, plus
+        ``"ignore_case": true`` when set (absent otherwise: outputs stay as they were)."""
+        return {"noise": list(self.patterns), **({"ignore_case": True} if self.ignore_case
+                                                   else {})}
 
     def is_noise(self, word: str) -> bool:
         hit = self._seen.get(word)
@@ -62,8 +77,10 @@ class NoiseFilter:
         return hit
 
     def words(self, text: str) -> list[str]:
-        """The words of ``text`` (whitespace-split) that are not noise."""
-        return [w for w in text.split() if not self.is_noise(w)]
+        """The words of ``text`` (whitespace-split) that are not noise (lower-cased
+        with ``ignore_case``)."""
+        kept = [w for w in text.split() if not self.is_noise(w)]
+        return [w.lower() for w in kept] if self.ignore_case else kept
 
     def text(self, text: str) -> str:
         """``text`` without its noise words, single-spaced."""
@@ -99,13 +116,13 @@ def read_noise_vocab(path) -> list[str]:
 
 
 def build_filter(words: Sequence[str] | None = None, vocab_files: Sequence[str] | None = None,
-                 default: bool = True) -> NoiseFilter:
+                 default: bool = True, ignore_case: bool = False) -> NoiseFilter:
     """The filter for ``--noise W1,W2`` (each item may hold a comma list),
     ``--noise-vocab FILE`` (repeatable) and the default ``-pau-`` unless
-    ``default`` is False."""
+    ``default`` is False; ``ignore_case``: ``--ignore-case``."""
     pats = list(DEFAULT_NOISE) if default else []
     for item in words or []:
         pats += [w.strip() for w in item.split(",") if w.strip()]
     for f in vocab_files or []:
         pats += read_noise_vocab(f)
-    return NoiseFilter(pats)
+    return NoiseFilter(pats, ignore_case)

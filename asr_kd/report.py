@@ -165,6 +165,7 @@ def combine_runs(runs: list[dict], comparisons: list[dict]) -> dict:
     for i, res in enumerate(runs[1:], 2):
         if [r["system"] for r in res["systems"]] != names or res["sets"] != sets:
             raise ValueError(f"run {i} has other systems or sets than run 1")
+    _check_distinct_seeds(runs)
 
     def mean(xs):
         xs = [x for x in xs if x is not None]
@@ -197,6 +198,34 @@ def combine_runs(runs: list[dict], comparisons: list[dict]) -> dict:
     if missing:
         res["missing"] = missing
     return res
+
+
+def check_distinct_runs(runs: list[str]) -> None:
+    """InputError when a report folder is given twice (one run would count as two
+    seeds: a spread of 0 and significance from a duplicated sample)."""
+    seen: dict[str, str] = {}
+    for d in runs:
+        key = os.path.realpath(d)
+        if key in seen:
+            raise InputError(f"--runs names one run twice ({seen[key]} and {d}): each run "
+                             "must be another training seed", d)
+        seen[key] = d
+
+
+def _check_distinct_seeds(runs: list[dict]) -> None:
+    """ValueError when two runs' trained systems have the same seeds (the same run
+    copied, or a recipe run twice with one seed)."""
+    for k, row in enumerate(runs[0]["systems"]):
+        seen: dict[tuple, int] = {}
+        for i, res in enumerate(runs, 1):
+            seeds = tuple(res["systems"][k].get("seeds") or [])
+            if not seeds or None in seeds:
+                continue
+            if seeds in seen:
+                raise ValueError(f"runs {seen[seeds]} and {i} trained system "
+                                 f"{row['system']!r} with the same seed(s) "
+                                 f"{', '.join(map(str, seeds))}: not two seed runs")
+            seen[seeds] = i
 
 
 def load_results(report_dir: str) -> dict:
@@ -377,6 +406,8 @@ def write_report(exp: str, systems: list[System], sets: list[str], out_dir: str,
     With ``runs`` (the report folders of K runs, each with its ``results.json``), the
     report combines them (:func:`combine_runs`) with the pooled comparisons of ``exp``.
     """
+    if runs:
+        check_distinct_runs(runs)
     os.makedirs(out_dir, exist_ok=True)
     if runs:
         res = combine_runs([load_results(d) for d in runs], load_comparisons(exp))

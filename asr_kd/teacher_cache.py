@@ -84,7 +84,8 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
                 mode: str = "sentence", batch_size: int = 32, bptt: int = 35,
                 max_len: int = 400, shard_tokens: int = 1 << 22, device="cpu",
                 teacher_dirs: list[str] | None = None, quiet: bool = True,
-                job: tuple[int, int] = (0, 1), shard: tuple[int, int] | None = None) -> dict:
+                job: tuple[int, int] = (0, 1), shard: tuple[int, int] | None = None,
+                ensemble: str | None = None) -> dict:
     """Run ``teacher`` over the corpus and write the cache; returns the manifest.
 
     teacher: any :class:`~asr_kd.lm.LanguageModel` (an LstmLM or a TeacherEnsemble).
@@ -92,6 +93,9 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
     s with s % n == i; the manifest is written once every storage shard is done
     (``"missing_shards"`` of the returned dict lists those still missing).
     shard: the former name of ``job``, still accepted.
+    ensemble: how the teachers were combined (``prob`` | ``logit``; None for one
+    teacher), recorded in the manifest as ``"ensemble"`` (only when given, so a
+    one-teacher cache's plan is as before).
     """
     if shard is not None:
         job = shard
@@ -111,6 +115,8 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
             "bptt": bptt if mode == "stream" else None, "max_len": max_len,
             "vocab_size": tok.size, "tokenizer": tok.kind, "corpus": ids_digest(ids),
             "teachers": [os.path.abspath(d) for d in (teacher_dirs or [])]}
+    if ensemble is not None:
+        meta["ensemble"] = ensemble
     _check_plan(out_dir, meta)
     todo = [s for s in round_robin(n_shards, job)
             if not os.path.isfile(os.path.join(storage_shard_dir(out_dir, s), "done.json"))]

@@ -276,17 +276,22 @@ class _Run:
     state_path: str
     extra: dict
     max_steps: int | None
+    settings: dict | None = None
     steps: int = 0
     bad_in_row: int = 0
 
 
 def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, out_dir: str,
           *, seed: int = 0, device: torch.device | str = "cpu", resume: bool = False,
-          quiet: bool = False, extra_config: dict | None = None, max_steps: int | None = None):
+          quiet: bool = False, extra_config: dict | None = None, max_steps: int | None = None,
+          resume_settings: dict | None = None):
     """Train ``model`` with ``objective``; write the model folder and metrics to ``out_dir``.
 
     train_ids / valid_ids: token ids per sentence (no ``<s>``/``</s>``).
     extra_config: added to the model folder's config.json (with the training options).
+    resume_settings: settings (plain JSON data) that a resume must not change (the
+    distillation settings and teachers): stored in the checkpoint, and a ``resume``
+    whose settings differ is an InputError naming them, before anything is loaded.
     max_steps: stop (with a checkpoint) after this many optimizer steps in this call;
     used by tests to simulate an interruption.
     Under torchrun (WORLD_SIZE > 1) or inside an initialised process group this
@@ -305,11 +310,13 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
         raise InputError("training corpus yields no batches")
     opt, params = make_optimizer(model, cfg)
     state_path = os.path.join(out_dir, STATE_FILE)
-    progress = _start_or_resume(state_path, model, opt, cfg, device, rank, world, resume)
+    progress = _start_or_resume(state_path, model, opt, cfg, device, rank, world, resume,
+                                resume_settings)
     run = _Run(model, objective, tokenizer, cfg, device, rank, world, opt, params,
                loss_fn=_loss_fn(model, objective, device, world),
                use_amp=_use_bf16(cfg, device), out_dir=out_dir, state_path=state_path,
-               extra=_model_extra(extra_config, cfg, seed, world), max_steps=max_steps)
+               extra=_model_extra(extra_config, cfg, seed, world), max_steps=max_steps,
+               settings=resume_settings)
     with _StopFlag() as stop:
         while progress.epoch < cfg.epochs:
             epoch = progress.epoch
@@ -345,11 +352,11 @@ def _use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
 
 
 def _start_or_resume(state_path: str, model, opt, cfg: TrainConfig, device, rank: int,
-                     world: int, resume: bool) -> TrainProgress:
+                     world: int, resume: bool, settings: dict | None = None) -> TrainProgress:
     """The progress to start from: the checkpoint's (weights, optimizer and RNG restored)
     when resuming and there is one, else a fresh start at ``cfg.lr``."""
     if resume and os.path.isfile(state_path):
-        progress = load_checkpoint(state_path, model, opt, device, rank, world)
+        progress = load_checkpoint(state_path, model, opt, device, rank, world, settings)
         log.info("resuming from %s: epoch %d, step %d", state_path, progress.epoch + 1,
                  progress.step_in_epoch)
         return progress
@@ -575,13 +582,15 @@ def _save_checkpoint(run: _Run, progress: TrainProgress, rec_state) -> None:
     and recurrent state, and all ranks meet at a barrier after."""
     progress.stream_state = detach_state(to_device(rec_state, "cpu"))
     if run.world == 1:
-        write_checkpoint(run.state_path, run.model, run.opt, progress.to_dict())
+        write_checkpoint(run.state_path, run.model, run.opt, progress.to_dict(),
+                         settings=run.settings)
         return
     # every rank's RNG and recurrent state go into rank 0's file
     ranks = dist.gather_to_main({"rng": rng_states(), "stream_state": progress.stream_state})
     if run.rank == 0:
         write_checkpoint(run.state_path, run.model, run.opt,
-                         dict(progress.to_dict(), stream_state=None), ranks)
+                         dict(progress.to_dict(), stream_state=None), ranks,
+                         settings=run.settings)
     dist.barrier()
 
 

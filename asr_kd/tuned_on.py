@@ -7,6 +7,14 @@ read weights (plain files without it read as before)::
     "_tuned_on": {"nbest": "dev.jsonl.gz", "utts": 418, "ids": "3f1c...",
                   "keys": ["score", "rank", "wip"], "spreads": {"score": 0.21, ...}}
 
+and what scoring settings were in force (absent in older files):
+``"noise"`` (the scoring filter's patterns) and ``"ignore_case"`` (true when
+set), ``"srilm_scores"`` (``--srilm-scores`` name -> folder) and ``"repeats"``
+(hypotheses repeating an earlier one of their list: 0 after ``convert-nbest
+--dedup``).  ``score --weights`` uses the recorded filter when given none and
+warns when the options give another (``asr_kd.cli.scoringopts``), and warns
+when the score folders or the repeats differ (:func:`settings_mismatch`).
+
 ``ids`` is a hash of the utterance ids in order; ``spreads`` is each key's
 median within-list range on the tuning set (:func:`asr_kd.tune.feature_spreads`),
 the scale the weights were found at.  Scoring another set of the same system
@@ -37,12 +45,47 @@ def read_weights_file(path: str) -> dict:
                      gz=True, encoding="utf-8-sig")
 
 
-def record(nbest, path: str, keys, spreads: dict[str, float]) -> dict:
-    """The ``_tuned_on`` entry for weights tuned on ``nbest`` (read from ``path``)."""
+def record(nbest, path: str, keys, spreads: dict[str, float],
+           settings: dict | None = None) -> dict:
+    """The ``_tuned_on`` entry for weights tuned on ``nbest`` (read from ``path``);
+    ``settings``: the scoring settings to record (``noise``, ``ignore_case``,
+    ``srilm_scores``, ``repeats``; see the module docstring)."""
     from .nbest.model import utt_ids_digest
 
     return {"nbest": str(path), "utts": len(nbest), "ids": utt_ids_digest(nbest),
-            "keys": list(keys), "spreads": {k: float(v) for k, v in spreads.items()}}
+            "keys": list(keys), "spreads": {k: float(v) for k, v in spreads.items()},
+            **(settings or {})}
+
+
+def settings_mismatch(rec: dict, weights: dict[str, float], repeats: int,
+                      srilm_scores: dict[str, str] | None, consensus: bool) -> list[str]:
+    """Messages for scoring settings that differ from the tuning record ``rec``:
+    other ``--srilm-scores`` names than tuned with, and lists with repeated
+    hypotheses where the tuning lists had none (or the reverse) when the weights
+    use ``rank`` or decode by consensus (a repeat moves every later rank and counts
+    twice in the posteriors).  Empty when all agree or the record is older."""
+    out = []
+    if "srilm_scores" in rec or srilm_scores:
+        was = sorted((rec.get("srilm_scores") or {}))
+        now = sorted(srilm_scores or {})
+        if was != now:
+            out.append(f"tuned with --srilm-scores {', '.join(was) or '(none)'}, scored with "
+                       f"{', '.join(now) or '(none)'}: give the same score folders (for this "
+                       "set's lists)")
+    was = rec.get("repeats")
+    uses_rank = any(k == "rank" or k.startswith(("rank*", "rank/")) for k, w in weights.items()
+                    if w != 0)
+    if isinstance(was, int) and (uses_rank or consensus) and (was == 0) != (repeats == 0):
+        why = "the rank feature" if uses_rank else "consensus posteriors"
+        if was == 0:
+            out.append(f"tuned on lists without repeated hypotheses ({rec.get('nbest', '?')}, "
+                       f"e.g. after convert-nbest --dedup), these lists repeat {repeats}: "
+                       f"{why} means something else here; convert them with --dedup")
+        else:
+            out.append(f"tuned on lists with {was} repeated hypotheses, these have none "
+                       f"(de-duplicated?): {why} means something else here; score lists "
+                       "prepared as the tuning lists were")
+    return out
 
 
 def read_record(path: str) -> dict | None:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from ..config import MODEL_KEYS, TRAIN_KEYS, load_config, parse_overrides, split_config
+from ..config import (MODEL_KEYS, TRAIN_KEYS, kd_config, load_config, parse_overrides,
+                      split_config)
 from ..corpus import read_sentences
 from ..fileio import check_writable
 from ..modeldir import load_models
@@ -23,7 +24,9 @@ def register(sub) -> None:
         "The batch layout (batching, batch_size for stream mode, max_len) must match the "
         "distillation config: pass the same --config.")
     p.add_argument("--teacher", nargs="+", required=True, help="teacher model folder(s)")
-    p.add_argument("--ensemble", default="prob", choices=["prob", "logit"])
+    p.add_argument("--ensemble", default=None, choices=["prob", "logit"],
+                   help="how several teachers combine; default: the --config file's "
+                   "kd.ensemble, else prob (recorded in the cache; distill takes it from there)")
     p.add_argument("--text", required=True, help="the training text distillation will use")
     p.add_argument("--topk", type=int, default=32)
     p.add_argument("--out", required=True, help="cache folder")
@@ -44,15 +47,19 @@ def run(args) -> int:
     # Finished shards are complete on disk whatever stops the job (even kill -9).
     args.interrupt_hint = "finished shards are kept: run the same command again to continue"
     overrides = parse_overrides(args.extra, MODEL_KEYS | TRAIN_KEYS)
-    _, tcfg, _ = split_config(load_config(args.config, overrides, sections={"kd"}))
+    _, tcfg, rest = split_config(load_config(args.config, overrides, sections={"kd"}))
+    # the combine rule as distill would read it from the same file (defaults < kd: < flag)
+    ensemble = kd_config(rest.get("kd"), {"ensemble": args.ensemble} if args.ensemble else {},
+                         {"ensemble": "--ensemble"}, args.config).ensemble
     job = job_shard(args.shard)   # (i, n): this job computes storage shards s % n == i
     device = pick_device(args.device)
-    teacher, tok = load_models(args.teacher, device, args.ensemble)
+    teacher, tok = load_models(args.teacher, device, ensemble)
     ids = [tok.encode(s) for s in read_sentences(args.text, tcfg.text_format)]
     meta = build_cache(teacher, tok, ids, args.out, args.topk, mode=tcfg.batching,
                        batch_size=tcfg.batch_size, bptt=tcfg.bptt, max_len=tcfg.max_len,
                        shard_tokens=args.shard_tokens, device=device, teacher_dirs=args.teacher,
-                       quiet=args.quiet, job=job)
+                       quiet=args.quiet, job=job,
+                       ensemble=ensemble if len(args.teacher) > 1 else None)
     if split_by_torchrun(args.shard):
         # wait for every rank, then rank 0 checks the shards and writes the manifest
         meta = finish_under_torchrun(lambda: finish_cache(args.out))

@@ -116,7 +116,7 @@ def run(args) -> int:
         out["sign_test"] = {"test": sign.name, "a_better": sign.a_better,
                             "b_better": sign.b_better, "ties": sign.ties,
                             "p_value": sign.p_value}
-        out["noise"] = list(flt.patterns)
+        out.update(flt.record())
         print(json.dumps(out))
         return 0
     for name, path, r in zip("AB", (args.hyp_a, args.hyp_b), results):

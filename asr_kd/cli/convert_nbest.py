@@ -26,7 +26,7 @@ from ..checks import require_utterances
 from ..fileio import atomic_write, check_writable
 from ..nbest import FORMATS, WRITABLE_FORMATS, read_nbest, write_nbest
 from ..nbest.io import detect_format
-from .common import attach_ref_file
+from .common import attach_ref_file, warn
 
 
 def register(sub) -> None:
@@ -79,6 +79,10 @@ def run(args) -> int:
     require_utterances(nbest, args.input, args.allow_empty, f"read as {src}")
     if args.ref:
         attach_ref_file(nbest, args.ref, args.input, "convert-nbest")
+    elif getattr(nbest, "positional_ids", False):
+        warn("convert-nbest", f"{args.input} has no utterance ids: they are written as "
+             f"positions 0..{len(nbest) - 1}, so a --ref given later is matched by position "
+             "only: it must list the same utterances in the same order")
     dropped = 0
     if args.dedup:
         from ..nbest.dedup import dedup_hyps

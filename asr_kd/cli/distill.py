@@ -62,6 +62,24 @@ def kd_flags(args) -> dict:
     return {f: v for f, v in given.items() if v is not None}
 
 
+def cache_ensemble(settings: KDConfig, cached: str | None, section: dict | None,
+                   args) -> KDConfig:
+    """The settings with the combine rule the cache was built with (``cached``, from
+    its manifest; None for one teacher or an older cache: unchanged), so that the
+    student's config.json states it.  A rule set explicitly (flag or the config's
+    kd.ensemble) that differs is an InputError: the cache holds the other one."""
+    if cached is None or cached == settings.ensemble:
+        return settings
+    given = ("--ensemble" if args.ensemble is not None
+             else "kd.ensemble" if (section or {}).get("ensemble") is not None else None)
+    if given:
+        raise InputError(f"the cache's teachers were combined with ensemble {cached!r}, "
+                         f"{given} says {settings.ensemble!r}: rebuild the cache with "
+                         f"cache-teacher --ensemble {settings.ensemble} (or --config this "
+                         "file), or drop the setting", args.teacher_cache)
+    return dataclasses.replace(settings, ensemble=cached)
+
+
 def run(args) -> int:
     setup_training_logging(args, args.out, "distill")
     # A signal before the training loop (while reading the data) stops without a new
@@ -77,6 +95,7 @@ def run(args) -> int:
     else:
         cache = TeacherCache(args.teacher_cache)
         t_tok, src = cache.tokenizer, args.teacher_cache
+        settings = cache_ensemble(settings, cache.meta.get("ensemble"), rest.get("kd"), args)
     if args.vocab:
         if not same_tokenizer(tok, t_tok):
             raise InputError("the student's vocabulary (--vocab) differs from the teacher's; "
@@ -95,13 +114,19 @@ def run(args) -> int:
     log.info("student: %d parameters; teacher: %s; %s", model.num_params(),
              f"{teacher.num_params()} parameters" if teacher is not None else f"cache {src}",
              settings)
+    teachers = [os.path.abspath(d) for d in (args.teacher or [src])]
+    # what the objective is: a resume must go on with the same (the loss implementation
+    # and its memory bound may change, they compute the same loss)
+    objective = {"kd": {k: v for k, v in dataclasses.asdict(settings).items()
+                        if k not in ("impl", "chunk_size")}, "teacher": teachers}
     try:
         hist = train(model, KDObjective(settings, teacher=teacher, cache=cache), tok, train_ids,
                      valid_ids, tcfg, args.out, seed=args.seed, device=device, resume=args.resume,
                      quiet=args.quiet,
                      extra_config={"kind": "student", "kd": dataclasses.asdict(settings),
-                                   "teacher": [os.path.abspath(d) for d in (args.teacher or [src])],
-                                   "train_text": os.path.abspath(args.train)})
+                                   "teacher": teachers,
+                                   "train_text": os.path.abspath(args.train)},
+                     resume_settings=objective)
     except Interrupted as e:
         return report_interrupted(args, e)
     if hist and dist.is_main():

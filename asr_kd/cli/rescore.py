@@ -40,8 +40,12 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output: .jsonl[.gz] file, or a Kaldi folder "
                    "with --out-format kaldi")
     p.add_argument("--out-format", default="jsonl", choices=["jsonl", "kaldi"])
-    from .scoringopts import add_srilm_scores_option
+    from .scoringopts import add_noise_options, add_srilm_scores_option
     add_srilm_scores_option(p)
+    add_noise_options(p, case=False, what="words removed from the hypotheses before LM scoring "
+                      "(pauses and noise are non-events to the LM, as in SRILM's N-best "
+                      "rescoring), before any --text-filter; the scoring commands take "
+                      "the same options")
     p.add_argument("--text-filter", default=None,
                    help="rules file or inline rules ('lowercase; mister => mr.') applied "
                    "before LM scoring only; after a file, '-BLOCK' leaves a named block out and "
@@ -95,6 +99,26 @@ def write_kaldi_folder(nbest, out: str, name: str) -> None:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def lm_input(noise, text_filter):
+    """The text the LM scores for a hypothesis: its noise words removed (``noise``, a
+    :class:`asr_kd.noise.NoiseFilter`), then ``text_filter``; ``.noise`` is the filter."""
+    def rewrite(text: str) -> str:
+        return text_filter(noise.text(text)) if noise else text_filter(text)
+    rewrite.noise = noise
+    return rewrite
+
+
+def scoring_threads(model) -> int:
+    """The CPU threads ``model`` scores on: an exported model (or an ensemble of them
+    only) runs on onnxruntime's one thread whatever ``--threads`` says; PyTorch models
+    on torch's threads."""
+    from ..export import OnnxLM
+    members = list(getattr(model, "members", None) or [model])
+    if all(isinstance(m, OnnxLM) for m in members):
+        return 1
+    return torch.get_num_threads()
+
+
 def run(args) -> int:
     setup_logging(args)
     if not args.name or any(c.isspace() for c in args.name):
@@ -114,7 +138,7 @@ def run(args) -> int:
     if args.stats_out:
         check_writable(args.stats_out)
     device = pick_device(args.device)
-    from .scoringopts import srilm_reader_opts
+    from .scoringopts import noise_from_args, srilm_reader_opts
     nbest = read_nbest(args.nbest, args.format, **srilm_reader_opts(args, args.format, args.nbest))
     if args.out_format == "kaldi" and nbest.num_hyps():
         # checked before scoring, not after minutes of it (write_kaldi_nbest needs both)
@@ -124,7 +148,7 @@ def run(args) -> int:
                              f"hypothesis; this N-best lacks {', '.join(missing)} (write jsonl)",
                              args.nbest)
     model, tok = load_models(args.model, device, args.ensemble, allow_exported=True)
-    filt = TextFilter.from_spec(args.text_filter)
+    filt = lm_input(noise_from_args(args), TextFilter.from_spec(args.text_filter))
     log.info("scoring %d hypotheses of %d utterances with %s", nbest.num_hyps(), len(nbest),
              " + ".join(args.model))
     t0 = time.time()
@@ -140,7 +164,8 @@ def run(args) -> int:
     if shard[1] > 1:
         written = write_shard(nbest, args.out, shard, num_utts, digest,
                               {"name": args.name, "models": [os.path.abspath(m) for m in args.model],
-                               "ensemble": args.ensemble, "text_filter": args.text_filter})
+                               "ensemble": args.ensemble, "text_filter": args.text_filter,
+                               "noise": list(filt.noise.patterns)})
     elif args.out_format == "kaldi":
         write_kaldi_folder(nbest, args.out, args.name)
     else:
@@ -150,7 +175,8 @@ def run(args) -> int:
             json.dump({"name": args.name, "utts": len(nbest), "hyps": stats.sequences,
                        "unique": stats.unique_sequences, "token_evals": stats.token_evals,
                        "seconds": round(dt, 3), "hyps_per_s": round(stats.sequences / max(dt, 1e-9), 1),
-                       "device": str(device), "threads": torch.get_num_threads(),
+                       "device": str(device), "threads": scoring_threads(model),
+                       "noise": list(filt.noise.patterns),
                        **({"shard": f"{shard[0]}/{shard[1]}"} if shard[1] > 1 else {})}, f)
     print(f"scored {stats.sequences} hypotheses ({stats.unique_sequences} unique) of "
           f"{len(nbest)} utterances in {dt:.1f} s ({stats.sequences / max(dt, 1e-9):.0f} hyps/s, "

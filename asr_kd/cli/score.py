@@ -59,7 +59,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-DECODE_KEYS = ("decode", "posterior_scale")  # weights-file keys that are not score weights
+# weights-file keys that are not score weights
+DECODE_KEYS = ("decode", "posterior_scale", "deletion_bias")
 
 
 def add_decode_args(p) -> None:
@@ -73,42 +74,63 @@ def add_decode_args(p) -> None:
                    help="consensus: divide the weighted total by this before the softmax "
                    "(SRILM's -posterior-scale; 0 gives the 1-best choice); default: the "
                    "weights file's \"posterior_scale\"")
-    p.add_argument("--deletion-bias", type=float, default=1.0,
+    p.add_argument("--deletion-bias", type=float, default=None,
                    help="consensus: multiply the empty word's posterior by this "
-                   "(SRILM's -deletion-bias; default 1)")
+                   "(SRILM's -deletion-bias); default: the weights file's "
+                   "\"deletion_bias\", else 1")
 
 
-def decode_options(args) -> tuple[str, float | None]:
-    """Decode mode and posterior scale from the options, else the weights file."""
-    mode, scale = args.decode, args.posterior_scale
+def _file_number(obj: dict, key: str, path: str):
+    v = obj.get(key)
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+        raise InputError(f'"{key}": expected a number, got {v!r}', path)
+    return v
+
+
+def decode_options(args) -> tuple[str, float | None, float]:
+    """(decode mode, posterior scale, deletion bias) from the options, else the weights
+    file.  Consensus options with 1-best decoding are an InputError (they would change
+    nothing); a deletion bias other than the one the weights were tuned with is warned
+    about."""
+    mode, scale, bias = args.decode, args.posterior_scale, args.deletion_bias
+    fbias = None
     if args.weights is not None:
         try:
             obj = read_weights_file(args.weights)
         except InputError:
             obj = {}  # parse_weights reports it
         if obj:
-            fmode, fscale = obj.get("decode"), obj.get("posterior_scale")
+            fmode = obj.get("decode")
             if fmode is not None and fmode not in ("1best", "consensus"):
                 raise InputError(f'"decode": expected "1best" or "consensus", got {fmode!r}',
                                  args.weights)
-            if fscale is not None and (isinstance(fscale, bool)
-                                       or not isinstance(fscale, (int, float))):
-                raise InputError(f'"posterior_scale": expected a number, got {fscale!r}',
-                                 args.weights)
+            fscale = _file_number(obj, "posterior_scale", args.weights)
+            fbias = _file_number(obj, "deletion_bias", args.weights)
             mode = mode or fmode
             scale = fscale if scale is None else scale
     mode = mode or "1best"
-    if mode == "consensus":
-        if scale is None:
-            raise InputError("--decode consensus needs --posterior-scale (or a weights file "
-                             "from `asr-kd tune --decode consensus`); SRILM's nbest-lattice "
-                             "default is the LM weight")
-        if not math.isfinite(scale) or scale < 0:
-            raise InputError(f"--posterior-scale must be a finite number >= 0, got {scale}")
-        if not math.isfinite(args.deletion_bias) or args.deletion_bias < 0:
-            raise InputError(f"--deletion-bias must be a finite number >= 0, "
-                             f"got {args.deletion_bias}")
-    return mode, (float(scale) if scale is not None else None)
+    if mode != "consensus":
+        given = [o for o, v in (("--posterior-scale", args.posterior_scale),
+                                ("--deletion-bias", args.deletion_bias)) if v is not None]
+        if given:
+            raise InputError(f"{' and '.join(given)} only apply to consensus decoding, and "
+                             f"this run decodes 1-best: add --decode consensus, or leave "
+                             f"{'them' if len(given) > 1 else 'it'} out")
+        return mode, None, 1.0
+    if scale is None:
+        raise InputError("--decode consensus needs --posterior-scale (or a weights file "
+                         "from `asr-kd tune --decode consensus`); SRILM's nbest-lattice "
+                         "default is the LM weight")
+    if not math.isfinite(scale) or scale < 0:
+        raise InputError(f"--posterior-scale must be a finite number >= 0, got {scale}")
+    if bias is None:
+        bias = 1.0 if fbias is None else fbias
+    elif fbias is not None and bias != fbias:
+        warn("score", f"--deletion-bias {bias:g}, but {args.weights} was tuned with "
+             f"{fbias:g}: the weights and scale were chosen for the other bias")
+    if not math.isfinite(bias) or bias < 0:
+        raise InputError(f"--deletion-bias must be a finite number >= 0, got {bias}")
+    return mode, float(scale), float(bias)
 
 
 def load_nbest(path: str, fmt: str | None, ref: str | None, command: str = "score",
@@ -189,28 +211,32 @@ def run(args) -> int:
     for out in (args.out_hyp, args.out_trn):
         if out:
             check_writable(out)  # before reading a large N-best set
-    from .scoringopts import apply_noise, noise_from_args, srilm_reader_opts
-    flt = noise_from_args(args)
+    from ..nbest.dedup import count_repeats
+    from ..tuned_on import mismatch, read_record, settings_mismatch
+    from .scoringopts import apply_noise, filter_for_weights, noise_from_args, srilm_reader_opts
+    rec = read_record(args.weights) if args.weights else None
+    flt = filter_for_weights(args, noise_from_args(args), rec, args.weights, "score")
+    mode, scale, bias = decode_options(args)
+    reader_opts = srilm_reader_opts(args, args.format, args.nbest)
     nbest = load_nbest(args.nbest, args.format, args.ref, "score", args.allow_empty,
-                       **srilm_reader_opts(args, args.format, args.nbest))
+                       **reader_opts)
+    repeats = count_repeats(nbest)
     nbest = apply_noise(flt, nbest, "score")
     weights = parse_weights(args.weights, args.weight)
-    if args.weights:
-        from ..tuned_on import mismatch, read_record
-        rec = read_record(args.weights)
-        msg = rec and mismatch(rec, nbest, weights)
-        if msg:
-            warn("score", msg)
+    if rec:
+        for msg in [mismatch(rec, nbest, weights)] + settings_mismatch(
+                rec, weights, repeats, reader_opts.get("scores"), mode == "consensus"):
+            if msg:
+                warn("score", msg)
     srilm = None
     if args.print_srilm:
         from ..nbest.srilm import format_srilm_weights, srilm_weights
-        srilm = srilm_weights(weights)
+        srilm = srilm_weights(weights, posterior_scale=scale if mode == "consensus" else None)
         if not args.json:   # printed first, so it is there with or without references
             print("\n".join(format_srilm_weights(srilm)))
-    mode, scale = decode_options(args)
     if mode == "consensus":
-        return run_consensus(args, nbest, weights, scale,
-                             {"noise": list(flt.patterns), **({"srilm": srilm} if srilm else {})})
+        return run_consensus(args, nbest, weights, scale, bias,
+                             {**flt.record(), **({"srilm": srilm} if srilm else {})})
     chosen = pick_best(nbest, weights)
     if args.out_hyp:
         write_text(args.out_hyp, nbest, chosen)
@@ -222,13 +248,12 @@ def run(args) -> int:
         if args.json:
             print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
                               "ins": None, "del": None, "sub": None, "utts": len(nbest),
-                              "noise": list(flt.patterns),
-                              **({"srilm": srilm} if srilm else {})}))
+                              **flt.record(), **({"srilm": srilm} if srilm else {})}))
         return 0
     warn_case(nbest, "score")
     r = corpus_wer(nbest, chosen)
     if args.json:
-        print(json.dumps({**r.to_dict(), "noise": list(flt.patterns),
+        print(json.dumps({**r.to_dict(), **flt.record(),
                           **({"srilm": srilm} if srilm else {})}))
     else:
         print(kaldi_wer_line(r))
@@ -237,18 +262,19 @@ def run(args) -> int:
     return 0
 
 
-def run_consensus(args, nbest, weights, scale: float, record: dict) -> int:
+def run_consensus(args, nbest, weights, scale: float, bias: float, record: dict) -> int:
     """`score --decode consensus`: consensus hypotheses, their WER; oracle of the N-best.
     ``record`` goes into the --json output (the scoring filter, SRILM weights)."""
     from ..consensus import consensus_decode
     from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer, write_texts
 
-    texts = consensus_decode(nbest, weights, scale, args.deletion_bias)
+    texts = consensus_decode(nbest, weights, scale, bias)
     if args.out_hyp:
         write_texts(args.out_hyp, nbest, texts)
     if args.out_trn:
         write_texts(args.out_trn, nbest, texts, trn=True)
-    extra = {"decode": "consensus", "posterior_scale": scale, **record}
+    extra = {"decode": "consensus", "posterior_scale": scale,
+             **({"deletion_bias": bias} if bias != 1.0 else {}), **record}
     if not has_refs(nbest, args.ref or args.nbest):
         print("asr-kd score: no references: consensus hypotheses only, no WER computed",
               file=sys.stderr)
@@ -257,6 +283,7 @@ def run_consensus(args, nbest, weights, scale: float, record: dict) -> int:
                               "ins": None, "del": None, "sub": None, "utts": len(nbest),
                               **extra}))
         return 0
+    warn_case(nbest, "score")
     r = texts_wer(nbest, texts)
     if args.json:
         print(json.dumps({**r.to_dict(), **extra}))

@@ -7,33 +7,73 @@ import sys
 from ..errors import InputError
 
 
-def add_noise_options(p) -> None:
-    """``--noise``, ``--noise-vocab``, ``--no-default-noise``."""
+def add_noise_options(p, case: bool = True, what: str | None = None) -> None:
+    """``--noise``, ``--noise-vocab``, ``--no-default-noise`` and (``case``)
+    ``--ignore-case``; ``what`` describes where the words are removed."""
     g = p.add_argument_group(
-        "scoring filter", "words removed from hypotheses and references before WER, SER, "
-        "oracle and the word count of wip (SRILM -noise-vocab, Kaldi wer_output_filter); "
-        "stored scores are kept")
+        "noise filter" if what else "scoring filter",
+        what or "words removed from hypotheses and references before WER, SER, oracle and the "
+        "word count of wip (SRILM -noise-vocab, Kaldi wer_output_filter); stored scores are kept")
     g.add_argument("--noise", action="append", metavar="WORD[,WORD...]",
                    help="words or patterns ('*' = any characters, e.g. '[*]', '<*>', '@reject@') "
-                   "removed from hypotheses and references before scoring (repeatable)")
+                   + ("removed as described above" if what else
+                      "removed from hypotheses and references before scoring") + " (repeatable)")
     g.add_argument("--noise-vocab", action="append", metavar="FILE",
                    help="file of such words/patterns, one per line (SRILM -noise-vocab; "
                    "repeatable)")
     g.add_argument("--no-default-noise", action="store_true",
                    help="do not remove -pau- (removed by default, as SRILM's tools do)")
+    if case:
+        g.add_argument("--ignore-case", action="store_true",
+                       help="compare words ignoring case (hypotheses and references "
+                       "lower-cased after the noise words go): for sentence-case or truecased "
+                       "hypotheses (Whisper, NeMo) against lower-case references")
 
 
 def noise_from_args(args):
     """The :class:`asr_kd.noise.NoiseFilter` the options describe."""
     from ..noise import build_filter
-    return build_filter(args.noise, args.noise_vocab, default=not args.no_default_noise)
+    return build_filter(args.noise, args.noise_vocab, default=not args.no_default_noise,
+                        ignore_case=getattr(args, "ignore_case", False))
+
+
+def filter_given(args) -> bool:
+    """True when the command line sets the scoring filter (any of its options)."""
+    return bool(args.noise or args.noise_vocab or args.no_default_noise
+                or getattr(args, "ignore_case", False))
+
+
+def filter_for_weights(args, flt, rec: dict | None, weights_path: str, cmd: str):
+    """The scoring filter to score with weights tuned under the record ``rec``
+    (:mod:`asr_kd.tuned_on`): without filter options, the recorded filter (said on
+    stderr when it is not the default); with options that give another filter, the
+    user's, with a warning (the WER is then not the one the weights were tuned for)."""
+    from ..noise import NoiseFilter
+    if not rec or not isinstance(rec.get("noise"), list):
+        return flt
+    try:
+        tuned = NoiseFilter([str(p) for p in rec["noise"]], bool(rec.get("ignore_case")))
+    except InputError:
+        return flt
+    same = tuned.patterns == flt.patterns and tuned.ignore_case == flt.ignore_case
+    if same:
+        return flt
+    if not filter_given(args):
+        print(f"asr-kd {cmd}: scoring filter from {weights_path} (what it was tuned with): "
+              f"{tuned.describe()}", file=sys.stderr)
+        return tuned
+    from .common import warn
+    warn(cmd, f"{weights_path} was tuned with the scoring filter {tuned.describe()}, this run "
+         f"scores with {flt.describe()}: the WER counts other words than the weights were "
+         "tuned for; drop the filter options to use the recorded filter")
+    return flt
 
 
 def apply_noise(flt, nbest, cmd: str):
     """``nbest`` filtered by ``flt``; says on stderr how many tokens went."""
     out, n_hyp, n_ref = flt.nbest(nbest)
     if n_hyp or n_ref:
-        print(f"asr-kd {cmd}: scoring filter ({' '.join(flt.patterns)}) removed {n_hyp} "
+        print(f"asr-kd {cmd}: scoring filter ({flt.describe()}) removed {n_hyp} "
               f"hypothesis and {n_ref} reference tokens", file=sys.stderr)
     return out
 

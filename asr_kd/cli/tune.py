@@ -11,7 +11,7 @@ import json
 
 from ..errors import InputError
 from ..fileio import atomic_write, check_writable
-from .score import FEATURES_HELP, has_refs, load_nbest, warn_case
+from .score import FEATURES_HELP, has_refs, load_nbest
 
 
 SEARCH_HELP = """\
@@ -116,15 +116,24 @@ def run(args) -> int:
     if args.decode == "consensus" and args.fallback:
         raise InputError("--fallback is a 1-best check; it cannot be combined with "
                          "--decode consensus")
+    from ..checks import ref_hyp_case_mismatch
+    from ..nbest.dedup import count_repeats
     from .scoringopts import apply_noise, noise_from_args, srilm_reader_opts
     flt = noise_from_args(args)
+    reader_opts = srilm_reader_opts(args, args.format, args.nbest)
     nbest = load_nbest(args.nbest, args.format, args.ref, "tune",  # empty: an error
-                       **srilm_reader_opts(args, args.format, args.nbest))
+                       **reader_opts)
+    # what the weights are tuned under, recorded beside them (asr_kd.tuned_on)
+    args.settings = {**flt.record(), **({"srilm_scores": reader_opts["scores"]}
+                                        if reader_opts.get("scores") else {}),
+                     "repeats": count_repeats(nbest)}
     nbest = apply_noise(flt, nbest, "tune")
     if not has_refs(nbest, args.ref or args.nbest):
         raise InputError("tuning needs references: none in the N-best, give --ref",
                          args.nbest)
-    warn_case(nbest, "tune")
+    msg = ref_hyp_case_mismatch(nbest)
+    if msg:  # weights tuned against case errors are tuned for the wrong thing
+        raise InputError(f"not tuning: {msg}", args.ref or args.nbest)
     errors = hyp_error_matrix(nbest)
     res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors,
                        signed=[k for k in args.signed.split(",") if k])
@@ -140,19 +149,20 @@ def run(args) -> int:
     r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
     res.wer, res.errors = r.wer, r.errors  # of the weights written (the fallback's if taken)
     if args.decode == "consensus":
-        return run_consensus(args, nbest, keys, res, r, errors)
+        return run_consensus(args, nbest, keys, res, r, errors, flt)
 
     # the weights, then what they were tuned on (asr_kd.tuned_on; score checks it)
     from ..tuned_on import TUNED_ON, record
     spreads = {k: v for k, v in res.spreads.items() if k in res.weights}
     with atomic_write(args.out) as f:
-        f.write(json.dumps({**res.weights, TUNED_ON: record(nbest, args.nbest, keys, spreads)},
+        f.write(json.dumps({**res.weights, TUNED_ON: record(nbest, args.nbest, keys, spreads,
+                                                             args.settings)},
                            indent=2) + "\n")
     if args.curve_out:
         with atomic_write(args.curve_out) as f:
             json.dump({"key": res.curve_key, "best": res.weights[res.curve_key], "wer": res.wer,
                        "weights": res.weights, "points": [list(p) for p in res.curve],
-                       "noise": list(flt.patterns)}, f)
+                       **flt.record()}, f)
     if args.plot:
         plot_curve(args.plot, res.curve_key, res.curve, res.weights[res.curve_key])
 
@@ -168,7 +178,7 @@ def run(args) -> int:
     print(kaldi_ser_line(r))
     print(oracle_line(r))
     if flt:
-        print("scoring filter: " + " ".join(flt.patterns))
+        print("scoring filter: " + flt.describe())
     if args.print_srilm:
         from ..nbest.srilm import format_srilm_weights, srilm_weights
         print("\n".join(format_srilm_weights(srilm_weights(res.weights))))
@@ -180,9 +190,10 @@ def run(args) -> int:
     return 0
 
 
-def run_consensus(args, nbest, keys, res, onebest, errors) -> int:
+def run_consensus(args, nbest, keys, res, onebest, errors, flt) -> int:
     """`tune --decode consensus`: weights and posterior scale for consensus decoding,
-    starting from the 1-best result ``res`` (WER ``onebest``)."""
+    starting from the 1-best result ``res`` (WER ``onebest``); ``flt``: the scoring
+    filter (printed and recorded)."""
     from ..consensus import consensus_decode
     from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer
     from ..tune_consensus import SCALE, tune_consensus
@@ -192,16 +203,18 @@ def run_consensus(args, nbest, keys, res, onebest, errors) -> int:
     c = tune_consensus(nbest, keys, wip=args.wip, signed=[k for k in args.signed.split(",") if k],
                        start=res.weights, errors=errors, log=print)
     r = texts_wer(nbest, consensus_decode(nbest, c.weights, c.scale), errors)
-    out = {**c.weights, "decode": "consensus", SCALE: c.scale}
+    # the deletion bias the scale was tuned at (consensus_decode's default, 1)
+    out = {**c.weights, "decode": "consensus", SCALE: c.scale, "deletion_bias": 1.0}
     from ..tuned_on import TUNED_ON, record
     spreads = {k: v for k, v in res.spreads.items() if k in c.weights}
     with atomic_write(args.out) as f:
-        f.write(json.dumps({**out, TUNED_ON: record(nbest, args.nbest, keys, spreads)},
+        f.write(json.dumps({**out, TUNED_ON: record(nbest, args.nbest, keys, spreads,
+                                                    args.settings)},
                            indent=2) + "\n")
     if args.curve_out:
         with atomic_write(args.curve_out) as f:
             json.dump({"key": SCALE, "best": c.scale, "wer": r.wer, "weights": out,
-                       "points": [list(p) for p in c.curve]}, f)
+                       "points": [list(p) for p in c.curve], **flt.record()}, f)
     if args.plot:
         plot_curve(args.plot, SCALE, c.curve, c.scale)
     print("best weights: " + " ".join(f"{k}={v:g}" for k, v in c.weights.items())
@@ -211,6 +224,11 @@ def run_consensus(args, nbest, keys, res, onebest, errors) -> int:
     print(kaldi_wer_line(r))
     print(kaldi_ser_line(r))
     print(oracle_line(r))
+    if flt:
+        print("scoring filter: " + flt.describe())
+    if args.print_srilm:
+        from ..nbest.srilm import format_srilm_weights, srilm_weights
+        print("\n".join(format_srilm_weights(srilm_weights(c.weights, posterior_scale=c.scale))))
     print(f"\nWER along {SCALE} (weights at their best, on the best result's alignment):")
     print(f"{SCALE:>16}  WER")
     for x, wer in c.curve:

@@ -19,6 +19,12 @@ from __future__ import annotations
 from .model import NBest
 
 
+def count_repeats(nbest: NBest) -> int:
+    """How many hypotheses repeat an earlier one of their list (what
+    :func:`dedup_hyps` would drop)."""
+    return sum(len(u.hyps) - len({" ".join(h.text.split()) for h in u.hyps}) for u in nbest)
+
+
 def dedup_hyps(nbest: NBest) -> int:
     """Drop repeated hypotheses in place (first occurrence kept); returns how many were dropped."""
     dropped = 0

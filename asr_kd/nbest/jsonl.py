@@ -11,9 +11,12 @@ every score key and the reference survive a write/read round trip exactly.
 
 Policies: a repeated ``utt`` is an InputError naming both lines; so is a key
 repeated inside one JSON object (JSON would silently keep the last).  Unknown
-fields are ignored.  CRLF and a leading BOM are accepted; a line that is not
-one JSON object (bad UTF-8, malformed JSON, absurd nesting) is an
-InputError naming the line.
+fields are ignored.  A list converted from one without utterance ids (HyPoradise
+JSON without ``id``, NeMo without a manifest) keeps that fact: each line carries
+``"positional_id": true`` and the set reads back as ``positional_ids``, so
+references attached later are still warned about as matched by position.  CRLF
+and a leading BOM are accepted; a line that is not one JSON object (bad UTF-8,
+malformed JSON, absurd nesting) is an InputError naming the line.
 """
 from __future__ import annotations
 
@@ -60,6 +63,7 @@ def read_jsonl(path) -> NBest:
                              path, n)
         seen[u.utt] = n
         nbest.utts.append(u)
+        nbest.positional_ids |= obj.get("positional_id") is True
     return nbest
 
 
@@ -75,6 +79,8 @@ def write_jsonl(nbest: NBest, path) -> None:
                     raise InputError(f"utterance {u.utt!r}: score {bad[0]!r} is not finite "
                                      f"({h.scores[bad[0]]})", path)
             obj = {"utt": u.utt}
+            if nbest.positional_ids:
+                obj["positional_id"] = True
             if u.ref is not None:
                 obj["ref"] = u.ref
             obj["hyps"] = [{"text": h.text, "scores": {k: float(v) for k, v in h.scores.items()}}

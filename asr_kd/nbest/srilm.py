@@ -289,7 +289,10 @@ def _hyp_line(h: Hyp, version: str, am: str, lm: str) -> str:
         a, g = _to_bytelog(s[am]), _to_bytelog(s[lm])
         total = _to_bytelog(s["score"]) if "score" in s else a + g
         parts = [f"({total})"]
-        for i, w in enumerate(h.words):     # word scores sum to the totals: all on word 1
+        # word scores sum to the totals: all on word 1; an empty hypothesis carries them
+        # on a sentence end, which readers (SRILM's and ours) count but do not score as a word
+        words = h.words or (["</s>"] if a or g else [])
+        for i, w in enumerate(words):
             parts.append(f"{w} ( st: {i} et: {i}.5 g: {g if i == 0 else 0} "
                          f"a: {a if i == 0 else 0} )")
         return " ".join(parts)
@@ -317,9 +320,9 @@ def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
     else ``am`` + ``lm``, both also kept in score folders), ``"2"`` (NBestList2.0:
     per-word ``a:``/``g:`` bytelogs that sum to ``am`` / ``lm``, all on the first
     word, times ``st: i et: i.5`` as placeholders since no times are kept; an
-    empty hypothesis keeps only its total) or ``"3"`` (headerless ``am lm nwords
-    words`` in log10, full precision; ``nwords`` from the score of that name, else
-    the word count).
+    empty hypothesis carries non-zero ones on a ``</s>`` token) or ``"3"``
+    (headerless ``am lm nwords words`` in log10, full precision; ``nwords`` from the
+    score of that name, else the word count).
     Bytelogs are integers: a natural-log score moves by at most 0.0512 there.
     Every other score present on every hypothesis goes to an extra score folder
     ``folder/<name>/<utt>`` (log10, one per line), read back with
@@ -370,39 +373,52 @@ WT = "nwords"   # SRILM's word-count dimension (wtw); asr_kd's wip maps here too
 
 
 def srilm_weights(weights: dict[str, float], am: str | None = None,
-                  lm: str | None = None) -> dict:
+                  lm: str | None = None, posterior_scale: float | None = None) -> dict:
     """``weights`` (asr_kd: natural-log scores, ``wip`` per word) in SRILM's form.
 
     SRILM adds log10 scores: every log score here is ln 10 times SRILM's, so a
     score's weight is the same number, and the word-count weight (``wip`` or a
     weight on the ``nwords`` score, which are plain counts) is divided by ln 10.
-    Order as nbest-optimize prints its lambdas: acoustic (``am``, else the first
-    key), LM (``lm``: ``lm0`` if weighted, else the next key), word count, then
-    the remaining keys as extra score folders in the order given.  ``normed``
-    divides by the first non-zero weight (nbest-optimize's ``normed =`` line,
-    ``scale`` = 1 / that weight); ``rescore_lmw`` / ``rescore_wtw`` divide by the
-    acoustic weight (None when it is 0), for ``-rescore-lmw`` / ``-rescore-wtw``
-    and rescore-reweight.
+    Order as nbest-optimize prints its lambdas: acoustic (``am``; when there is no
+    ``am`` but an ``lm0``, the list's acoustic column with weight 0; else the
+    first key), LM (``lm``: ``lm0`` if weighted, else the next key), word count,
+    then the remaining keys as extra score folders in the order given.  ``normed``
+    divides by the first non-zero weight (nbest-optimize's ``normed =`` line);
+    ``rescore_lmw`` / ``rescore_wtw`` divide by the acoustic weight (None when it
+    is 0), for ``-rescore-lmw`` / ``-rescore-wtw`` and rescore-reweight.
+
+    ``posterior_scale`` (consensus weights, S > 0): posteriors are
+    softmax(total / S), so nbest-optimize's lambdas (its ``weights =`` line, the
+    log10 weights of the posteriors) are the weights divided by S and its
+    ``scale`` (nbest-lattice's ``-posterior-scale`` for the normed weights) is S
+    divided by the first non-zero weight; ``posterior_scale`` in the result is
+    S / the acoustic weight, for ``nbest-lattice -rescore-lmw ... -posterior-scale``.
+    Without it (1-best) any common scale picks the same, and ``scale`` is
+    1 / the first non-zero weight.
     """
     if "wip" in weights and WT in weights:
         raise InputError("weights 'wip' and 'nwords' both set: SRILM has one word-count "
                          "weight (-rescore-wtw)")
     keys = [k for k in weights if k not in ("wip", WT)]
     if am is None:
-        am = "am" if "am" in weights else (keys[0] if keys else "am")
+        am = "am" if "am" in weights or "lm0" in weights else (keys[0] if keys else "am")
     rest = [k for k in keys if k != am]
     if lm is None:
-        lm = "lm0" if "lm0" in weights else (rest[0] if rest else "lm0")
+        lm = "lm0" if "lm0" in weights and am != "lm0" else (rest[0] if rest else "lm0")
     extra = [k for k in rest if k != lm]
     wt = weights.get("wip", weights.get(WT, 0.0)) / LOG10_TO_LN
     lam = [weights.get(am, 0.0), weights.get(lm, 0.0), wt] + [weights[k] for k in extra]
     norm = next((x for x in lam if x != 0.0), 0.0)
     a = lam[0]
-    return {"order": [am, lm, WT] + extra, "weights": lam,
-            "normed": [x / norm for x in lam] if norm else None,
-            "scale": 1.0 / norm if norm else None,
-            "rescore_lmw": lam[1] / a if a else None, "rescore_wtw": wt / a if a else None,
-            "score_dirs": [[k, weights[k] / a if a else weights[k]] for k in extra]}
+    s = posterior_scale if posterior_scale else None   # 0: the 1-best choice
+    out = {"order": [am, lm, WT] + extra, "weights": [x / s for x in lam] if s else lam,
+           "normed": [x / norm for x in lam] if norm else None,
+           "scale": (s if s else 1.0) / norm if norm else None,
+           "rescore_lmw": lam[1] / a if a else None, "rescore_wtw": wt / a if a else None,
+           "score_dirs": [[k, weights[k] / a if a else weights[k]] for k in extra]}
+    if s:
+        out["posterior_scale"] = s / a if a else None
+    return out
 
 
 def format_srilm_weights(s: dict) -> list[str]:
@@ -419,4 +435,10 @@ def format_srilm_weights(s: dict) -> list[str]:
         dirs = "".join(f" SCORE_DIR[{k}] {g(w)}" for k, w in s["score_dirs"])
         lines.append(f"   rescore-reweight NBEST_DIR {g(s['rescore_lmw'])} "
                      f"{g(s['rescore_wtw'])}{dirs}")
+        if s.get("posterior_scale") is not None:
+            lines.append(f"   nbest-lattice -use-mesh -rescore-lmw {g(s['rescore_lmw'])} "
+                         f"-rescore-wtw {g(s['rescore_wtw'])} -posterior-scale "
+                         f"{g(s['posterior_scale'])}"
+                         + ("  (score folders: add them with rescore-reweight first)"
+                            if s["score_dirs"] else ""))
     return lines
