@@ -1,5 +1,6 @@
 """The blocked linear + cross-entropy loss, the fused training path and CPU bf16 options."""
 import math
+import os
 
 import pytest
 import torch
@@ -176,3 +177,30 @@ def test_train_lm_with_cpu_bf16_trains_and_validates_in_float32(tmp_path):
     hist = train(_tiny_model(), LMObjective(), tok, ids[:50], ids[50:], cfg, str(tmp_path),
                  quiet=True)
     assert hist[1]["valid_ppl"] < hist[0]["valid_ppl"] < 40
+
+
+def test_cpu_bf16_bounds_the_onednn_cache_unless_the_user_set_it(monkeypatch):
+    import asr_kd.train as tr
+    monkeypatch.setattr(tr, "resolve_cpu_bf16", lambda setting: setting != "off")
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    tr._use_bf16(TrainConfig(cpu_bf16="off"), torch.device("cpu"))
+    assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ
+    tr._use_bf16(TrainConfig(cpu_bf16="on"), torch.device("cpu"))
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(tr.ONEDNN_CACHE_BF16)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "7")
+    tr._use_bf16(TrainConfig(cpu_bf16="on"), torch.device("cpu"))
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "7"
+
+
+def test_pad_multiple_rounds_batch_lengths_and_pads_with_ignored_targets():
+    from asr_kd.corpus import IGNORE_INDEX, SentenceBatches
+    ids = [[5] * n for n in (1, 2, 3, 9, 10, 17)]
+    plain = list(SentenceBatches(ids, 0, 1, 2, seed=3).epoch(0))
+    padded = list(SentenceBatches(ids, 0, 1, 2, seed=3, pad_multiple=8).epoch(0))
+    assert len(plain) == len(padded)
+    for a, b in zip(plain, padded):
+        T = a.inputs.shape[1]
+        assert b.inputs.shape[1] == -(-T // 8) * 8
+        assert torch.equal(b.targets[:, :T], a.targets)
+        assert bool((b.targets[:, T:] == IGNORE_INDEX).all())
+        assert a.num_tokens == b.num_tokens
