@@ -24,6 +24,14 @@ def run_killed_after(argv: list[str], k: int | None, cwd: str | None = None) -> 
     """Run ``asr_kd.cli.main(argv)`` in a forked child killed right after its
     ``k``-th rename (``None``: never).  Returns its exit status, or
     :data:`KILLED`.  The child's stdout and stderr go to /dev/null."""
+    return wait(start(argv, k, signal.SIGKILL, cwd))
+
+
+def start(argv: list[str], k: int | None, sig: int = signal.SIGKILL,
+          cwd: str | None = None) -> int:
+    """Fork a child running ``asr_kd.cli.main(argv)`` that sends itself ``sig`` right
+    after its ``k``-th rename; returns its pid.  With ``SIGSTOP`` the child stops
+    there, holding whatever it holds (locks, a half-done write): see :func:`stopped`."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -40,7 +48,7 @@ def run_killed_after(argv: list[str], k: int | None, cwd: str | None = None) -> 
                     r = f(*a, **kw)
                     done[0] += 1
                     if done[0] == k:
-                        os.kill(os.getpid(), signal.SIGKILL)
+                        os.kill(os.getpid(), sig)
                     return r
                 return step
 
@@ -57,6 +65,18 @@ def run_killed_after(argv: list[str], k: int | None, cwd: str | None = None) -> 
             rc = 71
         finally:
             os._exit(rc if isinstance(rc, int) else 72)
+    return pid
+
+
+def stopped(pid: int) -> bool:
+    """Wait until the child ``pid`` stops (True) or ends (False, status lost: use
+    only for children started with SIGSTOP)."""
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    return os.WIFSTOPPED(status)
+
+
+def wait(pid: int) -> int:
+    """The child's exit status, or minus the signal that ended it."""
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         return -os.WTERMSIG(status)
