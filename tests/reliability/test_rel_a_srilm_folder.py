@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 
 import pytest
@@ -57,8 +58,19 @@ def hidden_files(root):
                   for d, dirs, files in os.walk(root) for n in files + dirs if n.startswith("."))
 
 
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-renames"])
 @pytest.mark.parametrize("earlier", [False, True])
-def test_kill_at_every_rename_leaves_whole_set_or_earlier(tmp_path, earlier):
+def test_kill_at_every_rename_leaves_whole_set_or_earlier(tmp_path, earlier, exchange,
+                                                          monkeypatch):
+    """``two-renames``: a filesystem without an atomic exchange; a kill between moving the
+    earlier folder aside and the new one in leaves no folder, and the next write (any
+    :func:`new_temp_dir` for it) moves the earlier one back first."""
+    from asr_kd import fileio
+
+    if not exchange:
+        if not hasattr(fileio, "_exchange"):
+            pytest.fail("no folder swap in asr_kd.fileio")
+        monkeypatch.setattr(fileio, "_exchange", lambda a, b: False)
     old_in = write_jsonl(tmp_path / "old.jsonl", 12, 1)
     new_in = write_jsonl(tmp_path / "new.jsonl", 12, 2)
     ref_old, ref_new = tmp_path / "ref_old", tmp_path / "ref_new"
@@ -78,6 +90,12 @@ def test_kill_at_every_rename_leaves_whole_set_or_earlier(tmp_path, earlier):
 
     def check(k):
         got = read_back(out) if out.exists() else "absent"
+        if got == "absent" and earlier and not exchange:
+            aside = [n for n in os.listdir(work) if n.endswith("-old")]
+            assert len(aside) == 1, f"kill after rename {k}: the earlier folder is gone"
+            shutil.rmtree(fileio.new_temp_dir(out))  # the next writer's first step
+            got = read_back(out)
+            restored.append(k)
         allowed = ["absent"] if not earlier else [sets["old"]]
         assert got == sets["new"] or got in allowed, \
             f"kill after rename {k}: the folder reads back as {len(got or [])} utterances"
@@ -86,9 +104,11 @@ def test_kill_at_every_rename_leaves_whole_set_or_earlier(tmp_path, earlier):
         assert hidden_files(work) == [], f"kill after rename {k}: left {hidden_files(work)}"
         reset()
 
+    restored = []
     reset()
     kills = fk.kill_at_every_step(argv, check)
     assert kills >= 1
+    assert bool(restored) == (earlier and not exchange)
 
 
 def test_folder_is_listed_a_constant_number_of_times(tmp_path, monkeypatch):
