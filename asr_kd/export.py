@@ -302,17 +302,20 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
         raise InputError("--out must be a new folder, not the model folder itself (its "
                          "config.json and tokenizer would be replaced)", out_dir)
     _need_ort()
+    check_out_kind(out_dir, "exported", "export")
+    _check_only_export_files(out_dir)
+    model, tok, src_cfg = load_model(model_dir, "cpu")
+    tol = dict(TOLERANCE[fmt], **(tolerance or {}))
+    if check_text:
+        sents = [ids for ids in (tok.encode(s) for s in check_text) if ids]
+        if not sents:
+            raise InputError("the check text has no non-empty sentence")
+    else:
+        sents = sample_sentences(model, tok)
     with output_lock(out_dir, "export folder"):
+        # looked at again under the lock: another writer may have changed it meanwhile
         check_out_kind(out_dir, "exported", "export")
         _check_only_export_files(out_dir)
-        model, tok, src_cfg = load_model(model_dir, "cpu")
-        tol = dict(TOLERANCE[fmt], **(tolerance or {}))
-        if check_text:
-            sents = [ids for ids in (tok.encode(s) for s in check_text) if ids]
-            if not sents:
-                raise InputError("the check text has no non-empty sentence")
-        else:
-            sents = sample_sentences(model, tok)
         stage = new_temp_dir(out_dir)
         try:
             cfg = _export_into(stage, model, tok, src_cfg, model_dir, fmt, sents, tol)
