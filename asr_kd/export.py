@@ -34,13 +34,12 @@ import json
 import math
 import os
 import shutil
-import tempfile
 
 import torch
 import torch.nn as nn
 
 from .errors import AsrKdError, DependencyError, InputError
-from .fileio import FileSet, read_json
+from .fileio import FileSet, new_temp_dir, output_lock, read_json, replace_folder
 from .lm import TokenScoring
 from .models import LMConfig, LstmLM
 
@@ -287,8 +286,15 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
     ``check_text``: sentences for the self-check (default: 16 sampled from the
     model).  ``tolerance`` overrides :data:`TOLERANCE` [fmt].  Returns the config
     written; raises :class:`ExportCheckError` (writing nothing) when the check fails.
+
+    ``out_dir`` is written whole or not at all: everything (the ONNX graphs
+    too) is made in a staging folder beside it, which then takes its place
+    (:func:`~asr_kd.fileio.replace_folder`); a killed export's staging folder is
+    removed by the next export to ``out_dir``.  An ``out_dir`` holding a trained
+    model, or files an export does not write, is refused; a second export to the
+    same ``out_dir`` while one runs is refused (:func:`~asr_kd.fileio.output_lock`).
     """
-    from .modeldir import file_crc32, load_model, save_tokenizer, tokenizer_files
+    from .modeldir import check_out_kind, load_model
 
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r} (expected {' or '.join(FORMATS)})")
@@ -296,6 +302,8 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
         raise InputError("--out must be a new folder, not the model folder itself (its "
                          "config.json and tokenizer would be replaced)", out_dir)
     _need_ort()
+    check_out_kind(out_dir, "exported", "export")
+    _check_only_export_files(out_dir)
     model, tok, src_cfg = load_model(model_dir, "cpu")
     tol = dict(TOLERANCE[fmt], **(tolerance or {}))
     if check_text:
@@ -304,50 +312,87 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
             raise InputError("the check text has no non-empty sentence")
     else:
         sents = sample_sentences(model, tok)
-    tmp = tempfile.mkdtemp(prefix="asr_kd-export-")
-    try:
-        fp32 = os.path.join(tmp, "fp32.onnx")
-        export_onnx(model, fp32)
-        path = fp32
-        if fmt == "int8":
-            path = os.path.join(tmp, "int8.onnx")
-            quantize_onnx(fp32, path)
-        diff = compare_models(model, OnnxLM(path, model.cfg), sents, tok.bos, tok.eos)
-        check_within(diff, tol, "ONNX int8" if fmt == "int8" else "ONNX fp32")
-        tok_name = tokenizer_files(tok)
-        cfg = {
-            "format": EXPORT_FORMAT, "version": 1,
-            "precision": "int8" if fmt == "int8" else "fp32",
-            "runtime": "onnxruntime",
-            "onnx": {"file": ONNX_FILE, "opset": OPSET, "exporter": "torch.onnx (TorchScript)",
-                     "inputs": {"tokens": "int64 (B, T)", "h0": "float32 (L, B, D)",
-                                "c0": "float32 (L, B, D)"},
-                     "outputs": {"logprobs": "float32 (B, T, V) natural log",
-                                 "h1": "float32 (L, B, D)", "c1": "float32 (L, B, D)"}},
-            "model": model.cfg.to_dict(),
-            "tokenizer": dict(src_cfg.get("tokenizer", {}), kind=tok.kind, file=tok_name,
-                              size=tok.size),
-            "checksums": {ONNX_FILE: file_crc32(path)},
-            "size_mb": round(os.path.getsize(path) / 1e6, 3),
-            "num_params": model.num_params(),  # of the model exported (the report's column)
-            "source": {"model": os.path.abspath(model_dir), "num_params": model.num_params(),
-                       "size_mb": src_cfg.get("size_mb")},
-            "check": {"diff": {k: (round(v, 8) if isinstance(v, float) else v)
-                               for k, v in diff.items()}, "tolerance": tol},
-        }
-        os.makedirs(out_dir, exist_ok=True)
-        with FileSet() as files:
-            save_tokenizer(tok, out_dir, files)
-            cfg["checksums"][tok_name] = file_crc32(
-                files.staged_path(os.path.join(out_dir, tok_name)))
-            with files.open(os.path.join(out_dir, ONNX_FILE), "wb") as f, open(path, "rb") as src:
-                shutil.copyfileobj(src, f)
-            with files.open(os.path.join(out_dir, CONFIG)) as f:
-                json.dump(cfg, f, indent=2, sort_keys=True)
-                f.write("\n")
-        return cfg
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with output_lock(out_dir, "export folder"):
+        # looked at again under the lock: another writer may have changed it meanwhile
+        check_out_kind(out_dir, "exported", "export")
+        _check_only_export_files(out_dir)
+        stage = new_temp_dir(out_dir)
+        try:
+            cfg = _export_into(stage, model, tok, src_cfg, model_dir, fmt, sents, tol)
+            replace_folder(stage, out_dir)
+        except OSError as e:
+            raise InputError(f"cannot write: {e.strerror or e}", out_dir) from None
+        except InputError as e:  # name the user's folder, not the staging one
+            if e.path and e.path.startswith(stage):
+                raise InputError(e.detail, out_dir + e.path[len(stage):], e.line) from None
+            raise
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    return cfg
+
+
+EXPORT_FILES = (CONFIG, ONNX_FILE, "words.txt", "spm.model")
+
+
+def _check_only_export_files(out_dir: str) -> None:
+    """Refuse an existing ``out_dir`` holding anything but an earlier export's files:
+    the folder is replaced whole, and other files would go with it."""
+    if not os.path.isdir(out_dir):
+        return
+    other = sorted(n for n in os.listdir(out_dir)
+                   if n not in EXPORT_FILES and not n.startswith(".tmp-"))
+    if other:
+        raise InputError(f"--out holds files an export does not write ({', '.join(other[:3])}"
+                         f"{' ...' if len(other) > 3 else ''}); the folder is replaced whole: "
+                         "give a new or empty folder", out_dir)
+
+
+def _export_into(stage: str, model: LstmLM, tok, src_cfg: dict, model_dir: str, fmt: str,
+                 sents: list[list[int]], tol: dict) -> dict:
+    """Export, self-check and write the folder's files into the empty folder ``stage``."""
+    from .modeldir import file_crc32, save_tokenizer, tokenizer_files
+
+    work = os.path.join(stage, ".work")
+    os.makedirs(work)
+    fp32 = os.path.join(work, "fp32.onnx")
+    export_onnx(model, fp32)
+    path = fp32
+    if fmt == "int8":
+        path = os.path.join(work, "int8.onnx")
+        quantize_onnx(fp32, path)
+    diff = compare_models(model, OnnxLM(path, model.cfg), sents, tok.bos, tok.eos)
+    check_within(diff, tol, "ONNX int8" if fmt == "int8" else "ONNX fp32")
+    tok_name = tokenizer_files(tok)
+    cfg = {
+        "format": EXPORT_FORMAT, "version": 1,
+        "precision": "int8" if fmt == "int8" else "fp32",
+        "runtime": "onnxruntime",
+        "onnx": {"file": ONNX_FILE, "opset": OPSET, "exporter": "torch.onnx (TorchScript)",
+                 "inputs": {"tokens": "int64 (B, T)", "h0": "float32 (L, B, D)",
+                            "c0": "float32 (L, B, D)"},
+                 "outputs": {"logprobs": "float32 (B, T, V) natural log",
+                             "h1": "float32 (L, B, D)", "c1": "float32 (L, B, D)"}},
+        "model": model.cfg.to_dict(),
+        "tokenizer": dict(src_cfg.get("tokenizer", {}), kind=tok.kind, file=tok_name,
+                          size=tok.size),
+        "checksums": {ONNX_FILE: file_crc32(path)},
+        "size_mb": round(os.path.getsize(path) / 1e6, 3),
+        "num_params": model.num_params(),  # of the model exported (the report's column)
+        "source": {"model": os.path.abspath(model_dir), "num_params": model.num_params(),
+                   "size_mb": src_cfg.get("size_mb")},
+        "check": {"diff": {k: (round(v, 8) if isinstance(v, float) else v)
+                           for k, v in diff.items()}, "tolerance": tol},
+    }
+    with FileSet() as files:
+        save_tokenizer(tok, stage, files)
+        cfg["checksums"][tok_name] = file_crc32(files.staged_path(os.path.join(stage, tok_name)))
+        with files.open(os.path.join(stage, ONNX_FILE), "wb") as f, open(path, "rb") as src:
+            shutil.copyfileobj(src, f)
+        with files.open(os.path.join(stage, CONFIG)) as f:
+            json.dump(cfg, f, indent=2, sort_keys=True)
+            f.write("\n")
+    shutil.rmtree(work)
+    return cfg
 
 
 # ----------------------------------------------------------------- loading --

@@ -15,6 +15,8 @@ dropped and CRLF line ends are accepted.
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import gzip
 import io
 import json
@@ -45,13 +47,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+_OLD = "-old"  # suffix of an earlier output folder moved aside by replace_folder
+
+
 def _remove_stale_temps(folder: str, base: str) -> None:
     """Delete temporaries of ``base`` whose writer (this host, by pid) is dead.
 
     A writer killed with SIGKILL (OOM killer, preemption) cannot remove its
     temporary; without this, each kill of a training run would leave a
     checkpoint-sized file behind.  Temporaries of live writers, and those
-    written from other hosts (a shared folder), are left alone.
+    written from other hosts (a shared folder), are left alone.  An earlier
+    output folder that :func:`replace_folder` had moved aside (``...-old``) when
+    its writer died is moved back if nothing took its place.
     """
     prefix = f".tmp-{base}."
     host = _owner().rsplit("-", 1)[0]
@@ -64,6 +71,13 @@ def _remove_stale_temps(folder: str, base: str) -> None:
         if m and m.group(1) == host and int(m.group(2)) != os.getpid() \
                 and not _pid_alive(int(m.group(2))):
             path = os.path.join(folder, name)
+            final = os.path.join(folder, base)
+            if name.endswith(_OLD) and not os.path.lexists(final):
+                # the earlier folder, moved aside by a writer killed before it put
+                # the new one in place (replace_folder without an atomic exchange)
+                with contextlib.suppress(OSError):
+                    os.rename(path, final)
+                continue
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)  # a staging folder (new_temp_dir)
             else:
@@ -107,6 +121,149 @@ def new_temp_dir(path: str | os.PathLike) -> str:
     """A new staging folder beside ``path`` (named like the temporaries, so a killed
     writer's one is removed by the next call for the same ``path``)."""
     return _make_temp(os.path.abspath(os.fspath(path)), tempfile.mkdtemp)
+
+
+@functools.lru_cache(maxsize=None)
+def _libc():
+    """The C library's functions (Linux only: renameat2, syncfs); OSError elsewhere."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        raise OSError("not Linux")
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap the paths ``a`` and ``b`` in one step (Linux renameat2 RENAME_EXCHANGE).
+
+    False where the platform or filesystem cannot (no renameat2, NFS): the caller
+    then falls back to two renames."""
+    import ctypes
+
+    try:
+        renameat2 = _libc().renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
+def sync_folder_files(folder: str, files: list[str]) -> None:
+    """Make the new ``files`` of ``folder`` (paths) durable before ``folder`` is renamed.
+
+    One ``syncfs`` of the filesystem where Linux has it (thousands of files cost
+    one flush, not one journal commit each), else an fsync per file; then the
+    folders themselves.  Errors are OSErrors for the caller to name.
+    """
+    synced = False
+    try:
+        syncfs = _libc().syncfs
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            synced = syncfs(fd) == 0
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        synced = False
+    if not synced:
+        for p in files:
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    for d in dict.fromkeys([folder] + [os.path.dirname(p) for p in files]):
+        fsync_dir(d)
+
+
+def replace_folder(stage: str, dest: str) -> None:
+    """Put the finished folder ``stage`` (from :func:`new_temp_dir` (``dest``)) at ``dest``.
+
+    A new ``dest`` appears whole in one rename.  An existing ``dest`` is swapped
+    with ``stage`` in one step where the filesystem can (Linux), then the earlier
+    folder is deleted: a kill at any moment leaves either the earlier folder or
+    the new one under ``dest``, never a mix and never neither.  Elsewhere the
+    earlier folder is first renamed aside (``<stage>-old``); if the writer dies
+    before the second rename, the next :func:`new_temp_dir` for ``dest`` moves it
+    back.  ``stage`` no longer exists afterwards.
+    """
+    stage, dest = os.path.abspath(stage), os.path.abspath(dest)
+    if not os.path.lexists(dest):
+        os.rename(stage, dest)
+    elif _exchange(stage, dest):
+        fsync_dir(os.path.dirname(dest))
+        shutil.rmtree(stage, ignore_errors=True)
+    else:
+        old = stage + _OLD
+        os.rename(dest, old)
+        os.rename(stage, dest)
+        fsync_dir(os.path.dirname(dest))
+        shutil.rmtree(old, ignore_errors=True)
+    fsync_dir(os.path.dirname(dest))
+
+
+class LockedError(InputError):
+    """Another live process holds the lock of an output (see :func:`output_lock`)."""
+
+
+@contextlib.contextmanager
+def output_lock(path: str | os.PathLike, what: str = "output"):
+    """Hold an exclusive lock on the output ``path`` (a file or a folder) while writing it.
+
+    The lock is ``flock`` on ``.lock-NAME`` beside ``path`` (so it outlives a
+    folder swapped in by :func:`replace_folder`); the kernel drops it when its
+    holder dies, so a killed writer never leaves a stale lock.  A second writer
+    is refused at once with :class:`LockedError` naming ``path`` and the
+    holder's pid.  The lock file holds the pid and is removed on release.
+    """
+    import fcntl
+
+    path = os.path.abspath(os.fspath(path))
+    lock = os.path.join(os.path.dirname(path), f".lock-{os.path.basename(path)}")
+    blocker = _non_folder_ancestor(os.path.dirname(path))
+    if blocker is not None:
+        raise InputError(f"cannot write here: {blocker} is a file, not a folder", path)
+    try:
+        os.makedirs(os.path.dirname(lock), exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot write here: {e.strerror or e}", path) from None
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise InputError(f"cannot write here: {e.strerror or e}", path) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 64).decode("ascii", "replace").strip() or "?"
+            finally:
+                os.close(fd)
+            raise LockedError(f"another process (pid {holder}) is writing this {what}; wait "
+                              "for it to finish, or write elsewhere", path) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except OSError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed the file between our open and our lock: again
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
 
 
 def fsync_dir(folder: str) -> None:

@@ -23,6 +23,7 @@ import zlib
 
 import torch
 
+from .checkpoint import STATE_FILE
 from .errors import InputError
 from .fileio import FileSet, read_json
 from .models import LMConfig, LstmLM
@@ -127,6 +128,47 @@ def save_model(model: LstmLM, tokenizer, out_dir: str, extra: dict | None = None
             json.dump(cfg, f, indent=2, sort_keys=True)
             f.write("\n")
     return cfg
+
+
+def folder_kind(folder: str) -> str | None:
+    """What kind of model ``folder`` holds: ``"trained"`` (``asr-kd train-lm`` /
+    ``distill``: a config.json of this format, weights or a training checkpoint),
+    ``"exported"`` (``asr-kd export``: an exported config.json or ``model.onnx``),
+    or None (no such folder, or no model in it)."""
+    from .export import EXPORT_FORMAT, ONNX_FILE
+
+    if not os.path.isdir(folder):
+        return None
+    cfg = os.path.join(folder, CONFIG)
+    if os.path.isfile(cfg):
+        try:
+            fmt = read_json(cfg, "config").get("format")
+        except InputError:
+            fmt = None
+        if fmt == FORMAT:
+            return "trained"
+        if fmt == EXPORT_FORMAT:
+            return "exported"
+    if any(os.path.exists(os.path.join(folder, f)) for f in (WEIGHTS, STATE_FILE)):
+        return "trained"
+    if os.path.exists(os.path.join(folder, ONNX_FILE)):
+        return "exported"
+    return None
+
+
+_KINDS = {"trained": "a trained model (asr-kd train-lm / distill)",
+          "exported": "an exported model (asr-kd export)"}
+
+
+def check_out_kind(out_dir: str, kind: str, command: str) -> None:
+    """Refuse ``--out`` ``out_dir`` when it holds a model of another kind than ``kind``
+    (``"trained"`` or ``"exported"``): writing there would replace its config.json
+    and tokenizer and leave its weights behind, belonging to nothing."""
+    have = folder_kind(out_dir)
+    if have is not None and have != kind:
+        lost = "weights" if have == "trained" else "ONNX graph"
+        raise InputError(f"--out holds {_KINDS[have]}; {command} would replace its config.json "
+                         f"and tokenizer and orphan its {lost}: give a new folder", out_dir)
 
 
 def read_config(model_dir: str) -> dict:

@@ -67,7 +67,7 @@ from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
 from .device import cpu_bf16_native, resolve_cpu_bf16
 from .errors import InputError, TrainingError
 from .fileio import atomic_write
-from .modeldir import save_model
+from .modeldir import check_out_kind, save_model
 from .ops.fused_ce import fused_linear_ce
 
 log = logging.getLogger("asr_kd")
@@ -300,8 +300,10 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     Under torchrun (WORLD_SIZE > 1) or inside an initialised process group this
     is one rank of a data-parallel run (see the module notes).
     Returns the list of per-epoch metric rows (``TrainProgress.history``).
+    An ``out_dir`` holding an exported model is refused (InputError).
     """
     device = torch.device(device)
+    check_out_kind(out_dir, "trained", "training")
     rank, world = dist.setup(device)
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(seed + rank)  # ranks draw different dropout masks

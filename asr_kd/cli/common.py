@@ -82,6 +82,20 @@ def setup_training_logging(args, out_dir: str, name: str) -> None:
         args.quiet = True
 
 
+def training_out(args, command: str):
+    """Checks and lock of a training ``--out`` folder: refuse one holding an exported
+    model; then (rank 0 of torchrun, or the only process) a context holding the
+    folder's lock, so a second run writing the same folder is refused."""
+    import contextlib
+
+    from .. import dist
+    from ..fileio import output_lock
+    from ..modeldir import check_out_kind
+
+    check_out_kind(args.out, "trained", command)
+    return output_lock(args.out, "model folder") if dist.is_main() else contextlib.nullcontext()
+
+
 def resume_command(args) -> str:
     """The command line that continues an interrupted training run (``... --resume``)."""
     argv = list(getattr(args, "argv", None) or sys.argv[1:])

@@ -16,7 +16,7 @@ from ..ops.kd_reference import ENSEMBLES, IMPLS
 from ..teacher_cache import TeacherCache
 from ..device import pick_device
 from ..train import Interrupted, train
-from .common import report_interrupted, resume_command, setup_training_logging
+from .common import report_interrupted, resume_command, setup_training_logging, training_out
 from .train_lm import add_training_args, build_model, prepare
 
 log = logging.getLogger("asr_kd")
@@ -81,6 +81,11 @@ def cache_ensemble(settings: KDConfig, cached: str | None, section: dict | None,
 
 
 def run(args) -> int:
+    with training_out(args, "distill"):
+        return _run(args)
+
+
+def _run(args) -> int:
     setup_training_logging(args, args.out, "distill")
     # A signal before the training loop (while reading the data) stops without a new
     # checkpoint; the same --resume command continues from the last one.

@@ -15,7 +15,7 @@ from ..device import pick_device
 from ..train import Interrupted, LMObjective, train
 from ..vocab import WordVocab, load_vocab_path
 from .common import (add_common, add_device, report_interrupted, resume_command,
-                     setup_training_logging)
+                     setup_training_logging, training_out)
 
 log = logging.getLogger("asr_kd")
 
@@ -62,6 +62,11 @@ def build_model(model_kw: dict, vocab_size: int, seed: int) -> LstmLM:
 
 
 def run(args) -> int:
+    with training_out(args, "train-lm"):
+        return _run(args)
+
+
+def _run(args) -> int:
     setup_training_logging(args, args.out, "train")
     # A signal before the training loop (while reading the data) stops without a new
     # checkpoint; the same --resume command continues from the last one.

@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 from pathlib import Path
 
 from ..errors import InputError
@@ -328,10 +329,17 @@ def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
     ``folder/<name>/<utt>`` (log10, one per line), read back with
     ``read_srilm(folder, scores={name: folder/name})``; scores on only some
     hypotheses are not written.  Returns the extra score names written.
-    Everything is checked before anything is written; the files are put in
-    place together.  Utterances come back from the folder in file-name order.
+    Everything is checked before anything is written.  The folder is written
+    whole or not at all: the files are made in a staging folder beside it, which
+    then takes its place in one step (:func:`~asr_kd.fileio.replace_folder`;
+    a killed writer's staging folder is removed by the next write), so the time
+    is linear in the number of files.  An existing ``folder`` may hold only an
+    earlier write's lists and score folders of these utterances (it is replaced
+    whole); a second writer of the same folder is refused while one runs
+    (:func:`~asr_kd.fileio.output_lock`).
+    Utterances come back from the folder in file-name order.
     """
-    from ..fileio import FileSet
+    from ..fileio import new_temp_dir, output_lock, replace_folder, sync_folder_files
 
     if version not in VERSIONS:
         raise InputError(f"SRILM N-best version {version!r}: expected one of "
@@ -342,29 +350,67 @@ def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
     clash = set(names) & set(extras)
     if clash:
         raise InputError(f"score name {sorted(clash)[0]!r} is also an N-best file name", folder)
-    if folder.is_dir():
-        ours = set(names)
-        stale = sorted(f.name for f in folder.iterdir() if f.is_file()
-                       and not f.name.startswith(".") and f.name not in ours)
-        if stale:
-            raise InputError(f"folder holds other files ({stale[0]} ...) that would be read "
-                             "as N-best lists; use an empty folder", folder)
     header = {"1": "NBestList1.0\n", "2": "NBestList2.0\n", "3": ""}[version]
     texts = [header + "".join(_hyp_line(h, version, am, lm) + "\n" for h in u.hyps)
              for u in nbest]
-    for d in [folder] + [folder / k for k in extras]:
+    with output_lock(folder, "SRILM folder"):
+        _check_replaceable(folder, names, {u.utt for u in nbest})
+        stage = new_temp_dir(folder)
         try:
-            os.makedirs(d, exist_ok=True)
-        except OSError as e:
-            raise InputError(f"cannot create the folder: {e.strerror}", d) from None
-    with FileSet() as files:
-        for u, name, text in zip(nbest, names, texts):
-            with files.open(folder / name) as f:
-                f.write(text)
+            written = []
             for k in extras:
-                with files.open(folder / k / u.utt) as f:
-                    f.write("".join(_log10(h.scores[k]) + "\n" for h in u.hyps))
+                os.mkdir(os.path.join(stage, k))
+            for u, name, text in zip(nbest, names, texts):
+                written.append(_write_new(os.path.join(stage, name), text))
+                for k in extras:
+                    written.append(_write_new(os.path.join(stage, k, u.utt),
+                                              "".join(_log10(h.scores[k]) + "\n"
+                                                      for h in u.hyps)))
+            sync_folder_files(stage, written)
+            replace_folder(stage, folder)
+        except OSError as e:
+            where = e.filename if isinstance(e.filename, str) else str(folder)
+            if where.startswith(stage):
+                where = str(folder) + where[len(stage):]
+            raise InputError(f"cannot write: {e.strerror or e}", where) from None
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
     return extras
+
+
+def _write_new(path: str, text: str) -> str:
+    """Write ``text`` to the new file ``path`` of a staging folder (no temporary name
+    of its own: the folder is what appears whole); returns ``path``."""
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    return path
+
+
+def _check_replaceable(folder: Path, names: list[str], utts: set[str]) -> None:
+    """Refuse an existing ``folder`` that holds more than an earlier write of these
+    utterances (lists ``names``, score folders of files named by ``utts``): it is
+    replaced whole, and anything else in it would be lost, or read as a list."""
+    if not folder.is_dir():
+        return
+    ours = set(names)
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith(".tmp-"):
+            continue  # a killed writer's leftover of an older version
+        if entry.is_file(follow_symlinks=False):
+            if entry.name in ours:
+                continue
+            raise InputError(f"folder holds other files ({entry.name} ...) that would be read "
+                             "as N-best lists; use an empty folder", folder)
+        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+            inner = [e for e in os.scandir(entry.path)]
+            if all(e.is_file(follow_symlinks=False) and
+                   (e.name[:-3] if e.name.endswith(".gz") else e.name) in utts for e in inner):
+                continue  # a score folder of these utterances
+            raise InputError(f"folder holds {entry.name}/, not a score folder of these "
+                             "utterances; the folder is replaced whole: use an empty folder",
+                             folder)
+        raise InputError(f"folder holds {entry.name}, which is not an earlier SRILM output; "
+                         "the folder is replaced whole: use an empty folder", folder)
 
 
 # ---------------------------------------------------------------- weights --

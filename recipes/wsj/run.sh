@@ -27,6 +27,7 @@ _self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0"); _argv=("$@")  # for --see
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
+. local/outputs.sh  # `to FILE cmd...` (atomic outputs), `lock_dirs DIR...`
 
 # ---- options (each can be given as --name value) ---------------------------
 . local/options.sh  # opts name=default ...: each option named once; --help lists them in this order
@@ -153,6 +154,9 @@ rescore_threads=$(share "$nj")
 q=; [ "$quiet" = true ] && q=--quiet
 common=(--device "$device" $q)
 mkdir -p "$data" "$exp" "$lm_data" "$lm_exp"
+# One run at a time per experiment folder: a second run.sh on the same --exp (or the
+# LM folder two tasks share) stops at once instead of mixing its outputs with ours.
+lock_dirs "$exp" "$lm_exp"
 
 teachers=()
 for k in $(seq 1 "$num_teachers"); do teachers+=("$lm_exp/teacher$k"); done
@@ -186,8 +190,8 @@ if [ "$seeds" -gt 1 ]; then
     for set in dev eval; do
       for pair in $pairs; do
         a=${pair%%:*}; b=${pair##*:}
-        asr-kd compare --ref "$data/$set.ref" "$(runs score/$a/$set.hyp)" "$(runs score/$b/$set.hyp)" \
-          "${nz[@]}" --seed "$seed" --json > "$exp/compare/$set.${a}_vs_$b.json"
+        to "$exp/compare/$set.${a}_vs_$b.json" asr-kd compare --ref "$data/$set.ref" \
+          "$(runs score/$a/$set.hyp)" "$(runs score/$b/$set.hyp)" "${nz[@]}" --seed "$seed" --json
       done
     done
   fi
@@ -209,9 +213,9 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
       rm -rf "$data/mini"
       python local/make_mini_task.py --quiet --n-train-words "$mini_words" \
         --n-dev "$mini_utts" --n-eval "$mini_utts" --nbest "$mini_nbest" "$data/mini"
-      echo "$mini_sig" > "$data/.done.mini"
+      to "$data/.done.mini" echo "$mini_sig"
     fi
-    cp "$data/mini/lm_text.txt" "$lm_data/lm_all.txt"
+    to "$lm_data/lm_all.txt" cat "$data/mini/lm_text.txt"
     nbest_dev=$data/mini/dev/nbest; nbest_eval=$data/mini/eval/nbest; nbest_format=kaldi
     ref_dev=$data/mini/dev/text; ref_eval=$data/mini/eval/text
   elif [ -n "$lm_valid" ]; then
@@ -219,16 +223,16 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     for f in "$lm_text" "$lm_valid"; do
       [ -f "$f" ] || { echo "$0: no such file: $f (see --shared / --lm-text / --lm-valid)" >&2; exit 1; }
     done
-    cp "$lm_text" "$lm_data/lm/train.txt"; cp "$lm_valid" "$lm_data/lm/valid.txt"
+    to "$lm_data/lm/train.txt" cat "$lm_text"; to "$lm_data/lm/valid.txt" cat "$lm_valid"
   else
     opt=(); [ -n "$lm_text" ] && opt=(--lm-text "$lm_text") || opt=(--wsj1-lm-root "$wsj1_lm_root")
     local/prepare_lm_text.sh "${opt[@]}" "$lm_data/lm_prep"
-    cp "$lm_data/lm_prep/all.txt" "$lm_data/lm_all.txt"
+    to "$lm_data/lm_all.txt" cat "$lm_data/lm_prep/all.txt"
   fi
   if [ -z "$lm_valid" ]; then
     # Every valid_every-th LM sentence is held out for validation.
-    awk -v n="$valid_every" 'NR % n == 0' "$lm_data/lm_all.txt" > "$lm_data/lm/valid.txt"
-    awk -v n="$valid_every" 'NR % n != 0' "$lm_data/lm_all.txt" > "$lm_data/lm/train.txt"
+    to "$lm_data/lm/valid.txt" awk -v n="$valid_every" 'NR % n == 0' "$lm_data/lm_all.txt"
+    to "$lm_data/lm/train.txt" awk -v n="$valid_every" 'NR % n != 0' "$lm_data/lm_all.txt"
   fi
   [ -n "$nbest_dev" ] || { echo "$0: real data needs --nbest-dev" >&2; exit 1; }
   fmt=(); [ -n "$nbest_format" ] && fmt=(--from "$nbest_format")
@@ -249,7 +253,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
       [ -f "$data/nbest_split/$set.ref" ] || { echo "$0: $set N-best has no references; give --ref-$set" >&2; exit 1; }
       asr-kd convert-nbest --from jsonl --to jsonl "${dd[@]}" "$data/nbest_split/$set.jsonl.gz" \
         "$data/$set.nbest.jsonl.gz"
-      cp "$data/nbest_split/$set.ref" "$data/$set.ref"
+      to "$data/$set.ref" cat "$data/nbest_split/$set.ref"
     done
   else
     for v in nbest_eval ref_eval; do
@@ -259,7 +263,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
       src=nbest_$set; ref=ref_$set
       asr-kd convert-nbest "${fmt[@]}" --to jsonl "${dd[@]}" --ref "${!ref}" "${!src}" \
         "$data/$set.nbest.jsonl.gz"
-      cp "${!ref}" "$data/$set.ref"
+      to "$data/$set.ref" cat "${!ref}"
     done
   fi
   log "  LM text: $(wc -l < "$lm_data/lm/train.txt") train / $(wc -l < "$lm_data/lm/valid.txt") valid sentences"
@@ -339,12 +343,12 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   mkdir -p "$exp/ppl"
   for s in "${systems[@]}"; do
     # The teacher row is the ensemble when there are several teachers.
-    asr-kd ppl --model $(models_of $s) --ensemble "$ensemble" --text "$lm_data/lm/valid.txt" \
-      --mode sentence --json --threads "$threads" "${common[@]}" > "$exp/ppl/$s.json"
+    to "$exp/ppl/$s.json" asr-kd ppl --model $(models_of $s) --ensemble "$ensemble" \
+      --text "$lm_data/lm/valid.txt" --mode sentence --json --threads "$threads" "${common[@]}"
     if [ -n "$lm_test" ]; then
       for mode in stream sentence; do
-        asr-kd ppl --model $(models_of $s) --ensemble "$ensemble" --text "$lm_test" --mode $mode \
-          --json --threads "$threads" "${common[@]}" > "$exp/ppl/$s.test.$mode.json"
+        to "$exp/ppl/$s.test.$mode.json" asr-kd ppl --model $(models_of $s) --ensemble "$ensemble" \
+          --text "$lm_test" --mode $mode --json --threads "$threads" "${common[@]}"
       done
     fi
     log "  $s: $(cat "$exp/ppl/$s.json")"
@@ -362,7 +366,8 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
       # The sentinel names what the output was made from (the input list's bytes, the
       # model weights, the filter), so a new --nbest-eval or a retrained model rescores again.
       key=$( { md5sum < "$in"; for m in $(models_of $s); do stat -c %Y.%s "$m"/model.safetensors "$m"/model.onnx 2>/dev/null || true; done
-               echo "$text_filter $batch_tokens"; if [ -f "$text_filter" ]; then md5sum < "$text_filter"; fi
+               echo "$text_filter $batch_tokens"; tf_file=${text_filter%% *}  # "FILE -BLOCK ..."
+               if [ -n "$tf_file" ] && [ -f "$tf_file" ]; then md5sum < "$tf_file"; fi
              } | md5sum | cut -c1-12)
       if [ "$nj" -le 1 ]; then
         done_or_run rescore_${set}_$s.$key asr-kd rescore --nbest "$in" --model $(models_of $s) \
@@ -376,7 +381,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
       fi
       in=$out
     done
-    cp "$in" "$exp/rescore/$set.all.jsonl.gz"
+    to "$exp/rescore/$set.all.jsonl.gz" cat "$in"
   done
 fi
 
@@ -391,7 +396,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     fi
     if [ $s = first_pass ] && [ "$tune_first_pass" != true ]; then
       # The recogniser's own choice: its first score alone (weight 1), nothing tuned.
-      echo "{\"${fp_keys%%,*}\": 1.0}" > "$d/weights.json"
+      to "$d/weights.json" echo "{\"${fp_keys%%,*}\": 1.0}"
     else
       lmkey=lm:$s; [ $s = first_pass ] && lmkey=${keys##*,}
       # --fallback true: an LM's weights are kept only if they beat the first pass out of
@@ -400,13 +405,13 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       # --decode consensus: weights and posterior scale for consensus decoding (score reads
       # both from weights.json); the fallback check is a 1-best one and is not combined with it.
       [ "$decode" = consensus ] && fb=()
-      asr-kd tune --nbest "$exp/rescore/dev.all.jsonl.gz" --scores "$keys" --wip --lm-key "$lmkey" \
-        ${signed:+--signed $signed} "${fb[@]}" "${nz[@]}" --decode "$decode" --out "$d/weights.json" \
-        --curve-out "$d/curve.json" > "$d/tune.log"
+      to "$d/tune.log" asr-kd tune --nbest "$exp/rescore/dev.all.jsonl.gz" --scores "$keys" --wip \
+        --lm-key "$lmkey" ${signed:+--signed $signed} "${fb[@]}" "${nz[@]}" --decode "$decode" \
+        --out "$d/weights.json" --curve-out "$d/curve.json"
     fi
     for set in dev eval; do
-      asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" --json "${nz[@]}" \
-        --out-hyp "$d/$set.hyp" --out-trn "$d/$set.trn" > "$d/$set.json"
+      to "$d/$set.json" asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" \
+        --json "${nz[@]}" --out-hyp "$d/$set.hyp" --out-trn "$d/$set.trn"
     done
     log "  $s: weights $(python -c 'import json, sys; w = json.load(open(sys.argv[1])); w.pop("_tuned_on", None); print(json.dumps(w))' "$d/weights.json"); dev $(cat "$d/dev.json")"
   done
@@ -414,8 +419,8 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   for set in dev eval; do
     for pair in $pairs; do
       a=${pair%%:*}; b=${pair##*:}
-      asr-kd compare --ref "$data/$set.ref" "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" "${nz[@]}" \
-        --seed "$seed" --json > "$exp/compare/$set.${a}_vs_$b.json"
+      to "$exp/compare/$set.${a}_vs_$b.json" asr-kd compare --ref "$data/$set.ref" \
+        "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" "${nz[@]}" --seed "$seed" --json
     done
   done
 fi

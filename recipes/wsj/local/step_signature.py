@@ -7,7 +7,8 @@
 The signature has one ``arg`` line per word of the command from ``asr-kd`` on (the
 job runner and its log before it are not part of what the step means), minus
 options that do not change the result (``--resume``, ``--quiet``, ``--threads N``),
-then one ``in`` line per input it names:
+then one ``in`` line per input it names (a word that is a path, the value of
+``--name=PATH``, or the file a word starts with, as in ``--text-filter "FILE -BLOCK"``):
 
 - a file: its md5, so a file rewritten with the same bytes (the data stage copies the
   LM text on every run) is the same input;
@@ -58,6 +59,16 @@ def _folder_stamp(path: str) -> list[str]:
     return lines
 
 
+def _named_paths(word: str) -> list[str]:
+    """The input files or folders a word names: itself, or the first of its
+    space-separated parts (a rules file followed by switches, ``"FILE -BLOCK"``)."""
+    parts = word.split()
+    for p in ([word] + parts[:1]) if parts else []:
+        if os.path.exists(p) and not p.endswith(".log"):
+            return [p]
+    return []
+
+
 def sign(words: list[str]) -> list[str]:
     """The signature lines of a command line (see the module docstring)."""
     if "asr-kd" in words:
@@ -70,17 +81,20 @@ def sign(words: list[str]) -> list[str]:
         if skip_next:
             skip_next = False
             continue
-        if w in SKIP_FLAGS:
+        flag, eq, value = w.partition("=") if w.startswith("--") else (w, "", "")
+        if flag in SKIP_FLAGS or (eq and flag in SKIP_WITH_VALUE):
             continue
         if w in SKIP_WITH_VALUE:
             skip_next = True
             continue
         out.append(f"arg {w}")
         if w.startswith("--"):
-            is_output = _is_output_option(w)
-            continue
-        if stamp and not is_output and os.path.exists(w) and not w.endswith(".log"):
-            inputs.append(w)
+            is_output = _is_output_option(flag)
+            if not eq:
+                continue
+            w = value  # --name=VALUE: the value may name an input too
+        if stamp and not is_output:
+            inputs += _named_paths(w)
     for p in inputs:
         if os.path.isdir(p):
             for s in _folder_stamp(p):
@@ -96,7 +110,10 @@ def _options(lines: list[str]) -> dict[str, str]:
     opts, i = {}, 0
     while i < len(words):
         w = words[i]
-        if w.startswith("--"):
+        if w.startswith("--") and "=" in w:
+            k, _, v = w.partition("=")
+            opts[k] = v
+        elif w.startswith("--"):
             vals = []
             while i + 1 < len(words) and not words[i + 1].startswith("--"):
                 i += 1
