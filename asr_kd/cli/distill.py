@@ -7,7 +7,7 @@ import os
 
 
 from ..config import kd_config
-from ..distill import KDObjective
+from ..distill import KDObjective, check_impl
 from .. import dist
 from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
@@ -16,7 +16,8 @@ from ..ops.kd_reference import ENSEMBLES, IMPLS
 from ..teacher_cache import TeacherCache
 from ..device import pick_device
 from ..train import Interrupted, train
-from .common import report_interrupted, resume_command, setup_training_logging
+from .common import (no_lone_log_on_failure, report_interrupted, resume_command,
+                     setup_training_logging)
 from .train_lm import add_training_args, build_model, prepare
 
 log = logging.getLogger("asr_kd")
@@ -62,6 +63,7 @@ def kd_flags(args) -> dict:
     return {f: v for f, v in given.items() if v is not None}
 
 
+@no_lone_log_on_failure("distill")
 def run(args) -> int:
     setup_training_logging(args, args.out, "distill")
     # A signal before the training loop (while reading the data) stops without a new
@@ -70,6 +72,7 @@ def run(args) -> int:
     model_kw, tcfg, rest, tok, train_s, valid_s = prepare(args, sections={"kd"})
     settings = kd_config(rest.get("kd"), kd_flags(args), KD_FLAGS, args.config)
     device = pick_device(args.device)
+    check_impl(settings, device)
     teacher = cache = None
     if args.teacher:
         teacher, t_tok = load_models(args.teacher, device, settings.ensemble)

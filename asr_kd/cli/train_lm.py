@@ -14,8 +14,8 @@ from ..models import LMConfig, LstmLM
 from ..device import pick_device
 from ..train import Interrupted, LMObjective, train
 from ..vocab import WordVocab, load_vocab_path
-from .common import (add_common, add_device, report_interrupted, resume_command,
-                     setup_training_logging)
+from .common import (add_common, add_device, no_lone_log_on_failure, report_interrupted,
+                     resume_command, setup_training_logging)
 
 log = logging.getLogger("asr_kd")
 
@@ -61,6 +61,7 @@ def build_model(model_kw: dict, vocab_size: int, seed: int) -> LstmLM:
         raise InputError(f"bad model option: {e}") from None
 
 
+@no_lone_log_on_failure("train")
 def run(args) -> int:
     setup_training_logging(args, args.out, "train")
     # A signal before the training loop (while reading the data) stops without a new
