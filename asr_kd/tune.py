@@ -266,14 +266,32 @@ class _Search:
         return res
 
 
+def default_curve_key(names: Sequence[str]) -> str:
+    """The weight whose WER curve ``tune`` shows when none is named: the LM's.
+
+    Among the free weights (all but the first, which is fixed at 1): the first
+    ``lm:NAME`` (a rescoring LM), else ``lm`` (ESPnet), ``lm0`` (the first pass's LM),
+    else the first key starting with ``lm``; else the second weight (``wip`` when it is
+    the only free one), else the first.  The order of ``--scores`` is the recogniser's
+    (ESPnet's is ``decoder,ctc,lm``), so "the second key" would often be no LM at all.
+    """
+    free = list(names[1:])
+    for pick in ([n for n in free if n.startswith("lm:")], [n for n in free if n == "lm"],
+                 [n for n in free if n == "lm0"], [n for n in free if n.startswith("lm")],
+                 free, list(names)):
+        if pick:
+            return pick[0]
+    raise InputError("no score keys to tune")
+
+
 def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
                  lm_key: str | None = None, levels: int = 6, max_grid: int = 4096,
                  curve_points: int = 41, errors: list[np.ndarray] | None = None,
                  signed: Sequence[str] = (), quiet: bool = False) -> TuneResult:
     """Search weights for ``keys`` (first fixed at 1.0) and optionally ``wip``.
 
-    ``lm_key`` names the weight whose WER curve is returned (default: the second
-    key, else wip).  Every utterance needs a reference.  ``errors``:
+    ``lm_key`` names the weight whose WER curve is returned (default:
+    :func:`default_curve_key`, the LM's weight).  Every utterance needs a reference.  ``errors``:
     :func:`hyp_error_matrix` output, when the caller has it already.
     ``signed``: score keys whose weight may be negative, like ``wip`` (e.g. an
     ``oov:NAME`` count used as an OOV penalty); they start at 0.  ``quiet``: no
@@ -285,7 +303,7 @@ def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
     if len(set(keys)) != len(keys) or WIP in keys:
         raise InputError(f"score keys must be distinct and not {WIP!r}: {','.join(keys)}")
     names = keys + ([WIP] if wip else [])
-    lm_key = lm_key or (names[1] if len(names) > 1 else keys[0])
+    lm_key = lm_key or default_curve_key(names)
     if lm_key not in names:
         raise InputError(f"--lm-key {lm_key!r} is not one of {','.join(names)}")
     unknown = [k for k in signed if k not in keys[1:]]

@@ -32,8 +32,12 @@ def run(args) -> int:
                      device, quiet=args.quiet)
     if args.json:
         print(json.dumps({"ppl": round(res["ppl"], 4), "tokens": res["tokens"], "oov": res["oov"],
-                          "sentences": res["sentences"], "mode": args.mode}))
+                          "sentences": res["sentences"], "mode": args.mode,
+                          "unit": "word" if tok.kind == "words" else "token",
+                          "word_ppl": round(res["word_ppl"], 4), "words": res["words"]}))
     else:
+        per_word = "" if tok.kind == "words" else \
+            f"; per word {res['word_ppl']:.2f} over {res['words']} words"
         print(f"{' + '.join(args.model)}: {args.mode} ppl {res['ppl']:.2f} over {res['tokens']} tokens "
-              f"({res['sentences']} sentences, {res['oov']} OOV words scored as <unk>)")
+              f"({res['sentences']} sentences, {res['oov']} OOV words scored as <unk>){per_word}")
     return 0

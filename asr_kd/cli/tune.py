@@ -70,7 +70,9 @@ def register(subparsers) -> None:
                    "and re-tune the weights for consensus decoding (asr_kd/tune_consensus.py); "
                    "the weights file then records \"decode\" and \"posterior_scale\", and "
                    "the curve is along the scale (default: 1best)")
-    p.add_argument("--lm-key", help="weight whose WER curve is shown (default: second key)")
+    p.add_argument("--lm-key", help="weight whose WER curve is shown (default: the LM's: the first "
+                   "lm:NAME key, else lm, lm0 or another key starting with lm, else the "
+                   "second key)")
     p.add_argument("--plot", help="also plot the curve to this PNG")
     p.add_argument("--print-srilm", action="store_true",
                    help="also print the weights in SRILM units and form (log10 scales, "
