@@ -23,9 +23,13 @@ def register(sub) -> None:
         "The batch layout (batching, batch_size for stream mode, max_len) must match the "
         "distillation config: pass the same --config.")
     p.add_argument("--teacher", nargs="+", required=True, help="teacher model folder(s)")
-    p.add_argument("--ensemble", default="prob", choices=["prob", "logit"])
+    p.add_argument("--ensemble", default="prob", choices=["prob", "logit"],
+                   help="how several teachers combine: average probabilities or logits "
+                   "(default: prob)")
     p.add_argument("--text", required=True, help="the training text distillation will use")
-    p.add_argument("--topk", type=int, default=32)
+    p.add_argument("--topk", type=int, default=32,
+                   help="teacher predictions kept per training token (default 32); distill's "
+                   "--trust-k must not exceed it")
     p.add_argument("--out", required=True, help="cache folder")
     p.add_argument("--config", help="the distillation YAML config (batching layout)")
     p.add_argument("--shard-tokens", type=int, default=1 << 22,

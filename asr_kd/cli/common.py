@@ -10,9 +10,17 @@ import sys
 from ..errors import InputError
 from ..fileio import check_writable
 
+QUIET_HELP = "no progress bars or progress lines (errors and warnings are still printed)"
+
+
+# --text-format of the commands that read a text (asr_kd.corpus.read_sentences).
+TEXT_FORMAT_HELP = ("auto: Kaldi text (first field an utterance id) when the first lines look "
+                    "like it, else plain; plain: every line a sentence; kaldi: the first field "
+                    "dropped (default: auto)")
+
 
 def add_common(p) -> None:
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.add_argument("--verbose", action="store_true", help="debug logging")
 
 

@@ -1,4 +1,4 @@
-"""`asr-kd convert-nbest`: read an N-best set in any format, write JSONL or Kaldi.
+"""`asr-kd convert-nbest`: read an N-best set in any format, write JSONL, Kaldi or SRILM.
 
     asr-kd convert-nbest [--from FMT] [--to jsonl|kaldi|srilm] IN OUT [--ref REF]
                          [--nemo-n N] [--nemo-manifest M] [--words-txt W] [--dedup]
@@ -33,11 +33,13 @@ def register(sub) -> None:
     p = sub.add_parser("convert-nbest", help="convert N-best lists between formats",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("input", metavar="IN", help="N-best file or folder")
-    p.add_argument("output", metavar="OUT", help="output file (jsonl) or folder (kaldi)")
+    p.add_argument("output", metavar="OUT", help="output file (jsonl) or folder (kaldi, srilm)")
     p.add_argument("--from", dest="src", choices=FORMATS, default=None,
                    help="input format (default: detect from IN)")
     p.add_argument("--to", dest="dst", choices=WRITABLE_FORMATS, default="jsonl",
-                   help="output format (default: jsonl)")
+                   help="output format: jsonl (asr_kd's own), kaldi "
+                   "(nbest-to-linear folder), srilm (one list per utterance; see --srilm-*) "
+                   "(default: jsonl)")
     p.add_argument("--ref", help="references: Kaldi text or sclite trn file")
     p.add_argument("--nemo-n", type=int, help="nemo: hypotheses per utterance")
     p.add_argument("--nemo-manifest", help="nemo: manifest JSONL giving ids and references")

@@ -7,7 +7,7 @@ from ..corpus import read_sentences
 from ..modeldir import load_models
 from ..perplexity import perplexity
 from ..device import pick_device
-from .common import add_common, add_device
+from .common import TEXT_FORMAT_HELP, add_common, add_device
 
 
 def register(sub) -> None:
@@ -17,8 +17,12 @@ def register(sub) -> None:
     p.add_argument("--ensemble", default="prob", choices=["prob", "logit"],
                    help="how several models combine: average probabilities or logits")
     p.add_argument("--text", required=True, help="text (plain or Kaldi text)")
-    p.add_argument("--mode", default="stream", choices=["stream", "sentence"])
-    p.add_argument("--text-format", default="auto", choices=["auto", "plain", "kaldi"])
+    p.add_argument("--mode", default="stream", choices=["stream", "sentence"],
+                   help="stream: the text as one stream, state carried across sentences (the "
+                   "PTB convention); sentence: each sentence from <s> with a fresh state "
+                   "(what rescoring sees) (default: stream)")
+    p.add_argument("--text-format", default="auto", choices=["auto", "plain", "kaldi"],
+                   help=TEXT_FORMAT_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_device(p)
     add_common(p)

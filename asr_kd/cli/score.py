@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "score", help="choose the best hypotheses with given weights and report WER",
         description=__doc__.split("\n\n")[0],
-        epilog=FEATURES_HELP + "  wip           (a weight key) multiplies the word count\n",
+        epilog=FEATURES_HELP + "  wip           (a weight key) multiplies the word count: positive is a "
+        "bonus per word;\n                Kaldi's word_ins_penalty P (a cost) is wip = -LMWT x P\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nbest", required=True, help="N-best file or folder")
     p.add_argument("--format", default=None, help="N-best format (default: detect)")

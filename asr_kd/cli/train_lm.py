@@ -28,7 +28,9 @@ def add_training_args(p) -> None:
     p.add_argument("--vocab", help="words.txt / spm.model or a folder holding one "
                    "(default: all words of --train)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights, batch order and dropout (default 0); "
+                   "recorded in config.json")
     add_device(p)
     add_common(p)
 

@@ -49,7 +49,10 @@ def register(subparsers) -> None:
     p.add_argument("--scores", required=True,
                    help="comma-separated score keys, first fixed at 1.0, e.g. am,lm0,lm:student "
                    "or score*words,rank,lm:teacher (built-in features below)")
-    p.add_argument("--wip", action="store_true", help="also tune a word insertion penalty")
+    p.add_argument("--wip", action="store_true",
+                   help="also tune wip, the weight of the word count: added to the score, so "
+                   "a positive wip favours more words (a bonus). Kaldi's word_ins_penalty is "
+                   "a cost: wip = -(LM weight) x word_ins_penalty, with am at 1")
     p.add_argument("--out", required=True, help="write the best weights here (JSON), with "
                    'what they were tuned on under "_tuned_on" (file, utterance count, a hash of '
                    "the ids, keys, score spreads), which score checks")
