@@ -205,7 +205,8 @@ def run(args) -> int:
     srilm = None
     if args.print_srilm:
         from ..nbest.srilm import format_srilm_weights, srilm_weights
-        srilm = srilm_weights(weights)
+        from .scoringopts import srilm_keys
+        srilm = srilm_weights(weights, **srilm_keys(args))
         if not args.json:   # printed first, so it is there with or without references
             print("\n".join(format_srilm_weights(srilm)))
     mode, scale = decode_options(args)

@@ -176,7 +176,8 @@ def run(args) -> int:
         print("scoring filter: " + " ".join(flt.patterns))
     if args.print_srilm:
         from ..nbest.srilm import format_srilm_weights, srilm_weights
-        print("\n".join(format_srilm_weights(srilm_weights(res.weights))))
+        from .scoringopts import srilm_keys
+        print("\n".join(format_srilm_weights(srilm_weights(res.weights, **srilm_keys(args)))))
     print(f"\nWER along {res.curve_key} (other weights at their best):")
     print(f"{res.curve_key:>12}  WER")
     for x, wer in res.curve:
