@@ -57,6 +57,8 @@ def register(subparsers) -> None:
     add_srilm_scores_option(p)
     add_noise_options(p)
     add_decode_args(p)
+    from .consensusout import add_consensus_output_args
+    add_consensus_output_args(p)
     p.set_defaults(func=run)
 
 
@@ -210,6 +212,8 @@ def run(args) -> int:
         if not args.json:   # printed first, so it is there with or without references
             print("\n".join(format_srilm_weights(srilm)))
     mode, scale = decode_options(args)
+    from .consensusout import check_consensus_outputs
+    check_consensus_outputs(args, mode)
     if mode == "consensus":
         return run_consensus(args, nbest, weights, scale,
                              {"noise": list(flt.patterns), **({"srilm": srilm} if srilm else {})})
@@ -242,10 +246,13 @@ def run(args) -> int:
 def run_consensus(args, nbest, weights, scale: float, record: dict) -> int:
     """`score --decode consensus`: consensus hypotheses, their WER; oracle of the N-best.
     ``record`` goes into the --json output (the scoring filter, SRILM weights)."""
-    from ..consensus import consensus_decode
+    from ..consensus import consensus_meshes
     from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer, write_texts
+    from .consensusout import write_consensus_outputs
 
-    texts = consensus_decode(nbest, weights, scale, args.deletion_bias)
+    meshes = consensus_meshes(nbest, weights, scale)
+    texts = [" ".join(m.consensus(args.deletion_bias)) for m in meshes]
+    write_consensus_outputs(args, nbest, meshes, weights, scale)
     if args.out_hyp:
         write_texts(args.out_hyp, nbest, texts)
     if args.out_trn:

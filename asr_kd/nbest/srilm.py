@@ -311,6 +311,10 @@ def _safe_name(name: str, what: str, folder) -> str:
     return name
 
 
+# Public: other writers of SRILM's one-file-per-utterance layout (meshes) name files so too.
+safe_name = _safe_name
+
+
 def _consumed(keys: list[str], version: str, am: str, lm: str, folder) -> set[str]:
     """The score keys a version writes into the N-best lines themselves (version 1
     without a ``score`` writes am + lm as its total and keeps both in folders)."""
@@ -455,6 +459,36 @@ def srilm_weights(weights: dict[str, float], am: str | None = None,
             "scale": 1.0 / norm if norm else None,
             "rescore_lmw": lam[1] / a if a else None, "rescore_wtw": wt / a if a else None,
             "score_dirs": [[k, weights[k] / a if a else weights[k]] for k in extra]}
+
+
+def rover_control(weights: dict[str, float], scale: float, nbest_dir, score_dirs: dict,
+                  am: str | None = None, lm: str | None = None, max_nbest: int = 0) -> str:
+    """An ``nbest-rover`` control file for consensus ``weights`` and posterior ``scale``,
+    as ``nbest-optimize -write-rover-control`` writes it: one ``DIR<TAB>WEIGHT +`` line
+    per extra score folder, then ``NBEST_DIR<TAB>lmw wtw 1.0 max_nbest scale``.
+
+    nbest-rover weights the acoustic score by 1, so every weight and the scale are
+    divided by the acoustic weight (posteriors ``10^(total / scale)`` equal asr_kd's
+    ``exp(total / S)``; see :func:`srilm_weights` for the units).  ``score_dirs``:
+    key -> the folder holding that score (``--srilm-scores``).  InputError when the
+    acoustic weight is 0 or a weighted key has no folder.
+    """
+    s = srilm_weights(weights, am, lm)
+    a = s["weights"][0]
+    if not a:
+        raise InputError(f"an nbest-rover control file needs a non-zero weight on the "
+                         f"acoustic score {s['order'][0]!r} (rover weights it by 1)")
+    missing = [k for k, w in s["score_dirs"] if w and k not in score_dirs]
+    if missing:
+        raise InputError(f"no SRILM score folder for {', '.join(missing)}: read the list with "
+                         f"--srilm-scores {missing[0]}=DIR (convert-nbest --to srilm writes "
+                         f"OUT/{missing[0]}), or give it weight 0")
+    g = lambda x: f"{x:.10g}"  # noqa: E731
+    lines = [f"{os.path.abspath(score_dirs[k])}\t{g(w)} +" for k, w in s["score_dirs"]
+             if k in score_dirs]
+    lines.append(f"{os.path.abspath(nbest_dir)}\t{g(s['rescore_lmw'])} {g(s['rescore_wtw'])} "
+                 f"1.0 {int(max_nbest)} {g(scale / a)}")
+    return "\n".join(lines) + "\n"
 
 
 def format_srilm_weights(s: dict) -> list[str]:
