@@ -83,6 +83,8 @@ def register(subparsers) -> None:
     from .scoringopts import add_noise_options, add_srilm_scores_option
     add_srilm_scores_option(p)
     add_noise_options(p)
+    from .tunestart import add_start_args
+    add_start_args(p)
     p.add_argument("--curve-out", help="also write the curve as JSON "
                    '({"key": ..., "best": ..., "wer": ..., "points": [[weight, WER], ...]})')
     p.set_defaults(func=run)
@@ -131,8 +133,9 @@ def run(args) -> int:
                          args.nbest)
     warn_case(nbest, "tune")
     errors = hyp_error_matrix(nbest)
+    from .tunestart import start_options
     res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors,
-                       signed=[k for k in args.signed.split(",") if k])
+                       signed=[k for k in args.signed.split(",") if k], **start_options(args))
     guard = None
     if args.fallback:
         from ..tune import guard_weights
@@ -140,7 +143,7 @@ def run(args) -> int:
         guard = guard_weights(nbest, keys, res.weights, parse_weights(args.fallback, None),
                               wip=args.wip, signed=[k for k in args.signed.split(",") if k],
                               folds=args.folds, confidence=args.fallback_confidence,
-                              errors=errors)
+                              errors=errors, **start_options(args))
         res.weights = guard.weights
     r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
     res.wer, res.errors = r.wer, r.errors  # of the weights written (the fallback's if taken)
@@ -192,11 +195,13 @@ def run_consensus(args, nbest, keys, res, onebest, errors) -> int:
     from ..consensus import consensus_decode
     from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer
     from ..tune_consensus import SCALE, tune_consensus
+    from .tunestart import start_options
 
     print("1-best: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items())
           + "  " + kaldi_wer_line(onebest))
     c = tune_consensus(nbest, keys, wip=args.wip, signed=[k for k in args.signed.split(",") if k],
-                       start=res.weights, errors=errors, log=print)
+                       start=res.weights, errors=errors, log=print,
+                       fixed=start_options(args)["fixed"])
     r = texts_wer(nbest, consensus_decode(nbest, c.weights, c.scale), errors)
     out = {**c.weights, "decode": "consensus", SCALE: c.scale}
     from ..tuned_on import TUNED_ON, record
