@@ -20,6 +20,12 @@ minimization in N-best list rescoring", Eurospeech 1997).  Per utterance:
    posterior 1 on the first hypothesis with the highest total, 0 elsewhere, so
    the consensus output is exactly the 1-best hypothesis (our addition; SRILM
    treats 0 as "use the LM weight").
+   Repeated hypotheses (the same word sequence more than once, e.g. two
+   segmentations of one string, or HyPoradise's filled slots) are one word
+   string: they are merged into one entry whose posterior is the sum of theirs
+   (its total the log-sum-exp ``S * log sum exp(total / S)``; the maximum at
+   ``S = 0``), aligned once at that total's place in the order; every copy shares
+   its path.  (Dropping the repeats instead, as ``--dedup`` does, loses their mass.)
 4. Alignment.  The hypotheses are aligned one by one, in that order, into a
    mesh: an ordered list of columns, each a map word -> posterior mass, where
    the empty word ``""`` (SRILM's ``*DELETE*``) holds the mass of hypotheses
@@ -177,20 +183,45 @@ def alignment_order(totals: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(totals, dtype=np.float64), kind="stable")
 
 
+def merged_totals(groups: list[list[int]], totals: np.ndarray, scale: float) -> np.ndarray:
+    """The total of each group of repeated hypotheses (G,): ``scale * logsumexp(totals /
+    scale)`` over its members, their maximum at ``scale == 0``; a lone member's own."""
+    out = np.empty(len(groups))
+    for g, members in enumerate(groups):
+        t = totals[members]
+        if len(members) == 1 or scale == 0:
+            out[g] = t.max()
+        else:
+            m = t.max()
+            out[g] = m + scale * math.log(float(np.exp((t - m) / scale).sum()))
+    return out
+
+
 def build_mesh(hyps: Sequence[Sequence[str]], totals: np.ndarray, scale: float
                ) -> tuple[Mesh, np.ndarray]:
     """Mesh of one utterance's hypotheses (word lists) with weighted ``totals`` (N,).
 
     Returns the mesh and the alignment order (N,): ``mesh.paths[k]`` belongs to
-    hypothesis ``order[k]``.
+    hypothesis ``order[k]``.  Repeats of a word sequence are aligned once, with the
+    sum of their posteriors, and share that path (rule 3).
     """
     totals = np.asarray(totals, dtype=np.float64)
     post = posteriors(totals, scale)
-    order = alignment_order(totals)
-    mesh = Mesh()
-    for k in order:
-        mesh.align(hyps[k], float(post[k]))
-    return mesh, order
+    first: dict[tuple, int] = {}
+    groups: list[list[int]] = []
+    for k, h in enumerate(hyps):
+        g = first.setdefault(tuple(h), len(groups))
+        if g == len(groups):
+            groups.append([])
+        groups[g].append(k)
+    mesh, order = Mesh(), []
+    for g in alignment_order(merged_totals(groups, totals, scale)):
+        members = groups[g]
+        mesh.align(hyps[members[0]], float(post[members].sum()))
+        for _ in members[1:]:
+            mesh.paths.append(list(mesh.paths[-1]))  # later column inserts reach copies too
+        order += members
+    return mesh, np.array(order, dtype=np.int64)
 
 
 def weighted_totals(nbest: NBest, weights: Mapping[str, float]) -> list[np.ndarray]:
@@ -203,13 +234,32 @@ def weighted_totals(nbest: NBest, weights: Mapping[str, float]) -> list[np.ndarr
     return [tot[i, :len(u.hyps)] for i, u in enumerate(nbest)]
 
 
+def consensus_meshes(nbest: NBest, weights: Mapping[str, float], scale: float) -> list[Mesh]:
+    """The mesh of every utterance (an empty mesh for one without hypotheses)."""
+    if scale < 0 or not math.isfinite(scale):
+        raise ValueError(f"posterior scale must be finite and >= 0, got {scale}")
+    return [build_mesh([h.words for h in u.hyps], tot, scale)[0]
+            for u, tot in zip(nbest, weighted_totals(nbest, weights))]
+
+
 def consensus_decode(nbest: NBest, weights: Mapping[str, float], scale: float,
                      deletion_bias: float = 1.0) -> list[str]:
     """Consensus hypothesis text per utterance (``""`` for an utterance without hypotheses)."""
-    if scale < 0 or not math.isfinite(scale):
-        raise ValueError(f"posterior scale must be finite and >= 0, got {scale}")
-    out = []
-    for u, tot in zip(nbest, weighted_totals(nbest, weights)):
-        mesh, _ = build_mesh([h.words for h in u.hyps], tot, scale)
-        out.append(" ".join(mesh.consensus(deletion_bias)))
-    return out
+    return [" ".join(m.consensus(deletion_bias))
+            for m in consensus_meshes(nbest, weights, scale)]
+
+
+SRILM_DELETE = "*DELETE*"   # SRILM's name of the empty word in a mesh file
+
+
+def mesh_text(mesh: Mesh, name: str) -> str:
+    """``mesh`` in SRILM's word-mesh format (wlat-format(5), as ``nbest-lattice -write``
+    writes it): ``name``, ``numaligns``, ``posterior`` (the total mass), then one
+    ``align POS WORD POSTERIOR ...`` line per column, words in order of appearance and
+    the empty word as ``*DELETE*``.  Posteriors are those of the alignment, before
+    any deletion bias."""
+    lines = [f"name {name}", f"numaligns {len(mesh.columns)}", f"posterior {mesh.total:.10g}"]
+    for i, col in enumerate(mesh.columns):
+        lines.append(f"align {i} " + " ".join(
+            f"{SRILM_DELETE if w == EMPTY else w} {p:.10g}" for w, p in col.items()))
+    return "\n".join(lines) + "\n"

@@ -19,6 +19,24 @@ import torch
 from .ops import KDConfig, TeacherTopK, kd_loss
 
 
+def check_impl(cfg: KDConfig, device) -> None:
+    """Refuse, before any work, a loss implementation that cannot run on ``device``:
+    ``impl="triton"`` needs a CUDA device and Triton installed (``"auto"`` falls back
+    to the torch implementation by itself)."""
+    from .errors import DependencyError, DeviceError
+    from .ops import triton_available
+
+    if cfg.impl != "triton":
+        return
+    if torch.device(device).type != "cuda":
+        raise DeviceError(f"the Triton KD loss (--kd-impl / kd.impl triton) needs a CUDA device, "
+                          f"but this run is on {torch.device(device).type}: use --kd-impl torch "
+                          "(or auto, which picks Triton on CUDA)")
+    if not triton_available():
+        raise DependencyError("the Triton KD loss (--kd-impl / kd.impl triton) needs Triton: "
+                              "pip install 'asr_kd[gpu]', or use --kd-impl torch")
+
+
 # The older name of the distillation settings: KDConfig now carries the
 # implementation choice too, so one type serves the loss, the YAML and the CLI.
 KDSettings = KDConfig

@@ -143,6 +143,37 @@ def quantize_torch(model: LstmLM) -> LstmLM:
             copy.deepcopy(model).float().eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
 
 
+def check_graph_shapes(session, cfg: LMConfig, path: str) -> None:
+    """InputError naming the mismatch when the graph's inputs and outputs are not the
+    ones :class:`OnnxLM` feeds for ``cfg``: tokens (B, T), h0/c0 and h1/c1
+    (num_layers, B, hidden_dim), logprobs (B, T, vocab_size).
+
+    A config.json edited (or copied from another export) beside a model.onnx would
+    otherwise fail inside onnxruntime on the first batch; symbolic axes (batch,
+    time) match anything.
+    """
+    state = (("num_layers", cfg.num_layers), None, ("hidden_dim", cfg.hidden_dim))
+    want = {"tokens": (None, None), "h0": state, "c0": state,
+            "logprobs": (None, None, ("vocab_size", cfg.vocab_size)), "h1": state, "c1": state}
+    have = {a.name: a.shape for a in list(session.get_inputs()) + list(session.get_outputs())}
+    missing = [n for n in INPUTS + OUTPUTS if n not in have]
+    if missing:
+        raise InputError(f"the ONNX graph has no {', '.join(missing)} (inputs "
+                         f"{', '.join(a.name for a in session.get_inputs())}): not a model "
+                         "written by asr-kd export", path)
+    for name, dims in want.items():
+        shape = list(have[name] or [])
+        if len(shape) != len(dims):
+            raise InputError(f"the ONNX graph's {name} has {len(shape)} axes, expected "
+                             f"{len(dims)}", path)
+        for dim, got in zip(dims, shape):
+            if dim is not None and isinstance(got, int) and got != dim[1]:
+                shown = ", ".join(str(d) for d in shape)
+                raise InputError(f"{CONFIG} says {dim[0]} {dim[1]} but the ONNX graph's {name} "
+                                 f"is ({shown}): the config does not belong to this model.onnx "
+                                 "(export the model again)", path)
+
+
 class OnnxLM(TokenScoring, nn.Module):
     """An exported LM run by onnxruntime: a :class:`~asr_kd.lm.LanguageModel` that can score.
 
@@ -171,6 +202,7 @@ class OnnxLM(TokenScoring, nn.Module):
         except Exception as e:  # onnxruntime raises its own exception types
             msg = " ".join(str(e).split())[:200]
             raise InputError(f"cannot load the ONNX model ({msg})", path) from None
+        check_graph_shapes(self.session, cfg, path)
 
     @property
     def vocab_size(self) -> int:

@@ -7,6 +7,9 @@
   stream, no tokens dropped.
 
 Tokens counted are the predicted ones (words plus one ``</s>`` per sentence).
+``word_ppl`` is the same log-likelihood per word (the text's words plus one
+``</s>`` per sentence): equal to ``ppl`` for a word vocabulary, and the number
+to compare across tokenizers for a SentencePiece model, whose ``ppl`` is per piece.
 Words outside a word vocabulary are scored as ``<unk>`` (as PTB does, where
 rare words are already ``<unk>``) and counted in ``oov``.
 """
@@ -22,7 +25,8 @@ from .corpus import IGNORE_INDEX, SentenceBatches
 @torch.no_grad()
 def perplexity(model, tokenizer, sentences: list[str], mode: str = "stream",
                device="cpu", batch_size: int = 64, bptt: int = 256, quiet: bool = True) -> dict:
-    """{'ppl', 'tokens', 'oov', 'sentences', 'nll'} for ``sentences`` under ``model``."""
+    """{'ppl', 'tokens', 'oov', 'sentences', 'nll', 'words', 'word_ppl'} for ``sentences``
+    under ``model`` (``words`` counts one ``</s>`` per sentence, as ``tokens`` does)."""
     from .progress import progress
 
     if mode not in ("stream", "sentence"):
@@ -53,5 +57,7 @@ def perplexity(model, tokenizer, sentences: list[str], mode: str = "stream",
             lp, state = model.token_logprobs(x, y, state)
             nll -= float(lp.double().sum())
             ntok += y.numel()
+    words = sum(len(s.split()) for s in sentences) + len(sentences)
     return {"ppl": math.exp(nll / max(ntok, 1)), "tokens": ntok, "oov": oov,
-            "sentences": len(sentences), "nll": nll}
+            "sentences": len(sentences), "nll": nll, "words": words,
+            "word_ppl": math.exp(nll / max(words, 1))}

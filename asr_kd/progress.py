@@ -16,6 +16,7 @@ use as a context manager.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -140,14 +141,30 @@ class _Silent:
         pass
 
 
+_silenced = False
+
+
+@contextlib.contextmanager
+def silenced(on: bool = True):
+    """Within the block, every :func:`progress` is silent whatever its caller asks
+    (a command's ``--quiet``, for the readers and scorers it calls)."""
+    global _silenced
+    before, _silenced = _silenced, _silenced or bool(on)
+    try:
+        yield
+    finally:
+        _silenced = before
+
+
 def progress(iterable=None, total: int | None = None, desc: str = "", unit: str = "it",
              quiet: bool = False, initial: int = 0, leave: bool = True, file=None):
     """A progress reporter over ``iterable`` (or one to ``update`` by hand, given ``total``).
 
     A tqdm bar when ``file`` (default stderr) is a terminal, :class:`LineProgress`
-    otherwise, nothing when ``quiet`` or ``ASR_KD_PROGRESS_SECONDS=0``.  ``leave=False`` clears a terminal bar at the end.
+    otherwise, nothing when ``quiet``, within :func:`silenced` or with
+    ``ASR_KD_PROGRESS_SECONDS=0``.  ``leave=False`` clears a terminal bar at the end.
     """
-    if quiet or log_interval() == 0:
+    if quiet or _silenced or log_interval() == 0:
         return _Silent(iterable)
     stream = file if file is not None else sys.stderr
     try:

@@ -99,9 +99,10 @@ def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
         lm = missing if s.models else None
         cfgs = [_load(os.path.join(d, "config.json"), lm) for d in s.models]
         params, mb = _model_size(cfgs)
+        ppl = _load(os.path.join(exp, "ppl", f"{s.name}.json"), lm) or {}
         row = {"system": s.name, "models": s.models, "params": params, "size_mb": mb,
                **dict(zip(("training", "seeds"), _training(cfgs))),
-               "ppl": (_load(os.path.join(exp, "ppl", f"{s.name}.json"), lm) or {}).get("ppl"),
+               "ppl": ppl.get("ppl"), **_ppl_kind(ppl),
                "curve": _load(os.path.join(exp, "score", s.name, "curve.json")),
                "weights": _load(os.path.join(exp, "score", s.name, "weights.json"), missing)}
         for st in sets:
@@ -109,15 +110,27 @@ def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
             stats = _load(os.path.join(exp, "rescore", f"{st}.{s.name}.stats.json"), lm)
             row[f"{st}_hyps_per_s"] = stats.get("hyps_per_s") if stats else None
         rows.append(row)
-    res = {"systems": rows, "sets": sets, "comparisons": load_comparisons(exp),
+    res = {"systems": rows, "sets": sets,
+           "comparisons": load_comparisons(exp, [s.name for s in systems], sets),
            "noise": _noise_filters(rows, sets)}
     if missing:  # (absent when complete: a complete run's results.json is as it always was)
         res["missing"] = missing
     return res
 
 
-def load_comparisons(exp: str) -> list[dict]:
-    """The ``exp/compare/<set>.<a>_vs_<b>.json`` files (``asr-kd compare --json``)."""
+def _ppl_kind(ppl: dict) -> dict:
+    """What a system's perplexity is: ``ppl_mode`` (stream | sentence), ``ppl_unit``
+    (word | token: per SentencePiece piece) and ``word_ppl`` (per word, for every
+    tokenizer), from ``asr-kd ppl --json``; None where the file does not say."""
+    return {"ppl_mode": ppl.get("mode"), "ppl_unit": ppl.get("unit"),
+            "word_ppl": ppl.get("word_ppl")}
+
+
+def load_comparisons(exp: str, systems: list[str] | None = None,
+                     sets: list[str] | None = None) -> list[dict]:
+    """The ``exp/compare/<set>.<a>_vs_<b>.json`` files (``asr-kd compare --json``);
+    with ``systems`` / ``sets``, only those between two of the systems on one of the
+    sets (a folder reused for other runs holds comparisons of systems not reported)."""
     comparisons = []
     cdir = os.path.join(exp, "compare")
     if os.path.isdir(cdir):
@@ -127,6 +140,9 @@ def load_comparisons(exp: str) -> list[dict]:
                 if c:
                     st, pair = fn[:-5].split(".", 1)
                     a, b = pair.split("_vs_")
+                    if (systems is not None and not {a, b} <= set(systems)) or \
+                            (sets is not None and st not in sets):
+                        continue
                     boot, sign = c.get("bootstrap", {}), c.get("sign_test", {})
                     comparisons.append({
                         "set": st, "a": a, "b": b, "wer_a": c.get("a", {}).get("wer"),
@@ -177,7 +193,8 @@ def combine_runs(runs: list[dict], comparisons: list[dict]) -> dict:
         row = dict(per[0])
         ppls = [p.get("ppl") for p in per]
         row.update(ppl=mean(ppls), ppl_min=min((x for x in ppls if x is not None), default=None),
-                   ppl_max=max((x for x in ppls if x is not None), default=None))
+                   ppl_max=max((x for x in ppls if x is not None), default=None),
+                   word_ppl=mean([p.get("word_ppl") for p in per]))
         row["seeds"] = [x for p in per for x in p.get("seeds") or []]
         for st in sets:
             scores = [p.get(st) for p in per]
@@ -188,8 +205,9 @@ def combine_runs(runs: list[dict], comparisons: list[dict]) -> dict:
             row[st] = {"wer": mean(wers), "wer_min": min(wers), "wer_max": max(wers),
                        "wers": wers, "ser": mean([x.get("ser") for x in scores]),
                        "oracle_wer": mean([x.get("oracle_wer") for x in scores]),
-                       **{k: scores[0][k] for k in ("noise", "decode", "posterior_scale")
-                          if k in scores[0]}}
+                       **{k: mean([x.get(k) for x in scores]) for k in ("sub", "del", "ins")},
+                       **{k: scores[0][k] for k in ("noise", "decode", "posterior_scale",
+                                                    "utts", "words") if k in scores[0]}}
             row[f"{st}_hyps_per_s"] = mean([p.get(f"{st}_hyps_per_s") for p in per])
         rows.append(row)
     res = {"systems": rows, "sets": sets, "comparisons": comparisons, "runs": len(runs),
@@ -251,6 +269,45 @@ def _row_name(system: str, scores: dict) -> str:
     return system
 
 
+def _ppl_column(rows: list[dict]):
+    """(header, cell function) of the perplexity column: per word where known (a
+    SentencePiece model's per-piece perplexity is not comparable with a word model's),
+    with the mode (stream | sentence) and unit in the header when every row agrees,
+    else in each cell."""
+    def value(r):
+        return r.get("word_ppl") if r.get("word_ppl") is not None else r.get("ppl")
+
+    def unit(r):
+        if r.get("word_ppl") is not None or r.get("ppl_unit") == "word":
+            return "per word"
+        return "per token" if r.get("ppl_unit") == "token" else "unit not recorded"
+
+    def kind(r):
+        return f"{r.get('ppl_mode') or 'mode not recorded'}, {unit(r)}"
+
+    have = [r for r in rows if value(r) is not None]
+    kinds = {kind(r) for r in have}
+    if len(kinds) <= 1:
+        head = f"ppl ({kinds.pop()})" if kinds else "ppl"
+        return head, lambda r: _fmt(value(r), ".1f")
+    return "ppl", lambda r: ("-" if value(r) is None else f"{value(r):.1f} ({kind(r)})")
+
+
+def _set_size(rows: list[dict], st: str) -> list[str]:
+    """The line under a set's heading: its utterances and reference words (after the
+    scoring filter), as ``score --json`` counted them; says so when systems differ."""
+    sizes = {(sc.get("utts"), sc.get("words")) for sc in (r.get(st) for r in rows)
+             if sc and sc.get("words") is not None}
+    if not sizes:
+        return []
+    if len(sizes) == 1:
+        utts, words = sizes.pop()
+        return [f"{utts:,} utterances, {words:,} reference words.", ""]
+    shown = ", ".join(f"{u:,} / {w:,}" for u, w in sorted(sizes, key=str))
+    return [f"**The systems were scored on different sets** (utterances / reference words: "
+            f"{shown}): their WERs are not comparable.", ""]
+
+
 def markdown(res: dict) -> str:
     """The report as Markdown tables."""
     rows, sets = res["systems"], res["sets"]
@@ -273,13 +330,14 @@ def markdown(res: dict) -> str:
         out += [f"Scoring filter (words removed from hypotheses and references before WER, "
                 f"SER and oracle): {shown}{note}", ""]
     first = next((r for r in rows if r["system"] == "first_pass"), None)
+    ppl_head, ppl_cell = _ppl_column(rows)
     for st in sets:
         # WER change relative to the first pass, in percent of its WER (-5.0: 5 % fewer errors).
         base = ((first or {}).get(st) or {}).get("wer")
-        out += [f"## {st}", "",
+        out += [f"## {st}", ""] + _set_size(rows, st) + [
                 "| system | WER | rel. to first pass % | SER | oracle WER | params | % of teacher | "
-                "MB | ppl | hyps/s |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
+                f"MB | {ppl_head} | hyps/s | sub | del | ins |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             sc = r.get(st) or {}
             rel = (100.0 * r["params"] / teacher["params"]) if (teacher and r["params"]) else None
@@ -290,8 +348,9 @@ def markdown(res: dict) -> str:
             out.append(f"| {_row_name(r['system'], sc)} | {wer} | {_fmt(gain, '+.1f')} | "
                        f"{_fmt(sc.get('ser'))} | "
                        f"{_fmt(sc.get('oracle_wer'))} | {_fmt(r['params'], ',d') if r['params'] else '-'} | "
-                       f"{_fmt(rel, '.1f')} | {_fmt(r['size_mb'], '.2f')} | {_fmt(r['ppl'], '.1f')} | "
-                       f"{_fmt(r.get(f'{st}_hyps_per_s'), '.0f')} |")
+                       f"{_fmt(rel, '.1f')} | {_fmt(r['size_mb'], '.2f')} | {ppl_cell(r)} | "
+                       f"{_fmt(r.get(f'{st}_hyps_per_s'), '.0f')} | "
+                       + " | ".join(_fmt(sc.get(k), ".0f") for k in ("sub", "del", "ins")) + " |")
         out.append("")
     if res["comparisons"]:
         out += ["## Significance (bootstrap over utterances)", "",
@@ -355,32 +414,37 @@ def plots(res: dict, out_dir: str) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for st, marker, color in zip(sets, "os^D", ("C0", "C1", "C2", "C3")):
-        have = [r for r in rows if r["params"] and r.get(st)]
-        ax.scatter([r["params"] / 1e6 for r in have], [r[st]["wer"] for r in have],
+        # size on disk, not parameters: an int8 export has the fp32 model's parameters
+        have = [r for r in rows if r.get("size_mb") and r.get(st)]
+        ax.scatter([r["size_mb"] for r in have], [r[st]["wer"] for r in have],
                    marker=marker, color=color, label=st)
         for r in have:
-            ax.annotate(r["system"], (r["params"] / 1e6, r[st]["wer"]), fontsize=8,
+            ax.annotate(r["system"], (r["size_mb"], r[st]["wer"]), fontsize=8,
                         xytext=(3, 3), textcoords="offset points")
-        first = next((r for r in rows if not r["params"] and r.get(st)), None)
+        first = next((r for r in rows if not r.get("size_mb") and r.get(st)), None)
         if first:
             ax.axhline(first[st]["wer"], ls="--", lw=0.8, color=color,
                        label=f"{st} first pass")
     ax.legend(fontsize=8)
-    ax.set_xlabel("LM parameters (millions)")
+    ax.set_xlabel("LM size (MB)")
     ax.set_ylabel("WER (%)")
     ax.set_title("WER against LM size")
     save(fig, "wer_vs_size.png")
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    keys = []
     for r in rows:
         c = r.get("curve")
-        if c and c.get("points") and c.get("key") != "posterior_scale":  # not an LM weight
+        if c and c.get("points") and c.get("key") != "posterior_scale":  # not a weight
             xs, ys = zip(*c["points"])
             ax.plot(xs, ys, label=f"{r['system']} ({c['key']})")
-    ax.set_xlabel("LM weight (others at their best)")
+            keys.append(c["key"])
+    # tune's curve follows the LM's weight unless --lm-key named another one
+    what = "LM weight" if all(k.startswith("lm") for k in keys) else "weight in the legend"
+    ax.set_xlabel(f"{what} (others at their best)")
     ax.set_ylabel("dev WER (%)")
     ax.legend(fontsize=8)
-    ax.set_title("WER against LM weight on dev")
+    ax.set_title(f"WER against the {what} on dev")
     save(fig, "wer_vs_lm_weight.png")
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -410,7 +474,9 @@ def write_report(exp: str, systems: list[System], sets: list[str], out_dir: str,
         check_distinct_runs(runs)
     os.makedirs(out_dir, exist_ok=True)
     if runs:
-        res = combine_runs([load_results(d) for d in runs], load_comparisons(exp))
+        loaded = [load_results(d) for d in runs]
+        res = combine_runs(loaded, load_comparisons(
+            exp, [r["system"] for r in loaded[0]["systems"]], loaded[0]["sets"]))
     else:
         res = collect(exp, systems, sets)
     md = markdown(res)

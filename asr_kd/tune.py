@@ -43,6 +43,13 @@ then prefer the smallest move, then the first candidate (grid order puts small
 weights first).  Candidate weights are rounded to 10 significant digits of a
 normalised unit (so 0 stays 0 and 1.025 is not 1.0250000000000001).
 
+Start weights and fixed keys (``start``, ``fixed``; SRILM nbest-optimize's
+``-init-lambdas``, whose ``=w`` fixes a weight): the start weights, divided by the
+first key's, are one more start point of the full search, so the result is never
+worse on dev than they are; a fixed key keeps its start value throughout (it is
+in no grid and no line search) and the subsets searched are those of the other
+keys.
+
 Guarantee: since refinement never accepts a worse point and every subset's
 solution is a start, adding a score key (anywhere after the first) or ``wip``
 never gives more dev errors than tuning without it.  Measured on random 8-utterance
@@ -54,7 +61,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -170,6 +177,10 @@ class _Search:
         # 1.0250000000000001, in the weights file, and 0 stays exactly 0.
         self.decimals = [int(9 - np.floor(np.log10(u))) for u in unit]
         self.memo: dict[tuple[int, ...], tuple[np.ndarray, int]] = {}
+        # every search starts from base: the first key at 1, fixed keys at their values
+        self.base = np.zeros(len(unit))
+        self.base[0] = 1.0
+        self.extra_starts: dict[tuple[int, ...], list] = {}  # free set -> [(w, errors)]
         self.bar = None  # progress over the 2^k subset searches (tune_weights sets it)
 
     def rnd(self, f: int, x: np.ndarray) -> np.ndarray:
@@ -194,8 +205,7 @@ class _Search:
         return d
 
     def grid(self, free: tuple[int, ...]) -> tuple[np.ndarray, int]:
-        w = np.zeros(len(self.unit))
-        w[0] = 1.0
+        w = self.base.copy()
         size = 0
         for r in range(1, MAX_DENSITY + 1):  # the densest grid within max_grid
             n = np.prod([len(_axis_values(self.is_signed[f], r)) for f in free])
@@ -246,11 +256,10 @@ class _Search:
         if free in self.memo:
             return self.memo[free]
         if not free:
-            w = np.zeros(len(self.unit))
-            w[0] = 1.0
+            w = self.base.copy()
             res = (w, int(self.p.errors(w[None])[0]))
         else:
-            starts = [self.grid(free)]
+            starts = [self.grid(free)] + self.extra_starts.get(free, [])
             for i in reversed(range(len(free))):  # without the last weight first
                 sub = self.run(free[:i] + free[i + 1:])
                 if not any(np.array_equal(sub[0], s[0]) for s in starts):
@@ -266,18 +275,74 @@ class _Search:
         return res
 
 
+def default_curve_key(names: Sequence[str]) -> str:
+    """The weight whose WER curve ``tune`` shows when none is named: the LM's.
+
+    Among the free weights (all but the first, which is fixed at 1): the first
+    ``lm:NAME`` (a rescoring LM), else ``lm`` (ESPnet), ``lm0`` (the first pass's LM),
+    else the first key starting with ``lm``; else the second weight (``wip`` when it is
+    the only free one), else the first.  The order of ``--scores`` is the recogniser's
+    (ESPnet's is ``decoder,ctc,lm``), so "the second key" would often be no LM at all.
+    """
+    free = list(names[1:])
+    for pick in ([n for n in free if n.startswith("lm:")], [n for n in free if n == "lm"],
+                 [n for n in free if n == "lm0"], [n for n in free if n.startswith("lm")],
+                 free, list(names)):
+        if pick:
+            return pick[0]
+    raise InputError("no score keys to tune")
+
+
+def start_vector(names: Sequence[str], is_signed: Sequence[bool],
+                 start: Mapping[str, float] | None, fixed: Sequence[str]) -> np.ndarray | None:
+    """``start`` as a weight vector over ``names`` (F,), divided by the first key's weight
+    (1 when it is left out); None without ``start``.  InputError for keys not tuned, a
+    first weight <= 0, a negative weight that may not be, or a fixed key without a value."""
+    fixed = list(fixed)
+    bad = [k for k in fixed if k not in names[1:]]
+    if bad:
+        raise InputError(f"fixed keys {', '.join(bad)} are not tuned keys after the first "
+                         f"({', '.join(names[1:]) or 'none'}); the first is always 1")
+    if start is None:
+        if fixed:
+            raise InputError("fixed keys need start weights to be fixed at (--start)")
+        return None
+    start = dict(start)
+    unknown = [k for k in start if k not in names]
+    if unknown:
+        raise InputError(f"start weights for {', '.join(unknown)}, which are not tuned "
+                         f"(tuned: {', '.join(names)})")
+    missing = [k for k in fixed if k not in start]
+    if missing:
+        raise InputError(f"fixed keys {', '.join(missing)} have no start weight")
+    first = float(start.get(names[0], 1.0))
+    if not first > 0:
+        raise InputError(f"the start weight of the first key {names[0]!r} must be > 0 (it is "
+                         f"the unit of the others), got {first:g}")
+    w = np.array([float(start.get(n, 0.0)) / first for n in names])
+    neg = [n for n, v, sg in zip(names, w, is_signed) if v < 0 and not sg]
+    if neg:
+        raise InputError(f"negative start weight for {', '.join(neg)}: only wip and --signed "
+                         "keys may be negative")
+    return w
+
+
 def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
                  lm_key: str | None = None, levels: int = 6, max_grid: int = 4096,
                  curve_points: int = 41, errors: list[np.ndarray] | None = None,
-                 signed: Sequence[str] = (), quiet: bool = False) -> TuneResult:
+                 signed: Sequence[str] = (), quiet: bool = False,
+                 start: Mapping[str, float] | None = None,
+                 fixed: Sequence[str] = ()) -> TuneResult:
     """Search weights for ``keys`` (first fixed at 1.0) and optionally ``wip``.
 
-    ``lm_key`` names the weight whose WER curve is returned (default: the second
-    key, else wip).  Every utterance needs a reference.  ``errors``:
+    ``lm_key`` names the weight whose WER curve is returned (default:
+    :func:`default_curve_key`, the LM's weight).  Every utterance needs a reference.  ``errors``:
     :func:`hyp_error_matrix` output, when the caller has it already.
     ``signed``: score keys whose weight may be negative, like ``wip`` (e.g. an
     ``oov:NAME`` count used as an OOV penalty); they start at 0.  ``quiet``: no
-    progress (:mod:`asr_kd.progress`) over the 2^k subset searches.
+    progress (:mod:`asr_kd.progress`) over the 2^k subset searches.  ``start``:
+    weights (any scale; keys left out are 0) that are one more start point;
+    ``fixed``: keys kept at their ``start`` value (module docstring).
     """
     keys = list(keys)
     if not keys:
@@ -285,7 +350,7 @@ def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
     if len(set(keys)) != len(keys) or WIP in keys:
         raise InputError(f"score keys must be distinct and not {WIP!r}: {','.join(keys)}")
     names = keys + ([WIP] if wip else [])
-    lm_key = lm_key or (names[1] if len(names) > 1 else keys[0])
+    lm_key = lm_key or default_curve_key(names)
     if lm_key not in names:
         raise InputError(f"--lm-key {lm_key!r} is not one of {','.join(names)}")
     unknown = [k for k in signed if k not in keys[1:]]
@@ -296,10 +361,15 @@ def tune_weights(nbest: NBest, keys: Sequence[str], wip: bool = False,
     spread = feature_spreads(p.feats, p.mask)
     unit = spread[0] / spread  # normalised value 1 of each weight, in original units
     search = _Search(p, is_signed, unit, levels, max_grid)
+    w0 = start_vector(names, is_signed, start, fixed)
+    free = tuple(i for i in range(1, len(names)) if names[i] not in fixed)
+    if w0 is not None:
+        search.base[[names.index(k) for k in fixed]] = w0[[names.index(k) for k in fixed]]
+        search.extra_starts[free] = [(w0, int(p.errors(w0[None])[0]))]
     from .progress import progress
-    with progress(total=2 ** (len(names) - 1), desc="tune", unit="subset search",
+    with progress(total=2 ** len(free), desc="tune", unit="subset search",
                   quiet=quiet) as search.bar:
-        w, best_err = search.run(tuple(range(1, len(names))))
+        w, best_err = search.run(free)
 
     f = names.index(lm_key)
     top = max(2 * abs(w[f]), unit[f])
@@ -330,7 +400,9 @@ class GuardResult:
 def guard_weights(nbest: NBest, keys: Sequence[str], tuned: dict[str, float],
                   fallback: dict[str, float], wip: bool = False, signed: Sequence[str] = (),
                   folds: int = 5, confidence: float = 0.5,
-                  errors: list[np.ndarray] | None = None, seed: int = 0) -> GuardResult:
+                  errors: list[np.ndarray] | None = None, seed: int = 0,
+                  start: Mapping[str, float] | None = None,
+                  fixed: Sequence[str] = ()) -> GuardResult:
     """Keep ``tuned`` only if tuning generalises on this dev set; else use ``fallback``.
 
     Why: on a small dev set the minimum-WER weights of a weak feature (an LM that
@@ -366,7 +438,7 @@ def guard_weights(nbest: NBest, keys: Sequence[str], tuned: dict[str, float],
         test = [i for i in range(len(nbest)) if i % folds == f]
         part = NBest([nbest.utts[i] for i in train])
         w = tune_weights(part, keys, wip=wip, signed=signed, quiet=True,
-                         errors=[errors[i] for i in train]).weights
+                         errors=[errors[i] for i in train], start=start, fixed=fixed).weights
         held = NBest([nbest.utts[i] for i in test])
         cv[test] = errs_of(pick_best(held, w), test)
     fb = errs_of(pick_best(nbest, fallback), range(len(nbest)))

@@ -273,10 +273,12 @@ def tune_consensus(nbest: NBest, keys: Sequence[str], wip: bool = False,
                    signed: Sequence[str] = (), start: dict[str, float] | None = None,
                    errors: list[np.ndarray] | None = None, levels: int = 3, rounds: int = 2,
                    curve_points: int = 41,
-                   log: Callable[[str], None] | None = None) -> ConsensusTuneResult:
+                   log: Callable[[str], None] | None = None,
+                   fixed: Sequence[str] = ()) -> ConsensusTuneResult:
     """The search of the module docstring: weights for ``keys`` (first fixed at 1.0),
     ``wip`` if asked, and the posterior scale.  ``start``: 1-best weights to start
-    from (default: tuned here); ``errors``: ``hyp_error_matrix`` output if known."""
+    from (default: tuned here); ``errors``: ``hyp_error_matrix`` output if known;
+    ``fixed``: keys whose weight stays at its ``start`` value."""
     keys = list(keys)
     names = keys + ([WIP] if wip else [])
     if errors is None:
@@ -329,7 +331,8 @@ def tune_consensus(nbest: NBest, keys: Sequence[str], wip: bool = False,
                 starts.append(search.line_search(vec, search.axis(F), grid[1:] - vec[F]))
         vec, err = None, None
         for v, e in starts:  # the first refined start with the fewest errors wins
-            v, e = search.refine(v.copy(), e, tuple(range(1, F + 1)))
+            v, e = search.refine(v.copy(), e, tuple(i for i in range(1, F + 1)
+                                                    if i == F or names[i] not in fixed))
             if err is None or e < err:
                 vec, err = v, e
         lines.append(f"round {r}: search on this alignment: {err} errors at scale {vec[F]:g}")

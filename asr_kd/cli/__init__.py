@@ -26,6 +26,10 @@ import sys
 from ..errors import AsrKdError
 from ..threads import restore_threads, set_threads, threads_state
 
+# Commands that print progress through readers and scorers without a --quiet of their own:
+# build_parser gives them one (a command that defines it keeps its own).
+QUIET_COMMANDS = ("convert-nbest", "tune", "score", "compare")
+
 # Subcommand modules, in the order `asr-kd --help` lists them.
 COMMANDS = [
     "vocab", "train_lm", "ppl", "cache_teacher", "distill",
@@ -43,6 +47,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr-kd",
         description="Distil LSTM language models and rescore ASR N-best lists.")
+    parser.add_argument("--version", action="version", version=version())
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     sub.required = True
     for name in COMMANDS:
@@ -55,11 +60,27 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                 continue  # subcommand not built yet
             raise
         mod.register(sub)
-    for p in sub.choices.values():  # one place, so no command can miss it
+    for name, p in sub.choices.items():  # one place, so no command can miss it
+        if name in QUIET_COMMANDS and "--quiet" not in p._option_string_actions:
+            from .common import QUIET_HELP
+            p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
         p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                        help="CPU threads to use (default: $OMP_NUM_THREADS, else the cores "
                        "this process may run on); give N/K to each of K jobs run at once")
     return parser
+
+
+def version() -> str:
+    """``asr-kd VERSION (PACKAGE FOLDER)``: the installed distribution's version, and
+    where the code that runs comes from (a checkout on PYTHONPATH may differ)."""
+    from importlib import metadata
+
+    try:
+        v = metadata.version("asr_kd")
+    except metadata.PackageNotFoundError:
+        v = "(not installed)"
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return f"asr-kd {v} ({here})"
 
 
 def _positive_int(s: str) -> int:
@@ -105,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)  # before any command imports torch
     old_term = _on_sigterm_raise()
     try:
-        rc = args.func(args)
+        from ..progress import silenced
+        with silenced(getattr(args, "quiet", False)):
+            rc = args.func(args)
     except AsrKdError as e:  # InputError, TrainingError, DeviceError: one line, not a traceback
         print(f"asr-kd {args.command}: error: {e}", file=sys.stderr)
         return 2

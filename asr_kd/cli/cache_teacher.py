@@ -28,7 +28,9 @@ def register(sub) -> None:
                    help="how several teachers combine; default: the --config file's "
                    "kd.ensemble, else prob (recorded in the cache; distill takes it from there)")
     p.add_argument("--text", required=True, help="the training text distillation will use")
-    p.add_argument("--topk", type=int, default=32)
+    p.add_argument("--topk", type=int, default=32,
+                   help="teacher predictions kept per training token (default 32); distill's "
+                   "--trust-k must not exceed it")
     p.add_argument("--out", required=True, help="cache folder")
     p.add_argument("--config", help="the distillation YAML config (batching layout)")
     p.add_argument("--shard-tokens", type=int, default=1 << 22,

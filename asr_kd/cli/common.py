@@ -1,6 +1,7 @@
 """Options and set-up shared by the subcommands."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shlex
@@ -9,9 +10,17 @@ import sys
 from ..errors import InputError
 from ..fileio import check_writable
 
+QUIET_HELP = "no progress bars or progress lines (errors and warnings are still printed)"
+
+
+# --text-format of the commands that read a text (asr_kd.corpus.read_sentences).
+TEXT_FORMAT_HELP = ("auto: Kaldi text (first field an utterance id) when the first lines look "
+                    "like it, else plain; plain: every line a sentence; kaldi: the first field "
+                    "dropped (default: auto)")
+
 
 def add_common(p) -> None:
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.add_argument("--verbose", action="store_true", help="debug logging")
 
 
@@ -94,6 +103,49 @@ def training_out(args, command: str):
 
     check_out_kind(args.out, "trained", command)
     return output_lock(args.out, "model folder") if dist.is_main() else contextlib.nullcontext()
+def no_lone_log_on_failure(log_name: str):
+    """Decorator of a training command's ``run(args)``: when it fails (error, traceback or
+    signal) and ``args.out`` holds nothing but the ``<log_name>.log`` this run started,
+    the log is removed, and the folder too if this run made it.
+
+    A failure before the first checkpoint (bad text, bad option, a device that cannot
+    be used) would otherwise leave an ``--out`` folder that looks like a model folder
+    and holds only a log; the error itself is on stderr.  A folder with anything else
+    in it (a checkpoint, a log of an earlier run) is left as it is.
+    """
+    def decorate(run):
+        @functools.wraps(run)
+        def wrapped(args):
+            out = args.out
+            log_path = os.path.join(out, f"{log_name}.log")
+            made_folder, new_log = not os.path.lexists(out), not os.path.lexists(log_path)
+            try:
+                return run(args)
+            except BaseException:
+                if new_log:
+                    _remove_lone_log(out, log_path, made_folder)
+                raise
+        return wrapped
+    return decorate
+
+
+def _remove_lone_log(out: str, log_path: str, remove_folder: bool) -> None:
+    try:
+        if os.listdir(out) != [os.path.basename(log_path)]:
+            return
+    except OSError:
+        return
+    log = logging.getLogger("asr_kd")
+    for h in list(log.handlers):  # close the file before it goes
+        if getattr(h, "baseFilename", None) == os.path.abspath(log_path):
+            log.removeHandler(h)
+            h.close()
+    try:
+        os.unlink(log_path)
+        if remove_folder:
+            os.rmdir(out)
+    except OSError:
+        pass  # left as it is: the error the command reports matters more
 
 
 def resume_command(args) -> str:

@@ -1,4 +1,4 @@
-"""`asr-kd convert-nbest`: read an N-best set in any format, write JSONL or Kaldi.
+"""`asr-kd convert-nbest`: read an N-best set in any format, write JSONL, Kaldi or SRILM.
 
     asr-kd convert-nbest [--from FMT] [--to jsonl|kaldi|srilm] IN OUT [--ref REF]
                          [--nemo-n N] [--nemo-manifest M] [--words-txt W] [--dedup]
@@ -19,6 +19,7 @@ to read them back is printed.  ``--out-ref`` writes the references as Kaldi
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import InputError
@@ -33,11 +34,13 @@ def register(sub) -> None:
     p = sub.add_parser("convert-nbest", help="convert N-best lists between formats",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("input", metavar="IN", help="N-best file or folder")
-    p.add_argument("output", metavar="OUT", help="output file (jsonl) or folder (kaldi)")
+    p.add_argument("output", metavar="OUT", help="output file (jsonl) or folder (kaldi, srilm)")
     p.add_argument("--from", dest="src", choices=FORMATS, default=None,
                    help="input format (default: detect from IN)")
     p.add_argument("--to", dest="dst", choices=WRITABLE_FORMATS, default="jsonl",
-                   help="output format (default: jsonl)")
+                   help="output format: jsonl (asr_kd's own), kaldi "
+                   "(nbest-to-linear folder), srilm (one list per utterance; see --srilm-*) "
+                   "(default: jsonl)")
     p.add_argument("--ref", help="references: Kaldi text or sclite trn file")
     p.add_argument("--nemo-n", type=int, help="nemo: hypotheses per utterance")
     p.add_argument("--nemo-manifest", help="nemo: manifest JSONL giving ids and references")
@@ -46,10 +49,10 @@ def register(sub) -> None:
                    help="--to srilm: NBestList1.0 (bytelog total), NBestList2.0 (bytelog "
                    "word scores) or 3, headerless 'am lm nwords words' in log10, full "
                    "precision (default: 3)")
-    p.add_argument("--srilm-am", default="am", help="--to srilm: the acoustic score key "
-                   "(default: am)")
-    p.add_argument("--srilm-lm", default="lm0", help="--to srilm: the LM score key "
-                   "(default: lm0)")
+    p.add_argument("--srilm-am", metavar="KEY", help="the score key of SRILM's acoustic "
+                   "column, read (srilm input) and written (--to srilm) (default: am)")
+    p.add_argument("--srilm-lm", metavar="KEY", help="the score key of SRILM's LM column, "
+                   "read (srilm input) and written (--to srilm) (default: lm0)")
     p.add_argument("--out-ref", help="also write the references as Kaldi text")
     from .scoringopts import add_srilm_scores_option
     add_srilm_scores_option(p)
@@ -93,20 +96,27 @@ def run(args) -> int:
             raise InputError(f"--out-ref: {len(missing)} utterances have no reference "
                              f"(e.g. {', '.join(missing[:5])}); give --ref", args.input)
     wopts = {}
+    am, lm = args.srilm_am or "am", args.srilm_lm or "lm0"
     if args.dst == "srilm":
-        wopts = {"version": args.srilm_version, "am": args.srilm_am, "lm": args.srilm_lm}
+        wopts = {"version": args.srilm_version, "am": am, "lm": lm}
     write_nbest(nbest, args.output, args.dst, **wopts)
     if args.out_ref:
         with atomic_write(args.out_ref) as f:
             for u in nbest:
                 f.write(f"{u.utt} {u.ref}\n" if u.ref.strip() else f"{u.utt}\n")
     if args.dst == "srilm":
+        from ..nbest.io import SRILM_LIST
         from ..nbest.srilm import written_score_names
-        names = written_score_names(nbest, args.srilm_version, args.srilm_am, args.srilm_lm)
-        if names:
-            print("asr-kd convert-nbest: extra scores in score folders; read back with "
-                  + " ".join(f"--srilm-scores {k}={args.output}/{k}" for k in names),
-                  file=sys.stderr)
+        names = written_score_names(nbest, args.srilm_version, am, lm)
+        print(f"asr-kd convert-nbest: N-best files in utterance order (SRILM -nbest-files): "
+              f"{os.path.join(args.output, SRILM_LIST)}", file=sys.stderr)
+        back = [f"--srilm-scores {k}={args.output}/{k}" for k in names]
+        back += [f"{flag} {key}" for flag, key, default in (("--srilm-am", am, "am"),
+                                                            ("--srilm-lm", lm, "lm0"))
+                 if key != default and args.srilm_version != "1"]
+        if back:
+            print("asr-kd convert-nbest: read back with " + " ".join(back)
+                  + (" (extra scores in score folders)" if names else ""), file=sys.stderr)
     print(f"asr-kd convert-nbest: {len(nbest)} utterances, {nbest.num_hyps()} hypotheses "
           f"({src}) -> {args.output} ({args.dst})"
           + (f"; {dropped} repeated hypotheses dropped" if args.dedup else ""), file=sys.stderr)

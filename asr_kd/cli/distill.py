@@ -7,7 +7,7 @@ import os
 
 
 from ..config import kd_config
-from ..distill import KDObjective
+from ..distill import KDObjective, check_impl
 from .. import dist
 from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
@@ -16,7 +16,8 @@ from ..ops.kd_reference import ENSEMBLES, IMPLS
 from ..teacher_cache import TeacherCache
 from ..device import pick_device
 from ..train import Interrupted, train
-from .common import report_interrupted, resume_command, setup_training_logging, training_out
+from .common import (no_lone_log_on_failure, report_interrupted, resume_command,
+                     setup_training_logging, training_out)
 from .train_lm import add_training_args, build_model, prepare
 
 log = logging.getLogger("asr_kd")
@@ -80,6 +81,7 @@ def cache_ensemble(settings: KDConfig, cached: str | None, section: dict | None,
     return dataclasses.replace(settings, ensemble=cached)
 
 
+@no_lone_log_on_failure("distill")
 def run(args) -> int:
     with training_out(args, "distill"):
         return _run(args)
@@ -93,6 +95,7 @@ def _run(args) -> int:
     model_kw, tcfg, rest, tok, train_s, valid_s = prepare(args, sections={"kd"})
     settings = kd_config(rest.get("kd"), kd_flags(args), KD_FLAGS, args.config)
     device = pick_device(args.device)
+    check_impl(settings, device)
     teacher = cache = None
     if args.teacher:
         teacher, t_tok = load_models(args.teacher, device, settings.ensemble)

@@ -15,7 +15,9 @@ def register(sub) -> None:
         "utterances in input order (byte-identical to an unsharded run). cache: check that every "
         "shard of the cache folder is done and write its manifest.json. A missing shard is "
         "refused with a message listing it.")
-    p.add_argument("--kind", required=True, choices=["rescore", "cache"])
+    p.add_argument("--kind", required=True, choices=["rescore", "cache"],
+                   help="rescore: shards of asr-kd rescore --shard; cache: shards of asr-kd "
+                   "cache-teacher --shard")
     p.add_argument("target", help="rescore: the output file the shards were written for "
                    "(the --out of asr-kd rescore); cache: the cache folder")
     p.add_argument("--num-shards", type=int, default=None,

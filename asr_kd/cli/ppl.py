@@ -7,7 +7,7 @@ from ..corpus import read_sentences
 from ..modeldir import load_models
 from ..perplexity import perplexity
 from ..device import pick_device
-from .common import add_common, add_device
+from .common import TEXT_FORMAT_HELP, add_common, add_device
 
 
 def register(sub) -> None:
@@ -17,8 +17,12 @@ def register(sub) -> None:
     p.add_argument("--ensemble", default="prob", choices=["prob", "logit"],
                    help="how several models combine: average probabilities or logits")
     p.add_argument("--text", required=True, help="text (plain or Kaldi text)")
-    p.add_argument("--mode", default="stream", choices=["stream", "sentence"])
-    p.add_argument("--text-format", default="auto", choices=["auto", "plain", "kaldi"])
+    p.add_argument("--mode", default="stream", choices=["stream", "sentence"],
+                   help="stream: the text as one stream, state carried across sentences (the "
+                   "PTB convention); sentence: each sentence from <s> with a fresh state "
+                   "(what rescoring sees) (default: stream)")
+    p.add_argument("--text-format", default="auto", choices=["auto", "plain", "kaldi"],
+                   help=TEXT_FORMAT_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_device(p)
     add_common(p)
@@ -32,8 +36,12 @@ def run(args) -> int:
                      device, quiet=args.quiet)
     if args.json:
         print(json.dumps({"ppl": round(res["ppl"], 4), "tokens": res["tokens"], "oov": res["oov"],
-                          "sentences": res["sentences"], "mode": args.mode}))
+                          "sentences": res["sentences"], "mode": args.mode,
+                          "unit": "word" if tok.kind == "words" else "token",
+                          "word_ppl": round(res["word_ppl"], 4), "words": res["words"]}))
     else:
+        per_word = "" if tok.kind == "words" else \
+            f"; per word {res['word_ppl']:.2f} over {res['words']} words"
         print(f"{' + '.join(args.model)}: {args.mode} ppl {res['ppl']:.2f} over {res['tokens']} tokens "
-              f"({res['sentences']} sentences, {res['oov']} OOV words scored as <unk>)")
+              f"({res['sentences']} sentences, {res['oov']} OOV words scored as <unk>){per_word}")
     return 0

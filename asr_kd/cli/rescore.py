@@ -39,7 +39,9 @@ def register(sub) -> None:
     p.add_argument("--name", required=True, help="score key suffix: adds lm:NAME")
     p.add_argument("--out", required=True, help="output: .jsonl[.gz] file, or a Kaldi folder "
                    "with --out-format kaldi")
-    p.add_argument("--out-format", default="jsonl", choices=["jsonl", "kaldi"])
+    p.add_argument("--out-format", default="jsonl", choices=["jsonl", "kaldi"],
+                   help="jsonl: the N-best set with the new score lm:NAME; kaldi: a folder with "
+                   "lmwt.NAME archives beside the input's, for linear-to-nbest (default: jsonl)")
     from .scoringopts import add_noise_options, add_srilm_scores_option
     add_srilm_scores_option(p)
     add_noise_options(p, case=False, what="words removed from the hypotheses before LM scoring "

@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "score", help="choose the best hypotheses with given weights and report WER",
         description=__doc__.split("\n\n")[0],
-        epilog=FEATURES_HELP + "  wip           (a weight key) multiplies the word count\n",
+        epilog=FEATURES_HELP + "  wip           (a weight key) multiplies the word count: positive is a "
+        "bonus per word;\n                Kaldi's word_ins_penalty P (a cost) is wip = -LMWT x P\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nbest", required=True, help="N-best file or folder")
     p.add_argument("--format", default=None, help="N-best format (default: detect)")
@@ -56,6 +57,8 @@ def register(subparsers) -> None:
     add_srilm_scores_option(p)
     add_noise_options(p)
     add_decode_args(p)
+    from .consensusout import add_consensus_output_args
+    add_consensus_output_args(p)
     p.set_defaults(func=run)
 
 
@@ -231,9 +234,13 @@ def run(args) -> int:
     srilm = None
     if args.print_srilm:
         from ..nbest.srilm import format_srilm_weights, srilm_weights
-        srilm = srilm_weights(weights, posterior_scale=scale if mode == "consensus" else None)
+        from .scoringopts import srilm_keys
+        srilm = srilm_weights(weights, posterior_scale=scale if mode == "consensus" else None,
+                              **srilm_keys(args))
         if not args.json:   # printed first, so it is there with or without references
             print("\n".join(format_srilm_weights(srilm)))
+    from .consensusout import check_consensus_outputs
+    check_consensus_outputs(args, mode)
     if mode == "consensus":
         return run_consensus(args, nbest, weights, scale, bias,
                              {**flt.record(), **({"srilm": srilm} if srilm else {})})
@@ -265,10 +272,13 @@ def run(args) -> int:
 def run_consensus(args, nbest, weights, scale: float, bias: float, record: dict) -> int:
     """`score --decode consensus`: consensus hypotheses, their WER; oracle of the N-best.
     ``record`` goes into the --json output (the scoring filter, SRILM weights)."""
-    from ..consensus import consensus_decode
+    from ..consensus import consensus_meshes
     from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer, write_texts
+    from .consensusout import write_consensus_outputs
 
-    texts = consensus_decode(nbest, weights, scale, bias)
+    meshes = consensus_meshes(nbest, weights, scale)
+    texts = [" ".join(m.consensus(bias)) for m in meshes]
+    write_consensus_outputs(args, nbest, meshes, weights, scale)
     if args.out_hyp:
         write_texts(args.out_hyp, nbest, texts)
     if args.out_trn:

@@ -79,21 +79,47 @@ def apply_noise(flt, nbest, cmd: str):
 
 
 def add_srilm_scores_option(p) -> None:
-    """``--srilm-scores NAME=DIR`` (repeatable)."""
+    """``--srilm-scores NAME=DIR`` (repeatable), and ``--srilm-am`` / ``--srilm-lm``
+    unless the command defines its own."""
     p.add_argument("--srilm-scores", action="append", metavar="NAME=DIR",
                    help="srilm input: extra score folder (nbest-optimize / rescore-reweight "
                    "layout: one file per utterance named by its id, optionally .gz, one "
                    "log10 score per hypothesis line), stored as score NAME (repeatable)")
+    print_srilm = "--print-srilm" in p._option_string_actions
+    for flag, what, default in (("--srilm-am", "acoustic", "am"), ("--srilm-lm", "LM", "lm0")):
+        if flag not in p._option_string_actions:
+            p.add_argument(flag, metavar="KEY", help=f"the score name of SRILM's {what} column: "
+                           f"srilm input stores it under KEY (default: {default})"
+                           + ("; --print-srilm puts KEY in that slot (default: "
+                              + ("am, else the first key)" if what == "acoustic" else
+                                 "lm0, else the next key)") if print_srilm else ""))
+
+
+def srilm_keys(args) -> dict:
+    """``{"am": KEY, "lm": KEY}`` from ``--srilm-am`` / ``--srilm-lm`` for
+    :func:`asr_kd.nbest.srilm.srilm_weights` (None: not given, chosen from the weights)."""
+    return {"am": getattr(args, "srilm_am", None), "lm": getattr(args, "srilm_lm", None)}
 
 
 def srilm_reader_opts(args, fmt: str | None, path: str) -> dict:
-    """Reader options from ``--srilm-scores`` (InputError unless the input is srilm)."""
+    """Reader options from ``--srilm-scores``, ``--srilm-am`` and ``--srilm-lm``
+    (InputError unless the input is srilm; the key names also name the columns of
+    ``--print-srilm`` and of convert-nbest ``--to srilm``)."""
     pairs = getattr(args, "srilm_scores", None)
-    if not pairs:
+    am, lm = getattr(args, "srilm_am", None), getattr(args, "srilm_lm", None)
+    if not pairs and am is None and lm is None:
         return {}
     from ..nbest.io import detect_format
     if (fmt or detect_format(path)) != "srilm":
-        raise InputError("--srilm-scores applies to srilm input only", path)
+        if pairs:
+            raise InputError("--srilm-scores applies to srilm input only", path)
+        if getattr(args, "dst", None) != "srilm" and not getattr(args, "print_srilm", False):
+            raise InputError("--srilm-am / --srilm-lm apply to srilm input, --print-srilm "
+                             "and convert-nbest --to srilm only", path)
+        return {}
+    keys = {k: v for k, v in (("am", am), ("lm", lm)) if v is not None}
+    if not pairs:
+        return keys
     scores = {}
     for s in pairs:
         name, eq, folder = s.partition("=")
@@ -102,4 +128,4 @@ def srilm_reader_opts(args, fmt: str | None, path: str) -> dict:
         if name in scores:
             raise InputError(f"--srilm-scores: score name {name!r} given twice")
         scores[name] = folder
-    return {"scores": scores}
+    return {"scores": scores, **keys}

@@ -14,8 +14,8 @@ from ..models import LMConfig, LstmLM
 from ..device import pick_device
 from ..train import Interrupted, LMObjective, train
 from ..vocab import WordVocab, load_vocab_path
-from .common import (add_common, add_device, report_interrupted, resume_command,
-                     setup_training_logging, training_out)
+from .common import (add_common, add_device, no_lone_log_on_failure, report_interrupted,
+                     resume_command, setup_training_logging, training_out)
 
 log = logging.getLogger("asr_kd")
 
@@ -28,7 +28,9 @@ def add_training_args(p) -> None:
     p.add_argument("--vocab", help="words.txt / spm.model or a folder holding one "
                    "(default: all words of --train)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights, batch order and dropout (default 0); "
+                   "recorded in config.json")
     add_device(p)
     add_common(p)
 
@@ -61,6 +63,7 @@ def build_model(model_kw: dict, vocab_size: int, seed: int) -> LstmLM:
         raise InputError(f"bad model option: {e}") from None
 
 
+@no_lone_log_on_failure("train")
 def run(args) -> int:
     with training_out(args, "train-lm"):
         return _run(args)

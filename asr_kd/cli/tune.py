@@ -49,7 +49,10 @@ def register(subparsers) -> None:
     p.add_argument("--scores", required=True,
                    help="comma-separated score keys, first fixed at 1.0, e.g. am,lm0,lm:student "
                    "or score*words,rank,lm:teacher (built-in features below)")
-    p.add_argument("--wip", action="store_true", help="also tune a word insertion penalty")
+    p.add_argument("--wip", action="store_true",
+                   help="also tune wip, the weight of the word count: added to the score, so "
+                   "a positive wip favours more words (a bonus). Kaldi's word_ins_penalty is "
+                   "a cost: wip = -(LM weight) x word_ins_penalty, with am at 1")
     p.add_argument("--out", required=True, help="write the best weights here (JSON), with "
                    'what they were tuned on under "_tuned_on" (file, utterance count, a hash of '
                    "the ids, keys, score spreads), which score checks")
@@ -70,7 +73,9 @@ def register(subparsers) -> None:
                    "and re-tune the weights for consensus decoding (asr_kd/tune_consensus.py); "
                    "the weights file then records \"decode\" and \"posterior_scale\", and "
                    "the curve is along the scale (default: 1best)")
-    p.add_argument("--lm-key", help="weight whose WER curve is shown (default: second key)")
+    p.add_argument("--lm-key", help="weight whose WER curve is shown (default: the LM's: the first "
+                   "lm:NAME key, else lm, lm0 or another key starting with lm, else the "
+                   "second key)")
     p.add_argument("--plot", help="also plot the curve to this PNG")
     p.add_argument("--print-srilm", action="store_true",
                    help="also print the weights in SRILM units and form (log10 scales, "
@@ -78,6 +83,8 @@ def register(subparsers) -> None:
     from .scoringopts import add_noise_options, add_srilm_scores_option
     add_srilm_scores_option(p)
     add_noise_options(p)
+    from .tunestart import add_start_args
+    add_start_args(p)
     p.add_argument("--curve-out", help="also write the curve as JSON "
                    '({"key": ..., "best": ..., "wer": ..., "points": [[weight, WER], ...]})')
     p.set_defaults(func=run)
@@ -135,8 +142,9 @@ def run(args) -> int:
     if msg:  # weights tuned against case errors are tuned for the wrong thing
         raise InputError(f"not tuning: {msg}", args.ref or args.nbest)
     errors = hyp_error_matrix(nbest)
+    from .tunestart import start_options
     res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors,
-                       signed=[k for k in args.signed.split(",") if k])
+                       signed=[k for k in args.signed.split(",") if k], **start_options(args))
     guard = None
     if args.fallback:
         from ..tune import guard_weights
@@ -144,7 +152,7 @@ def run(args) -> int:
         guard = guard_weights(nbest, keys, res.weights, parse_weights(args.fallback, None),
                               wip=args.wip, signed=[k for k in args.signed.split(",") if k],
                               folds=args.folds, confidence=args.fallback_confidence,
-                              errors=errors)
+                              errors=errors, **start_options(args))
         res.weights = guard.weights
     r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
     res.wer, res.errors = r.wer, r.errors  # of the weights written (the fallback's if taken)
@@ -181,7 +189,8 @@ def run(args) -> int:
         print("scoring filter: " + flt.describe())
     if args.print_srilm:
         from ..nbest.srilm import format_srilm_weights, srilm_weights
-        print("\n".join(format_srilm_weights(srilm_weights(res.weights))))
+        from .scoringopts import srilm_keys
+        print("\n".join(format_srilm_weights(srilm_weights(res.weights, **srilm_keys(args)))))
     print(f"\nWER along {res.curve_key} (other weights at their best):")
     print(f"{res.curve_key:>12}  WER")
     for x, wer in res.curve:
@@ -197,11 +206,13 @@ def run_consensus(args, nbest, keys, res, onebest, errors, flt) -> int:
     from ..consensus import consensus_decode
     from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer
     from ..tune_consensus import SCALE, tune_consensus
+    from .tunestart import start_options
 
     print("1-best: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items())
           + "  " + kaldi_wer_line(onebest))
     c = tune_consensus(nbest, keys, wip=args.wip, signed=[k for k in args.signed.split(",") if k],
-                       start=res.weights, errors=errors, log=print)
+                       start=res.weights, errors=errors, log=print,
+                       fixed=start_options(args)["fixed"])
     r = texts_wer(nbest, consensus_decode(nbest, c.weights, c.scale), errors)
     # the deletion bias the scale was tuned at (consensus_decode's default, 1)
     out = {**c.weights, "decode": "consensus", SCALE: c.scale, "deletion_bias": 1.0}

@@ -8,6 +8,7 @@ from ..corpus import read_sentences
 from ..errors import InputError
 from ..fileio import check_writable, fsync_dir
 from ..vocab import SpmTokenizer, WordVocab
+from .common import TEXT_FORMAT_HELP
 
 
 def register(sub) -> None:
@@ -19,8 +20,10 @@ def register(sub) -> None:
     p.add_argument("--max-size", type=int, default=None, help="at most this many ids")
     p.add_argument("--min-count", type=int, default=1, help="keep words seen this often")
     p.add_argument("--spm-size", type=int, default=None, help="train SentencePiece with this many pieces")
-    p.add_argument("--spm-type", default="unigram", choices=["unigram", "bpe"])
-    p.add_argument("--text-format", default="auto", choices=["auto", "plain", "kaldi"])
+    p.add_argument("--spm-type", default="unigram", choices=["unigram", "bpe"],
+                   help="SentencePiece model type, with --spm-size (default: unigram)")
+    p.add_argument("--text-format", default="auto", choices=["auto", "plain", "kaldi"],
+                   help=TEXT_FORMAT_HELP)
     p.set_defaults(func=run)
 
 

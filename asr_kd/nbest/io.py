@@ -64,6 +64,9 @@ _READERS = {
 }
 
 _RECOG_DIR = re.compile(r"^(\d+)best_recog$")
+# The -nbest-files list that `convert-nbest --to srilm` writes into its folder: the
+# lists' paths in utterance order (asr_kd.nbest.srilm); not an N-best list itself.
+SRILM_LIST = "nbest-files"
 
 
 # ---------------------------------------------------------------- helpers --
@@ -206,7 +209,8 @@ def detect_format(path) -> str:
         if any((p / f).is_file() for f in kaldi_files) or any(
                 (d / "acwt").is_file() for d in p.glob("archives.*")):
             return "kaldi"
-        files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+                       and f.name != SRILM_LIST)
         # the first file with a line decides (an utterance with N = 0 is an empty file)
         first = next((line for line in map(_first_line, files[:100]) if line), "")
         if looks_like_srilm_line(first):
@@ -214,6 +218,8 @@ def detect_format(path) -> str:
         raise InputError("cannot tell the N-best format of this folder (expected <K>best_recog/, "
                          "Kaldi archives or SRILM files); name the format", path)
     name = p.name.lower()
+    if p.name == SRILM_LIST:
+        return "srilm"
     if name.endswith((".jsonl", ".jsonl.gz")):
         return "jsonl"
     if name.endswith((".json", ".json.gz")):

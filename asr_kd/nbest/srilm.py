@@ -1,9 +1,10 @@
 """SRILM N-best lists, the three formats of ``nbest-format(5)``.
 
 One file per utterance (optionally ``.gz``).  ``path`` is a folder (every
-regular, non-hidden file, in name order), a list file (one N-best file path per
-line, relative paths resolved against the list's folder) or a single N-best
-file.  The utterance id is the file name minus ``.gz`` and then minus one of
+regular, non-hidden file, in name order; in the order of its ``nbest-files``
+list when it has one, as :func:`write_srilm` leaves), a list file (SRILM's
+``-nbest-files``: one N-best file path per line, relative paths resolved against
+the list's folder; utterances in its order) or a single N-best file.  The utterance id is the file name minus ``.gz`` and then minus one of
 ``.nbest``, ``.score``, ``.txt`` if present (``sw_4390-A_0012.nbest.gz`` ->
 ``sw_4390-A_0012``).
 
@@ -15,7 +16,8 @@ Formats, converted to natural log (larger is better):
   with ``(`` are read the same way, as SRILM does.
 - ``NBestList2.0`` header, then ``(score) w1 ( st: s et: e g: lm a: ac ) w2 ( ... )``:
   ``score`` as above; ``am`` = sum of the words' ``a:``, ``lm0`` = sum of ``g:``
-  (bytelogs).  Phone / HMM-state tokens, recognised like SRILM does by a start
+  (bytelogs).  (``am`` and ``lm0`` here and below are the default key names;
+  ``read_srilm(am=..., lm=...)`` stores the two columns under others.)  Phone / HMM-state tokens, recognised like SRILM does by a start
   time not after the previous word's end time, are skipped.
 - headerless ``ascore lscore nwords w1 w2 ...`` in log base 10: ``am`` and
   ``lm0``, and ``nwords`` kept as a score of that name (a plain count, not a
@@ -51,7 +53,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..fileio import read_lines
-from .io import looks_like_srilm_line, parse_score
+from .io import SRILM_LIST, looks_like_srilm_line, parse_score
 from .model import Hyp, NBest, Utterance
 
 BYTELOG_TO_LN = 1024.0 / 10000.5   # natural log per bytelog (SRILM Prob.h)
@@ -90,7 +92,7 @@ def _converted(value: float, path, n, what: str) -> float:
     return value
 
 
-def _parse_v2(tokens: list[str], path, n) -> Hyp:
+def _parse_v2(tokens: list[str], path, n, am: str = "am", lm_key: str = "lm0") -> Hyp:
     total = _bytelog(tokens[0], path, n)
     words, ac, lm = [], 0.0, 0.0
     prev_end = -math.inf
@@ -119,11 +121,11 @@ def _parse_v2(tokens: list[str], path, n) -> Hyp:
         i = close + 1
     return Hyp(_text(words), {
         "score": total,
-        "am": _converted(ac * BYTELOG_TO_LN, path, n, "sum of the a: scores"),
-        "lm0": _converted(lm * BYTELOG_TO_LN, path, n, "sum of the g: scores")})
+        am: _converted(ac * BYTELOG_TO_LN, path, n, "sum of the a: scores"),
+        lm_key: _converted(lm * BYTELOG_TO_LN, path, n, "sum of the g: scores")})
 
 
-def _parse_v3(tokens: list[str], path, n) -> Hyp:
+def _parse_v3(tokens: list[str], path, n, am_key: str = "am", lm_key: str = "lm0") -> Hyp:
     if len(tokens) < 3:
         raise InputError("expected 'ascore lscore nwords w1 w2 ...'", path, n)
     am = _converted(parse_score(tokens[0], path, n, "acoustic score") * LOG10_TO_LN,
@@ -134,11 +136,12 @@ def _parse_v3(tokens: list[str], path, n) -> Hyp:
         raise InputError(f"expected the word count (an integer), got {tokens[2]!r}", path, n)
     if len(tokens[2].lstrip("0")) > 9:      # SRILM reads it as a 32-bit unsigned int
         raise InputError(f"word count {tokens[2][:20]}... is too large (over 9 digits)", path, n)
-    return Hyp(_text(tokens[3:]), {"am": am, "lm0": lm, "nwords": float(int(tokens[2]))})
+    return Hyp(_text(tokens[3:]), {am_key: am, lm_key: lm, "nwords": float(int(tokens[2]))})
 
 
-def read_srilm_file(path, utt: str | None = None) -> Utterance:
-    """One SRILM N-best file as an :class:`Utterance` (id from the name by default)."""
+def read_srilm_file(path, utt: str | None = None, am: str = "am", lm: str = "lm0") -> Utterance:
+    """One SRILM N-best file as an :class:`Utterance` (id from the name by default);
+    the acoustic and LM columns become scores ``am`` and ``lm``."""
     version = 0
     hyps = []
     for n, line in read_lines(path):
@@ -152,19 +155,22 @@ def read_srilm_file(path, utt: str | None = None) -> Utterance:
             version = 1 if tokens[0] == "NBestList1.0" else 2
             continue
         if version == 2:
-            hyps.append(_parse_v2(tokens, path, n))
+            hyps.append(_parse_v2(tokens, path, n, am, lm))
         elif version == 1 or tokens[0].startswith("("):
             hyps.append(Hyp(_text(tokens[1:]), {"score": _bytelog(tokens[0], path, n)}))
         else:
-            hyps.append(_parse_v3(tokens, path, n))
+            hyps.append(_parse_v3(tokens, path, n, am, lm))
     return Utterance(utt if utt is not None else utt_id_from_name(Path(path).name), hyps)
 
 
 def _list_files(path: Path) -> list[tuple[Path, str, int | None]]:
     """``[(file, where it was named, line)]`` for a folder or a list file."""
     if path.is_dir():
-        return [(f, os.fspath(path), None) for f in sorted(path.iterdir())
-                if f.is_file() and not f.name.startswith(".")]
+        files = [f for f in sorted(path.iterdir())
+                 if f.is_file() and not f.name.startswith(".") and f.name != SRILM_LIST]
+        if (path / SRILM_LIST).is_file():
+            return _in_list_order(path, files)
+        return [(f, os.fspath(path), None) for f in files]
     first = next((line for _, line in read_lines(path) if line.strip()), "")
     if not first.strip() or looks_like_srilm_line(first.strip()):
         return [(path, os.fspath(path), None)]     # a single N-best file
@@ -180,6 +186,30 @@ def _list_files(path: Path) -> list[tuple[Path, str, int | None]]:
     return out
 
 
+def _in_list_order(folder: Path, files: list[Path]) -> list[tuple[Path, str, int | None]]:
+    """``files`` of ``folder`` in the order of its ``nbest-files`` list (matched by file
+    name, so a moved folder still reads); the list and the folder must agree."""
+    lst = folder / SRILM_LIST
+    by_name = {f.name: f for f in files}
+    out, listed = [], set()
+    for n, line in read_lines(lst):
+        if not line.strip():
+            continue
+        name = Path(line.strip()).name
+        if name not in by_name or name in listed:
+            why = "is listed twice" if name in listed else "is not in the folder"
+            raise InputError(f"N-best file {_short(name)!r} {why}; remove {SRILM_LIST} to read "
+                             "the folder in file-name order", lst, n)
+        listed.add(name)
+        out.append((by_name[name], os.fspath(lst), n))
+    extra = [f.name for f in files if f.name not in listed]
+    if extra:
+        raise InputError(f"{len(extra)} N-best files of the folder are not listed (first: "
+                         f"{extra[0]}); remove {SRILM_LIST} to read the folder in file-name "
+                         "order", lst)
+    return out
+
+
 def _is_file(f: Path) -> bool:
     """``f.is_file()``, False for names the OS cannot even look up (NUL, too long)."""
     try:
@@ -192,9 +222,13 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def read_srilm(path, scores: dict[str, str] | None = None) -> NBest:
+def read_srilm(path, scores: dict[str, str] | None = None, am: str = "am",
+               lm: str = "lm0") -> NBest:
     """Read SRILM N-best files (a folder, a list file or one file), with the extra
-    score folders ``scores`` (``{name: folder}``) merged by utterance and position."""
+    score folders ``scores`` (``{name: folder}``) merged by utterance and position.
+    ``am`` and ``lm``: the score names of the acoustic and LM columns (NBestList2.0's
+    ``a:``/``g:`` sums, the headerless format's first two fields)."""
+    check_column_keys(am, lm)
     p = Path(path)
     if not p.exists():
         raise InputError("no such file or folder", path)
@@ -203,7 +237,7 @@ def read_srilm(path, scores: dict[str, str] | None = None) -> NBest:
             raise InputError(f"score folder for {name!r}: no such folder", folder)
     nbest, seen = NBest(), {}
     for f, where, n in _list_files(p):
-        u = read_srilm_file(f)
+        u = read_srilm_file(f, am=am, lm=lm)
         if u.utt in seen:
             raise InputError(f"utterance id {u.utt!r} of {f.name} repeats that of "
                              f"{seen[u.utt].name}", where, n)
@@ -212,6 +246,18 @@ def read_srilm(path, scores: dict[str, str] | None = None) -> NBest:
             _merge_scores(u, f, name, Path(folder))
         nbest.utts.append(u)
     return nbest
+
+
+def check_column_keys(am: str, lm: str) -> None:
+    """InputError unless ``am`` and ``lm`` can name SRILM's two columns: distinct, not
+    empty, and not ``score`` or ``nwords`` (the lists' other scores)."""
+    for opt, key in (("--srilm-am", am), ("--srilm-lm", lm)):
+        if not key or key != key.strip() or key in ("score", WT, "wip"):
+            raise InputError(f"{opt} {key!r}: expected a score name other than score, "
+                             f"{WT} and wip")
+    if am == lm:
+        raise InputError(f"--srilm-am and --srilm-lm are both {am!r}: the acoustic and LM "
+                         "columns need two names")
 
 
 def _score_file(folder: Path, utt: str, nbest_file: Path) -> Path:
@@ -264,6 +310,10 @@ def _safe_name(name: str, what: str, folder) -> str:
         raise InputError(f"{what} {name!r} cannot be a file name (empty, leading '.', '/' "
                          "or surrounding spaces)", folder)
     return name
+
+
+# Public: other writers of SRILM's one-file-per-utterance layout (meshes) name files so too.
+safe_name = _safe_name
 
 
 def _consumed(keys: list[str], version: str, am: str, lm: str, folder) -> set[str]:
@@ -329,6 +379,9 @@ def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
     ``folder/<name>/<utt>`` (log10, one per line), read back with
     ``read_srilm(folder, scores={name: folder/name})``; scores on only some
     hypotheses are not written.  Returns the extra score names written.
+    ``folder/nbest-files`` lists the N-best files' absolute paths in utterance order
+    (SRILM's ``-nbest-files`` argument); reading the folder (or that list) back keeps
+    the utterance order.
     Everything is checked before anything is written.  The folder is written
     whole or not at all: the files are made in a staging folder beside it, which
     then takes its place in one step (:func:`~asr_kd.fileio.replace_folder`;
@@ -337,7 +390,6 @@ def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
     earlier write's lists and score folders of these utterances (it is replaced
     whole); a second writer of the same folder is refused while one runs
     (:func:`~asr_kd.fileio.output_lock`).
-    Utterances come back from the folder in file-name order.
     """
     from ..fileio import new_temp_dir, output_lock, replace_folder, sync_folder_files
 
@@ -347,9 +399,10 @@ def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
     folder = Path(folder)
     extras = written_score_names(nbest, version, am, lm, folder)
     names = [_safe_name(u.utt, "utterance id", folder) + ".nbest" for u in nbest]
-    clash = set(names) & set(extras)
+    clash = set(names) & set(extras) | {SRILM_LIST} & set(extras)
     if clash:
-        raise InputError(f"score name {sorted(clash)[0]!r} is also an N-best file name", folder)
+        raise InputError(f"score name {sorted(clash)[0]!r} is also the name of an N-best file or "
+                         f"of the {SRILM_LIST} list", folder)
     header = {"1": "NBestList1.0\n", "2": "NBestList2.0\n", "3": ""}[version]
     texts = [header + "".join(_hyp_line(h, version, am, lm) + "\n" for h in u.hyps)
              for u in nbest]
@@ -366,6 +419,9 @@ def write_srilm(nbest: NBest, folder, version: str = "3", am: str = "am",
                     written.append(_write_new(os.path.join(stage, k, u.utt),
                                               "".join(_log10(h.scores[k]) + "\n"
                                                       for h in u.hyps)))
+            written.append(_write_new(os.path.join(stage, SRILM_LIST),
+                                      "".join(os.path.abspath(folder / name) + "\n"
+                                              for name in names)))
             sync_folder_files(stage, written)
             replace_folder(stage, folder)
         except OSError as e:
@@ -392,7 +448,7 @@ def _check_replaceable(folder: Path, names: list[str], utts: set[str]) -> None:
     replaced whole, and anything else in it would be lost, or read as a list."""
     if not folder.is_dir():
         return
-    ours = set(names)
+    ours = set(names) | {SRILM_LIST}
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.name.startswith(".tmp-"):
             continue  # a killed writer's leftover of an older version
@@ -465,6 +521,36 @@ def srilm_weights(weights: dict[str, float], am: str | None = None,
     if s:
         out["posterior_scale"] = s / a if a else None
     return out
+
+
+def rover_control(weights: dict[str, float], scale: float, nbest_dir, score_dirs: dict,
+                  am: str | None = None, lm: str | None = None, max_nbest: int = 0) -> str:
+    """An ``nbest-rover`` control file for consensus ``weights`` and posterior ``scale``,
+    as ``nbest-optimize -write-rover-control`` writes it: one ``DIR<TAB>WEIGHT +`` line
+    per extra score folder, then ``NBEST_DIR<TAB>lmw wtw 1.0 max_nbest scale``.
+
+    nbest-rover weights the acoustic score by 1, so every weight and the scale are
+    divided by the acoustic weight (posteriors ``10^(total / scale)`` equal asr_kd's
+    ``exp(total / S)``; see :func:`srilm_weights` for the units).  ``score_dirs``:
+    key -> the folder holding that score (``--srilm-scores``).  InputError when the
+    acoustic weight is 0 or a weighted key has no folder.
+    """
+    s = srilm_weights(weights, am, lm)
+    a = s["weights"][0]
+    if not a:
+        raise InputError(f"an nbest-rover control file needs a non-zero weight on the "
+                         f"acoustic score {s['order'][0]!r} (rover weights it by 1)")
+    missing = [k for k, w in s["score_dirs"] if w and k not in score_dirs]
+    if missing:
+        raise InputError(f"no SRILM score folder for {', '.join(missing)}: read the list with "
+                         f"--srilm-scores {missing[0]}=DIR (convert-nbest --to srilm writes "
+                         f"OUT/{missing[0]}), or give it weight 0")
+    g = lambda x: f"{x:.10g}"  # noqa: E731
+    lines = [f"{os.path.abspath(score_dirs[k])}\t{g(w)} +" for k, w in s["score_dirs"]
+             if k in score_dirs]
+    lines.append(f"{os.path.abspath(nbest_dir)}\t{g(s['rescore_lmw'])} {g(s['rescore_wtw'])} "
+                 f"1.0 {int(max_nbest)} {g(scale / a)}")
+    return "\n".join(lines) + "\n"
 
 
 def format_srilm_weights(s: dict) -> list[str]:

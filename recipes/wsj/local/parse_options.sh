@@ -9,7 +9,7 @@ while true; do
   case "$1" in
     --help|-h)
       echo "Usage: $0 [options]"; echo "Options (default):"
-      for v in $_opts; do printf '  --%-22s %s\n' "${v//_/-}" "${!v}"; done
+      for v in $_opts; do h=_help_$v; printf '  --%-20s %-16s %s\n' "${v//_/-}" "${!v:-''}" "${!h:-}"; done
       exit 0 ;;
     --*=*)
       name=${1%%=*}; name=${name#--}; name=${name//-/_}; value=${1#*=} ;;
