@@ -30,6 +30,7 @@ from ..threads import restore_threads, set_threads, threads_state
 COMMANDS = [
     "vocab", "train_lm", "ppl", "cache_teacher", "distill",
     "convert_nbest", "rescore", "tune", "score", "compare", "merge", "report", "export",
+    "overlap",
 ]
 
 
