@@ -45,3 +45,38 @@ def test_recipe_limits_are_options(tmp_path, limit):
     ov = json.loads((tmp_path / "exp" / "overlap.json").read_text())
     assert ov["limits"]["sentences"] == float(limit)
     assert max(s["exact_share"] for s in ov["sets"]) <= float(limit)
+
+
+def test_recipe_report_links_details_and_browser(tmp_path):
+    """A whole tiny run (test_recipe's real-data path): stage 8 writes every system's details
+    and the comparisons' differences; the report links them and report.html browses them."""
+    import re
+
+    import test_recipe
+
+    test_recipe.test_recipe_real_data_path_with_lm_text_and_kaldi_archives(tmp_path)
+    exp = tmp_path / "exp"
+    systems = ["first_pass", "teacher", "baseline", "student"]
+    for s in systems:
+        for st in ("dev", "eval"):
+            det = json.loads((exp / "score" / s / "details" / st / "details.json").read_text())
+            sc = json.loads((exp / "score" / s / f"{st}.json").read_text())
+            assert {k: det[k] for k in ("words", "sub", "del", "ins")} == \
+                {k: sc[k] for k in ("words", "sub", "del", "ins")}
+    diff = json.loads((exp / "compare" / "eval.teacher_vs_student" / "differences.json")
+                      .read_text())
+    sign = json.loads((exp / "compare" / "eval.teacher_vs_student.json").read_text())["sign_test"]
+    assert (diff["b_better"], diff["a_better"], diff["ties"]) == \
+        (sign["b_better"], sign["a_better"], sign["ties"])
+    md = (exp / "report" / "report.md").read_text()
+    for section in ("## Where the errors are", "## Where systems differ",
+                    "## Leakage check (LM text vs references)"):
+        assert section in md
+    links = re.findall(r"\]\(([^)]+)\)", md)
+    assert len(links) >= 2 * len(systems) + 10
+    for link in links:
+        assert (exp / "report" / link).resolve().is_file(), link
+    page = (exp / "report" / "report.html").read_text()
+    data = json.loads(re.search(r'id="utt-data">(.*?)</script>', page, re.S).group(1))
+    assert list(data) == ["dev", "eval"] and list(data["eval"]["systems"])[:4] == systems
+    assert len(data["eval"]["utts"]) == 10
