@@ -138,10 +138,8 @@ def test_details_consensus_counts(tmp_path, capsys):
 
 
 def test_details_errors_are_one_line(tmp_path, capsys):
-    utts = [("u1", None, [("a b", 0.0)])]
-    with open(tmp_path / "n.jsonl", "w") as f:
+    with open(tmp_path / "n.jsonl", "w") as f:   # no reference
         f.write(json.dumps({"utt": "u1", "hyps": [{"text": "a b", "scores": {"am": 0}}]}) + "\n")
-    del utts
     nb = str(tmp_path / "n.jsonl")
     assert main(["score", "--nbest", nb, "--weight", "am=1", "--details", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
