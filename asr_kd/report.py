@@ -10,7 +10,10 @@ Reads the files a recipe run leaves in its experiment folder ``exp``:
 * ``exp/compare/<set>.<a>_vs_<b>.json``              ``asr-kd compare --json``.
 
 Writes ``report.md``, ``results.json`` and PNGs (WER against model size, WER
-against the LM weight on dev, training curves) to the output folder.
+against the LM weight on dev, training curves) to the output folder, and
+``report.html`` (:mod:`asr_kd.report_html`: the same, self-contained, with an
+utterance browser over ``exp/score/<system>/details/<set>/``, and the details
+and leakage-check sections also added to ``report.md``).
 
 What happens when an input is not usable, per input:
 
@@ -480,9 +483,14 @@ def write_report(exp: str, systems: list[System], sets: list[str], out_dir: str,
     else:
         res = collect(exp, systems, sets)
     md = markdown(res)
+    from .report_html import details_markdown, runs_markdown, write_html
+    names = [r["system"] for r in res["systems"]]
+    md = "\n".join(x for x in (md.rstrip("\n"), details_markdown(exp, out_dir, names, res["sets"]),
+                                runs_markdown(runs or [], out_dir)) if x) + "\n"
     with atomic_write(os.path.join(out_dir, "report.md")) as f:
         f.write(md)
     with atomic_write(os.path.join(out_dir, "results.json")) as f:
         json.dump(res, f, indent=2)
     plots(res, out_dir)
+    write_html(out_dir, md, None if runs else exp, names, res["sets"])
     return md

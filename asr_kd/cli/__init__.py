@@ -34,6 +34,7 @@ QUIET_COMMANDS = ("convert-nbest", "tune", "score", "compare")
 COMMANDS = [
     "vocab", "train_lm", "ppl", "cache_teacher", "distill",
     "convert_nbest", "rescore", "tune", "score", "compare", "merge", "report", "export",
+    "overlap",
 ]
 
 

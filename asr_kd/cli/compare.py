@@ -32,6 +32,11 @@ def register(subparsers) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap samples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--details", metavar="DIR",
+                   help="also write into DIR the utterances where A and B choose differently, "
+                   "with each one's alignment and errors, sorted by the difference, and how "
+                   "many utterances each system wins, loses and ties (differences.txt, "
+                   "differences.json)")
     from .scoringopts import add_noise_options
     add_noise_options(p)
     p.set_defaults(func=run)
@@ -68,6 +73,9 @@ def run(args) -> int:
 
     if args.n_boot < 1:
         raise InputError(f"--n-boot {args.n_boot}: expected a positive number")
+    if args.details:
+        from ..fileio import check_writable
+        check_writable(args.details, folder=True)
     from .scoringopts import noise_from_args
     flt = noise_from_args(args)
     refs = read_refs(args.ref)
@@ -105,6 +113,8 @@ def run(args) -> int:
     words = [len(r.split()) * len(runs_a) for r in refs.values()]
     boot = bootstrap_wer_diff(utt_errs[0], utt_errs[1], words, n=args.n_boot, seed=args.seed)
     sign = sign_test(utt_errs[0], utt_errs[1])
+    if args.details:
+        write_compare_details(args, refs, hyps, utt_errs, list(flt.patterns))
 
     if args.json:
         out = {name: {"path": path, **{k: v for k, v in r.to_dict().items() if k != "oracle_wer"}}
@@ -129,3 +139,16 @@ def run(args) -> int:
     print(f"{sign.name}: B better on {sign.b_better}, A better on {sign.a_better}, "
           f"ties {sign.ties}, p = {sign.p_value:.3g}")
     return 0
+
+
+def write_compare_details(args, refs: dict[str, str], hyps, utt_errs, noise: list[str]) -> None:
+    """``--details DIR``: where the systems differ (:mod:`asr_kd.system_diff`)."""
+    from ..system_diff import differences, write_differences
+
+    utts = list(refs)
+    d = differences(utts, [refs[u] for u in utts],
+                    *([[h[u] for u in utts] for h in runs] for runs in hyps))
+    if [d.errs_a, d.errs_b] != [list(e) for e in utt_errs]:
+        raise RuntimeError("the alignments' errors differ from the compared WERs")
+    write_differences(args.details, d, paths=(args.hyp_a, args.hyp_b),
+                      extra={"ref": args.ref, "noise": noise})

@@ -50,6 +50,13 @@ def register(subparsers) -> None:
     p.add_argument("--allow-empty", action="store_true",
                    help="score an N-best set with no utterances (default: an error, since "
                    "an empty set gives %%WER 0.00 whatever went wrong)")
+    p.add_argument("--details", metavar="DIR",
+                   help="also write where the errors are into DIR: per-utterance alignments "
+                   "(alignments.pra, per_utt.txt), Kaldi-style ops.txt, summary.txt (top "
+                   "confusions, insertions, deletions, WER per speaker) and details.json")
+    p.add_argument("--speaker-chars", type=int, default=None, metavar="N",
+                   help="--details: the speaker is the first N characters of the utterance id "
+                   "(WSJ, ATIS: 3); default: the part before the first '-' or '_', if any")
     p.add_argument("--print-srilm", action="store_true",
                    help="also print the weights in SRILM units and form (log10 scales, "
                    "-rescore-lmw/-rescore-wtw, nbest-optimize order; 'srilm' in --json)")
@@ -214,6 +221,10 @@ def run(args) -> int:
     for out in (args.out_hyp, args.out_trn):
         if out:
             check_writable(out)  # before reading a large N-best set
+    if args.details:
+        check_writable(args.details, folder=True)
+    if args.speaker_chars is not None and args.speaker_chars < 1:
+        raise InputError(f"--speaker-chars {args.speaker_chars}: expected a positive number")
     from ..nbest.dedup import count_repeats
     from ..tuned_on import mismatch, read_record, settings_mismatch
     from .scoringopts import apply_noise, filter_for_weights, noise_from_args, srilm_reader_opts
@@ -250,6 +261,9 @@ def run(args) -> int:
     if args.out_trn:
         write_trn(args.out_trn, nbest, chosen)
     if not has_refs(nbest, args.ref or args.nbest):
+        if args.details:
+            raise InputError("--details needs references (none in the N-best file; give --ref)",
+                             args.nbest)
         print("asr-kd score: no references: chosen hypotheses only, no WER computed",
               file=sys.stderr)
         if args.json:
@@ -259,6 +273,9 @@ def run(args) -> int:
         return 0
     warn_case(nbest, "score")
     r = corpus_wer(nbest, chosen)
+    if args.details:
+        from ..scoring import chosen_texts
+        write_score_details(args, nbest, [t for _, t in chosen_texts(nbest, chosen)], r)
     if args.json:
         print(json.dumps({**r.to_dict(), **flt.record(),
                           **({"srilm": srilm} if srilm else {})}))
@@ -286,6 +303,9 @@ def run_consensus(args, nbest, weights, scale: float, bias: float, record: dict)
     extra = {"decode": "consensus", "posterior_scale": scale,
              **({"deletion_bias": bias} if bias != 1.0 else {}), **record}
     if not has_refs(nbest, args.ref or args.nbest):
+        if args.details:
+            raise InputError("--details needs references (none in the N-best file; give --ref)",
+                             args.nbest)
         print("asr-kd score: no references: consensus hypotheses only, no WER computed",
               file=sys.stderr)
         if args.json:
@@ -295,6 +315,8 @@ def run_consensus(args, nbest, weights, scale: float, bias: float, record: dict)
         return 0
     warn_case(nbest, "score")
     r = texts_wer(nbest, texts)
+    if args.details:
+        write_score_details(args, nbest, texts, r)
     if args.json:
         print(json.dumps({**r.to_dict(), **extra}))
     else:
@@ -302,3 +324,14 @@ def run_consensus(args, nbest, weights, scale: float, bias: float, record: dict)
         print(kaldi_ser_line(r))
         print(oracle_line(r))
     return 0
+
+
+def write_score_details(args, nbest, texts: list[str], r) -> None:
+    """``--details DIR``: the alignments behind ``r`` (:mod:`asr_kd.details`)."""
+    from ..details import align_texts, write_details
+    from ..scoring import kaldi_wer_line
+
+    aligns = align_texts([u.utt for u in nbest], [u.ref for u in nbest], texts)
+    write_details(args.details, aligns, expect=r.to_dict(), speaker_chars=args.speaker_chars,
+                  title=f"asr-kd score --nbest {args.nbest}: {kaldi_wer_line(r)}",
+                  extra={"nbest": args.nbest, "weights": args.weights or args.weight})

@@ -63,4 +63,4 @@ exec ../wsj/run.sh --stage "$stage" --stop-stage "$stop_stage" \
   --nbest-dev "$data/split/dev.jsonl.gz" --nbest-eval "$eval_src" --nbest-format jsonl \
   --dedup true --first-pass-scores am --tune-first-pass false --oov-feature true --fallback true \
   --teacher-conf "$here/conf/teacher.yaml" --student-conf "$here/conf/student.yaml" \
-  --num-teachers 2 --vocab-size 20000 "${pass[@]}"
+  --num-teachers 2 --vocab-size 20000 --speaker-chars 3 "${pass[@]}"

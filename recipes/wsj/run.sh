@@ -49,6 +49,10 @@ opts batch_tokens=20000 nj=1 threads= quiet=true
 # hypotheses and references before WER, e.g. --noise '[*],<unk>' (-pau- always is).
 opts noise= noise_vocab=
 opts int8_student=auto  # true|false|auto (auto: when onnxruntime is installed)
+# Leakage guard before training (asr-kd overlap): stop when more than these percentages of
+# the dev or eval reference sentences / 8-grams occur in the LM text; --allow-overlap true
+# only prints them.  --speaker-chars N: speaker = first N characters of an id (details).
+opts max_overlap_sentences=5 max_overlap_ngrams=30 allow_overlap=false speaker_chars=
 
 # ---- --help: one line per option (local/options.sh opt_help) ----------------
 opt_help task "mini | chime4 | wsj-whisper: presets for a real-data task (options given win)"
@@ -102,6 +106,10 @@ opt_help quiet "true: no progress bars or lines in the logs"
 opt_help noise "scoring filter: words/patterns removed before WER (-pau- always is)"
 opt_help noise_vocab "scoring filter: a file of such words (SRILM's -noise-vocab)"
 opt_help int8_student "true | false | auto: also export and report an int8 ONNX student"
+opt_help max_overlap_sentences "leakage guard: stop above this % of reference sentences in the LM text"
+opt_help max_overlap_ngrams "leakage guard: stop above this % of reference 8-grams in the LM text"
+opt_help allow_overlap "true: print the leakage check and go on whatever it finds"
+opt_help speaker_chars "details: speaker = the first N characters of an utterance id"
 # --task presets the options of a real-data task; options given on the command line win.
 for ((_i = 1; _i <= $#; _i++)); do
   case ${!_i} in
@@ -244,7 +252,8 @@ if [ "$seeds" -gt 1 ]; then
       for pair in $pairs; do
         a=${pair%%:*}; b=${pair##*:}
         to "$exp/compare/$set.${a}_vs_$b.json" asr-kd compare --ref "$data/$set.ref" \
-          "$(runs score/$a/$set.hyp)" "$(runs score/$b/$set.hyp)" "${nz[@]}" --seed "$seed" --json
+          "$(runs score/$a/$set.hyp)" "$(runs score/$b/$set.hyp)" "${nz[@]}" --seed "$seed" --json \
+          --details "$exp/compare/$set.${a}_vs_$b"
       done
     done
   fi
@@ -320,6 +329,17 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     done
   fi
   log "  LM text: $(wc -l < "$lm_data/lm/train.txt") train / $(wc -l < "$lm_data/lm/valid.txt") valid sentences"
+fi
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  # The leakage guard, before any training: dev and eval references (after the LM-input
+  # filter) found in the LM text, whole sentences and 8-grams; in the report.
+  log "Stage 0: overlap of the LM text with the dev and eval references"
+  lim=(); [ "$allow_overlap" = true ] || lim=(--max-sentences "$max_overlap_sentences" --max-ngrams "$max_overlap_ngrams")
+  tf=(); [ -n "$text_filter" ] && tf=(--text-filter "$text_filter")
+  asr-kd overlap --lm-text "$lm_data/lm/train.txt" "$lm_data/lm/valid.txt" \
+    --ref "$data/dev.ref" --ref "$data/eval.ref" "${tf[@]}" "${lim[@]}" --out "$exp/overlap.json" \
+    || { echo "$0: the LM text holds too much of the test references (above); --allow-overlap true to go on" >&2; exit 1; }
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
@@ -464,7 +484,8 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     fi
     for set in dev eval; do
       to "$d/$set.json" asr-kd score --nbest "$exp/rescore/$set.all.jsonl.gz" --weights "$d/weights.json" \
-        --json "${nz[@]}" --out-hyp "$d/$set.hyp" --out-trn "$d/$set.trn"
+        --json "${nz[@]}" --out-hyp "$d/$set.hyp" --out-trn "$d/$set.trn" --details "$d/details/$set" \
+        ${speaker_chars:+--speaker-chars $speaker_chars}
     done
     log "  $s: weights $(python -c 'import json, sys; w = json.load(open(sys.argv[1])); w.pop("_tuned_on", None); print(json.dumps(w))' "$d/weights.json"); dev $(cat "$d/dev.json")"
   done
@@ -473,7 +494,8 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     for pair in $pairs; do
       a=${pair%%:*}; b=${pair##*:}
       to "$exp/compare/$set.${a}_vs_$b.json" asr-kd compare --ref "$data/$set.ref" \
-        "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" "${nz[@]}" --seed "$seed" --json
+        "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" "${nz[@]}" --seed "$seed" --json \
+        --details "$exp/compare/$set.${a}_vs_$b"
     done
   done
 fi
