@@ -123,7 +123,7 @@ def test_folder_is_listed_a_constant_number_of_times(tmp_path, monkeypatch):
     write_srilm(small, tmp_path / "out")          # over its own earlier output
     assert len(calls) <= 40, f"{len(calls)} folder listings for 2 x 600 files"
     monkeypatch.undo()
-    assert len(os.listdir(tmp_path / "out")) == 301  # 300 lists and the lm:x folder
+    assert len(os.listdir(tmp_path / "out")) == 302  # 300 lists, the lm:x folder, nbest-files
 
 
 def test_second_writer_is_refused_while_the_first_writes(tmp_path, capsys):
