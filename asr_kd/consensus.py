@@ -60,13 +60,28 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .errors import InputError
 from .nbest.model import NBest
-from .scoring import WIP, pack_features
+from .scoring import WIP, check_totals, pack_features
 
 EMPTY = ""  # the empty word (SRILM's *DELETE*): a hypothesis has no word in this column
 TIE_TOL = 1e-9  # column posteriors closer than this count as tied
 
 _DIAG, _DEL, _INS = 0, 1, 2
+# Cells of one alignment table, (columns + 1) x (words + 1), at most: the dynamic
+# programme is pure Python (about 1 s and 150 MB per 4M cells), so a hypothesis of
+# 10^5 or 10^6 words (a whole document, not an utterance) is refused, not run for hours.
+MAX_ALIGN_CELLS = 4_000_000
+
+
+class AlignmentTooLarge(ValueError):
+    """Aligning a hypothesis of ``words`` words to a mesh of ``columns`` columns needs
+    more than :data:`MAX_ALIGN_CELLS` cells."""
+
+    def __init__(self, columns: int, words: int):
+        super().__init__(f"aligning a hypothesis of {words} words to {columns} columns needs "
+                         f"{(columns + 1) * (words + 1)} cells (at most {MAX_ALIGN_CELLS})")
+        self.columns, self.words = columns, words
 
 
 @dataclass
@@ -87,6 +102,8 @@ class Mesh:
         """Align one hypothesis (its words, its posterior ``score``) into the mesh."""
         cols, T = self.columns, self.total
         R, L = len(cols), len(words)
+        if (R + 1) * (L + 1) > MAX_ALIGN_CELLS:
+            raise AlignmentTooLarge(R, L)
         cost = [[0.0] * (L + 1) for _ in range(R + 1)]
         move = [[_DIAG] * (L + 1) for _ in range(R + 1)]
         row0, mrow0 = cost[0], move[0]
@@ -177,19 +194,25 @@ def alignment_order(totals: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(totals, dtype=np.float64), kind="stable")
 
 
-def build_mesh(hyps: Sequence[Sequence[str]], totals: np.ndarray, scale: float
-               ) -> tuple[Mesh, np.ndarray]:
+def build_mesh(hyps: Sequence[Sequence[str]], totals: np.ndarray, scale: float,
+               utt: str = "?") -> tuple[Mesh, np.ndarray]:
     """Mesh of one utterance's hypotheses (word lists) with weighted ``totals`` (N,).
 
     Returns the mesh and the alignment order (N,): ``mesh.paths[k]`` belongs to
-    hypothesis ``order[k]``.
+    hypothesis ``order[k]``.  An alignment larger than :data:`MAX_ALIGN_CELLS` is
+    an InputError naming the utterance ``utt``.
     """
     totals = np.asarray(totals, dtype=np.float64)
     post = posteriors(totals, scale)
     order = alignment_order(totals)
     mesh = Mesh()
-    for k in order:
-        mesh.align(hyps[k], float(post[k]))
+    try:
+        for k in order:
+            mesh.align(hyps[k], float(post[k]))
+    except AlignmentTooLarge as e:
+        raise InputError(f"utterance {utt!r}: consensus decoding: {e}; hypotheses this long "
+                         "are documents, not utterances: segment them, or use --decode "
+                         "1best") from None
     return mesh, order
 
 
@@ -199,6 +222,8 @@ def weighted_totals(nbest: NBest, weights: Mapping[str, float]) -> list[np.ndarr
     with_wip = WIP in weights
     feats, mask = pack_features(nbest, keys, with_wip)
     w = np.array([weights[k] for k in keys] + ([weights[WIP]] if with_wip else []), float)
+    if feats.size:
+        check_totals(feats, mask, w, nbest, weights)
     tot = feats @ w if feats.size else np.zeros(mask.shape)
     return [tot[i, :len(u.hyps)] for i, u in enumerate(nbest)]
 
@@ -210,6 +235,6 @@ def consensus_decode(nbest: NBest, weights: Mapping[str, float], scale: float,
         raise ValueError(f"posterior scale must be finite and >= 0, got {scale}")
     out = []
     for u, tot in zip(nbest, weighted_totals(nbest, weights)):
-        mesh, _ = build_mesh([h.words for h in u.hyps], tot, scale)
+        mesh, _ = build_mesh([h.words for h in u.hyps], tot, scale, u.utt)
         out.append(" ".join(mesh.consensus(deletion_bias)))
     return out

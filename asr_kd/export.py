@@ -65,6 +65,11 @@ TOLERANCE = {
 }
 
 
+# Tokens of one self-check sentence, at most: the check scores all sentences as one
+# padded batch of (B, T, V) log-probabilities, so one 10^5-token line would ask for GBs.
+MAX_CHECK_TOKENS = 100
+
+
 class ExportCheckError(AsrKdError):
     """The exported model does not reproduce the PyTorch model within tolerance.
 
@@ -75,8 +80,15 @@ class ExportCheckError(AsrKdError):
 def _need_ort():
     try:
         import onnxruntime
-    except ImportError:
+    except ModuleNotFoundError as e:
+        if e.name != "onnxruntime":   # installed, but a module it needs is missing
+            raise DependencyError(f"onnxruntime cannot be loaded: {e}") from None
         raise DependencyError("onnxruntime is not installed: pip install 'asr_kd[onnx]'") from None
+    except (ImportError, OSError, MemoryError) as e:
+        # installed, but its shared library failed to load (out of memory, a broken build)
+        why = " ".join(str(e).split())[:200] or type(e).__name__
+        raise DependencyError(f"onnxruntime is installed but cannot be loaded ({why}); "
+                              "out of memory or a broken installation") from None
     return onnxruntime
 
 
@@ -285,7 +297,7 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
     """Export the model folder ``model_dir`` as ``fmt`` (onnx | int8) into ``out_dir``.
 
     ``check_text``: sentences for the self-check (default: 16 sampled from the
-    model).  ``tolerance`` overrides :data:`TOLERANCE` [fmt].  Returns the config
+    model), each cut to its first :data:`MAX_CHECK_TOKENS` tokens.  ``tolerance`` overrides :data:`TOLERANCE` [fmt].  Returns the config
     written; raises :class:`ExportCheckError` (writing nothing) when the check fails.
     """
     from .modeldir import file_crc32, load_model, save_tokenizer, tokenizer_files
@@ -299,7 +311,7 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
     model, tok, src_cfg = load_model(model_dir, "cpu")
     tol = dict(TOLERANCE[fmt], **(tolerance or {}))
     if check_text:
-        sents = [ids for ids in (tok.encode(s) for s in check_text) if ids]
+        sents = [ids[:MAX_CHECK_TOKENS] for ids in (tok.encode(s) for s in check_text) if ids]
         if not sents:
             raise InputError("the check text has no non-empty sentence")
     else:

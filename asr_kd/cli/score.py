@@ -95,6 +95,10 @@ def decode_options(args) -> tuple[str, float | None]:
                                        or not isinstance(fscale, (int, float))):
                 raise InputError(f'"posterior_scale": expected a number, got {fscale!r}',
                                  args.weights)
+            if scale is None and fscale is not None and not (math.isfinite(fscale)
+                                                             and fscale >= 0):
+                raise InputError(f'"posterior_scale": expected a finite number >= 0, '
+                                 f"got {fscale}", args.weights)
             mode = mode or fmode
             scale = fscale if scale is None else scale
     mode = mode or "1best"
@@ -137,6 +141,15 @@ def has_refs(nbest, where: str) -> bool:
         raise InputError(f"{len(missing)} of {len(nbest)} utterances have no reference: {shown}",
                          where)
     return not missing
+
+
+def require_ref_words(nbest, where: str) -> None:
+    """InputError when the (filtered) references of a non-empty set hold no word
+    (:func:`asr_kd.checks.require_ref_words`); an empty set is ``--allow-empty``'s."""
+    from ..checks import require_ref_words as check
+
+    if len(nbest):
+        check((u.ref for u in nbest), where)
 
 
 def warn_case(nbest, command: str) -> None:
@@ -225,6 +238,7 @@ def run(args) -> int:
                               "noise": list(flt.patterns),
                               **({"srilm": srilm} if srilm else {})}))
         return 0
+    require_ref_words(nbest, args.ref or args.nbest)
     warn_case(nbest, "score")
     r = corpus_wer(nbest, chosen)
     if args.json:
@@ -257,6 +271,7 @@ def run_consensus(args, nbest, weights, scale: float, record: dict) -> int:
                               "ins": None, "del": None, "sub": None, "utts": len(nbest),
                               **extra}))
         return 0
+    require_ref_words(nbest, args.ref or args.nbest)
     r = texts_wer(nbest, texts)
     if args.json:
         print(json.dumps({**r.to_dict(), **extra}))

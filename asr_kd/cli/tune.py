@@ -11,7 +11,7 @@ import json
 
 from ..errors import InputError
 from ..fileio import atomic_write, check_writable
-from .score import FEATURES_HELP, has_refs, load_nbest, warn_case
+from .score import FEATURES_HELP, has_refs, load_nbest, require_ref_words, warn_case
 
 
 SEARCH_HELP = """\
@@ -124,6 +124,7 @@ def run(args) -> int:
     if not has_refs(nbest, args.ref or args.nbest):
         raise InputError("tuning needs references: none in the N-best, give --ref",
                          args.nbest)
+    require_ref_words(nbest, args.ref or args.nbest)
     warn_case(nbest, "tune")
     errors = hyp_error_matrix(nbest)
     res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors,

@@ -42,11 +42,12 @@ import json
 import math
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
-from ..fileio import read_lines
+from ..fileio import DuplicateKey, read_lines, unique_keys  # noqa: F401 (re-exported)
 from .model import NBest
 
 FORMATS = ("kaldi", "espnet", "srilm", "json", "nemo", "jsonl")
@@ -98,21 +99,6 @@ def check_number(value, path, line: int | None, what: str = "score") -> float:
     if not math.isfinite(value):
         raise InputError(f"expected a finite {what}, got {value!r}", path, line)
     return value
-
-
-class DuplicateKey(ValueError):
-    """A JSON object names one key twice (raised by :func:`unique_keys`)."""
-
-
-def unique_keys(pairs):
-    """``object_pairs_hook`` that refuses a repeated key: JSON would keep the last
-    silently, dropping data."""
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise DuplicateKey(k)
-        out[k] = v
-    return out
 
 
 def load_json(text: str, path, line: int | None, what: str):
@@ -225,8 +211,22 @@ def detect_format(path) -> str:
     raise InputError("cannot tell the N-best format of this file; name the format", path)
 
 
+def _require_file_or_folder(path) -> None:
+    """A FIFO or device as N-best input is refused: detection and some readers read a
+    file twice, and a FIFO read twice waits forever for a writer that has gone."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing: the reader's "no such file" error
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError("not a regular file or folder (a FIFO, socket or device): N-best "
+                         "input is read more than once; write it to a file first", path)
+
+
 def read_nbest(path, fmt: str | None = None, **opts) -> NBest:
-    """Read an N-best set in format ``fmt`` (one of FORMATS; None: detect)."""
+    """Read an N-best set in format ``fmt`` (one of FORMATS; None: detect).  ``path``
+    must be a regular file or a folder (a FIFO or device is an InputError)."""
+    _require_file_or_folder(path)
     fmt = fmt or detect_format(path)
     if fmt not in _READERS:
         raise InputError(f"unknown N-best format {fmt!r}; expected one of {', '.join(FORMATS)}")
