@@ -80,16 +80,27 @@ class ExportCheckError(AsrKdError):
 def _need_ort():
     try:
         import onnxruntime
-    except ModuleNotFoundError as e:
-        if e.name != "onnxruntime":   # installed, but a module it needs is missing
-            raise DependencyError(f"onnxruntime cannot be loaded: {e}") from None
-        raise DependencyError("onnxruntime is not installed: pip install 'asr_kd[onnx]'") from None
     except (ImportError, OSError, MemoryError) as e:
-        # installed, but its shared library failed to load (out of memory, a broken build)
         why = " ".join(str(e).split())[:200] or type(e).__name__
-        raise DependencyError(f"onnxruntime is installed but cannot be loaded ({why}); "
-                              "out of memory or a broken installation") from None
+        if _load_failure(e):
+            raise DependencyError(f"onnxruntime is installed but cannot be loaded ({why}); "
+                                  "out of memory or a broken installation") from None
+        raise DependencyError("onnxruntime is not installed: pip install 'asr_kd[onnx]'") from None
     return onnxruntime
+
+
+def _load_failure(e: BaseException) -> bool:
+    """True when importing a package failed although it is installed: its shared
+    library could not be mapped (out of memory, a broken build) or a module it
+    needs is missing; False when the package itself is absent."""
+    from .errors import out_of_memory
+
+    if isinstance(e, ModuleNotFoundError):
+        return e.name is not None and e.name.split(".")[0] != "onnxruntime"
+    text = str(e).lower()
+    return (not isinstance(e, ImportError) or out_of_memory(e)
+            or any(t in text for t in ("failed to map", "shared object", ".so", "dll load",
+                                       "undefined symbol")))
 
 
 class _StepGraph(nn.Module):
