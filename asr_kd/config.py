@@ -63,7 +63,7 @@ class TrainConfig:
         if self.batch_size < 1 or self.bptt < 1 or self.epochs < 0:
             raise ValueError("batch_size and bptt must be >= 1 and epochs >= 0")
         if not self.lr > 0 or not math.isfinite(self.lr):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+            raise ValueError(f"lr must be > 0 and finite, got {self.lr}")
 
 
 MODEL_KEYS = {f.name for f in fields(LMConfig)} - {"vocab_size"}

@@ -20,6 +20,7 @@ MiB (default 64), a JSON document read whole (HyPoradise N-best JSON) at most
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import json
@@ -344,7 +345,7 @@ def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     limit = max_line_bytes()
     with open_text(path) as raw:
         try:
-            for n, b in enumerate(iter(lambda: raw.readline(limit + 1), b""), 1):
+            for n, b in enumerate(iter(functools.partial(raw.readline, limit + 1), b""), 1):
                 if len(b) > limit and not b.endswith(b"\n"):
                     raise InputError(f"line longer than {_mib(limit)} (no line end: not a text "
                                      "file?); set ASR_KD_MAX_LINE_MB to allow longer lines",

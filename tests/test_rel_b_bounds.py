@@ -156,6 +156,21 @@ def test_consensus_refuses_document_length_hypotheses(tmp_path, capsys):
     assert err.count("\n") == 1 and "'doc1'" in err and "consensus" in err and "cells" in err
 
 
+def test_consensus_tuning_refuses_document_length_hypotheses(tmp_path, capsys):
+    words = [f"w{i % 50}" for i in range(2100)]
+    nb = tmp_path / "long.jsonl"
+    nb.write_text("".join(json.dumps({"utt": f"doc{u}", "ref": " ".join(words[:2000]), "hyps": [
+        {"text": " ".join(words), "scores": {"am": -1.0 - u, "lm0": -2.0}},
+        {"text": " ".join(words[:2000]), "scores": {"am": -2.0, "lm0": -1.0 - u}}]}) + "\n"
+        for u in range(3)))
+    out = tmp_path / "w.json"
+    assert main(["tune", "--nbest", str(nb), "--scores", "am,lm0", "--decode", "consensus",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "consensus decoding" in err and "cells" in err and "'doc" in err
+    assert not out.exists()
+
+
 def test_consensus_of_utterance_length_lists_still_runs(capsys, tmp_path):
     nb = tmp_path / "n.jsonl"
     nb.write_text("".join(json.dumps({"utt": f"u{i}", "ref": "a b c", "hyps": [

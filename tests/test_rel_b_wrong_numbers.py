@@ -138,6 +138,15 @@ def test_config_with_a_repeated_key_is_refused(tmp_path, texts, capsys):
     assert not (tmp_path / "m" / "model.safetensors").exists()
 
 
+def test_kd_section_with_a_repeated_key_is_refused(tmp_path):
+    from asr_kd.config import load_config
+    from asr_kd.errors import InputError
+
+    (tmp_path / "s.yaml").write_text("lr: 1.0\nkd:\n  alpha: 0.5\n  tau: 2.0\n  alpha: 0.9\n")
+    with pytest.raises(InputError, match=r"s.yaml:5: .*'alpha' is given twice"):
+        load_config(str(tmp_path / "s.yaml"), {}, sections={"kd"})
+
+
 @pytest.mark.parametrize("conf, flags, want", [
     ("lr: .inf\n", [], "c.yaml: lr: expected a finite number, got inf"),
     ("lr: .nan\n", [], "c.yaml: lr: expected a finite number, got nan"),
