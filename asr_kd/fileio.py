@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import zlib
 from typing import Callable, Iterator
@@ -321,6 +322,23 @@ def check_writable(path: str | os.PathLike, folder: bool = False) -> None:
         raise InputError(f"cannot write here: folder {where} is not writable", path)
 
 
+def require_regular(path: str | os.PathLike, folder_ok: bool = False, why: str = "") -> None:
+    """InputError naming ``path`` when it is a FIFO, socket or device (a folder too,
+    unless ``folder_ok``): inputs read more than once cannot be a FIFO, which would
+    wait forever for a writer that has gone.  ``why`` completes the message.  A
+    missing path passes (the reader says "no such file")."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return
+    what = "a regular file or folder" if folder_ok else "a regular file"
+    if stat.S_ISDIR(mode):
+        raise InputError("is a folder, expected a file", path)
+    raise InputError(f"not {what} (a FIFO, socket or device){why}", path)
+
+
 def open_text(path: str | os.PathLike):
     """Open a UTF-8 text file (optionally ``.gz``) for reading; errors name the file."""
     path = os.fspath(path)
@@ -391,6 +409,7 @@ def read_json(path: str | os.PathLike, what: str, *,
     too deep for the parser and a file over 64 MiB are refused the same way.
     """
     path = os.fspath(path)
+    require_regular(path, why=f": a {what} file is read more than once; write it to a file first")
     try:
         with (open_text(path) if gz else open(path, "rb")) as f:
             data = read_bounded(f, SMALL_DOC_BYTES, path, what, var=None)

@@ -134,6 +134,13 @@ def test_a_fifo_as_nbest_is_refused_at_once(tmp_path):
     _one_line_error(rc, err, str(fifo), "not a regular file")
 
 
+def test_a_fifo_as_weights_is_refused_at_once(plain, tmp_path):
+    fifo = tmp_path / "w.fifo"
+    os.mkfifo(fifo)
+    rc, _, err = _cli(["score", "--nbest", plain, "--weights", str(fifo)], timeout=30)
+    _one_line_error(rc, err, str(fifo), "not a regular file")
+
+
 @pytest.mark.parametrize("n", ["100000000000000000000", "1000000"])
 def test_absurd_thread_counts_are_refused(plain, n, capsys):
     with pytest.raises(SystemExit) as e:

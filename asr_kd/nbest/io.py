@@ -42,12 +42,11 @@ import json
 import math
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
-from ..fileio import DuplicateKey, read_lines, unique_keys  # noqa: F401 (re-exported)
+from ..fileio import DuplicateKey, read_lines, require_regular, unique_keys  # noqa: F401
 from .model import NBest
 
 FORMATS = ("kaldi", "espnet", "srilm", "json", "nemo", "jsonl")
@@ -211,22 +210,12 @@ def detect_format(path) -> str:
     raise InputError("cannot tell the N-best format of this file; name the format", path)
 
 
-def _require_file_or_folder(path) -> None:
-    """A FIFO or device as N-best input is refused: detection and some readers read a
-    file twice, and a FIFO read twice waits forever for a writer that has gone."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return  # missing: the reader's "no such file" error
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise InputError("not a regular file or folder (a FIFO, socket or device): N-best "
-                         "input is read more than once; write it to a file first", path)
-
-
 def read_nbest(path, fmt: str | None = None, **opts) -> NBest:
     """Read an N-best set in format ``fmt`` (one of FORMATS; None: detect).  ``path``
     must be a regular file or a folder (a FIFO or device is an InputError)."""
-    _require_file_or_folder(path)
+    # format detection and some readers read a file twice: a FIFO would block forever
+    require_regular(path, folder_ok=True,
+                    why=": N-best input is read more than once; write it to a file first")
     fmt = fmt or detect_format(path)
     if fmt not in _READERS:
         raise InputError(f"unknown N-best format {fmt!r}; expected one of {', '.join(FORMATS)}")
