@@ -142,6 +142,17 @@ def check_value(key: str, value) -> None:
     if kind == "str" and not isinstance(value, str) and not (key == "tie"
                                                              and isinstance(value, bool)):
         raise ValueError(f"{key}: expected a string, got {shown}")
+    low, high = _MODEL_RANGES.get(key, (None, None))
+    if low is not None and not low <= value and not isinstance(value, bool):
+        raise ValueError(f"{key} must be >= {low}, got {value}")
+    if high is not None and not value < high:
+        raise ValueError(f"{key} must be < {high}, got {value}")
+
+
+# Model options that torch would refuse later, away from the file that set them:
+# key -> (lowest allowed, bound it must stay below), None for none.
+_MODEL_RANGES = {"embed_dim": (1, None), "hidden_dim": (1, None), "num_layers": (1, None),
+                 "proj_dim": (0, None), "dropout": (0, 1), "init_range": (0, None)}
 
 
 def _check_values(values: dict, path: str | None, flags: bool = False) -> None:

@@ -155,6 +155,9 @@ def test_kd_section_with_a_repeated_key_is_refused(tmp_path):
     ("amp: maybe\n", [], "c.yaml: amp: expected true or false"),
     ("min_lr: 1e-3\n", [], "write 1.0e-3"),
     ("batching: words\n", [], "c.yaml: batching must be one of"),
+    ("dropout: 1.5\n", [], "c.yaml: dropout must be < 1, got 1.5"),
+    ("proj_dim: -4\n", [], "c.yaml: proj_dim must be >= 0, got -4"),
+    ("lr: 1.0\n", ["--embed-dim", "0"], "--embed-dim must be >= 1, got 0"),
 ])
 def test_bad_config_values_name_file_and_key_and_train_nothing(tmp_path, texts, capsys,
                                                                conf, flags, want):
