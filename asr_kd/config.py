@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import reprlib
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 
 import yaml
 
@@ -113,12 +113,17 @@ def _too_big(obj, budget: int = MAX_CONFIG_NODES) -> bool:
 
 
 _FIELD_TYPES = {f.name: f.type for f in (*fields(LMConfig), *fields(TrainConfig))}
+# Model options that torch would refuse later, away from the file that set them:
+# key -> (lowest allowed, bound it must stay below), None for none.
+_MODEL_RANGES = {"embed_dim": (1, None), "hidden_dim": (1, None), "num_layers": (1, None),
+                 "proj_dim": (0, None), "dropout": (0, 1), "init_range": (0, None)}
 
 
 def check_value(key: str, value) -> None:
     """ValueError when ``value`` cannot be the model or training option ``key``: the
-    wrong type (``hidden_dim: [1, 2]``, ``amp: maybe``) or a float that is not finite
-    (``lr: .inf``).  Keys of other sections are not checked here."""
+    wrong type (``hidden_dim: [1, 2]``, ``amp: maybe``), a float that is not finite
+    (``lr: .inf``) or a model size out of range (``dropout: 1.5``).  Keys of other
+    sections are not checked here."""
     kind = _FIELD_TYPES.get(key)
     if kind is None:
         return
@@ -147,12 +152,6 @@ def check_value(key: str, value) -> None:
         raise ValueError(f"{key} must be >= {low}, got {value}")
     if high is not None and not value < high:
         raise ValueError(f"{key} must be < {high}, got {value}")
-
-
-# Model options that torch would refuse later, away from the file that set them:
-# key -> (lowest allowed, bound it must stay below), None for none.
-_MODEL_RANGES = {"embed_dim": (1, None), "hidden_dim": (1, None), "num_layers": (1, None),
-                 "proj_dim": (0, None), "dropout": (0, 1), "init_range": (0, None)}
 
 
 def _check_values(values: dict, path: str | None, flags: bool = False) -> None:

@@ -308,8 +308,9 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
     """Export the model folder ``model_dir`` as ``fmt`` (onnx | int8) into ``out_dir``.
 
     ``check_text``: sentences for the self-check (default: 16 sampled from the
-    model), each cut to its first :data:`MAX_CHECK_TOKENS` tokens.  ``tolerance`` overrides :data:`TOLERANCE` [fmt].  Returns the config
-    written; raises :class:`ExportCheckError` (writing nothing) when the check fails.
+    model), each cut to its first :data:`MAX_CHECK_TOKENS` tokens.  ``tolerance``
+    overrides :data:`TOLERANCE` [fmt].  Returns the config written; raises
+    :class:`ExportCheckError` (writing nothing) when the check fails.
     """
     from .modeldir import file_crc32, load_model, save_tokenizer, tokenizer_files
 
