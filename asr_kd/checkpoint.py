@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .errors import InputError
+from .errors import InputError, ResourceError, out_of_memory
 from .fileio import atomic_write
 
 STATE_FILE = "train_state.pt"
@@ -143,6 +143,10 @@ def read_checkpoint(path: str) -> dict:
         raise InputError(f"corrupt checkpoint ({type(e).__name__}: {_first_line(e)})",
                          path) from None
     except Exception as e:  # truncated zip, bad records, ...: a damaged file
+        if out_of_memory(e):
+            raise ResourceError(f"out of memory while reading the checkpoint ({type(e).__name__}"
+                                f": {_first_line(e)}); the file was not found damaged",
+                                path) from None
         raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
                          f"{_first_line(e)})", path) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("progress"), dict):

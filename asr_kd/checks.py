@@ -5,7 +5,8 @@ nothing or a one-line message; the CLI turns a message into an error (exit 2)
 or a warning (``asr-kd <cmd>: warning: ...`` on stderr).  What is checked:
 
 - an empty set (no utterances): tuning on it, scoring it or converting it to
-  nothing is an error unless the user asked for it (``--allow-empty``);
+  nothing is an error unless the user asked for it (``--allow-empty``); so are
+  references without a single word (WER 0/0);
 - the LM vocabulary against the hypotheses: the share of words (after the
   text filter) the LM maps to ``<unk>``, and whether vocabulary and hypotheses
   are in opposite cases (an upper-case LM scoring lower-case lists sees almost
@@ -43,6 +44,17 @@ def require_utterances(nbest, path, allow_empty: bool = False, what: str = "",
         hint = f"; pass {option} if an empty set is intended" if option else ""
         raise InputError(f"no utterances{' ' + what if what else ''} (wrong format or an "
                          f"empty file?){hint}", path)
+
+
+def require_ref_words(refs: Iterable[str | None], path, filtered: bool = True) -> None:
+    """InputError naming ``path`` when the references hold no word at all (every one
+    empty, e.g. after a scoring filter that removes every word): WER is then 0/0, and
+    "%WER 0.00 [0/0]" or weights tuned on it would look like a result."""
+    if not any((r or "").split() for r in refs):
+        why = (" after the scoring filter (--noise, --noise-vocab, -pau- by default)"
+               if filtered else "")
+        raise InputError(f"the references have no words{why}: WER is undefined (0 errors in "
+                         "0 words); check the references and the noise words", path)
 
 
 def case_shares(texts: Iterable[str]) -> tuple[float, float, int]:
@@ -118,7 +130,8 @@ def ref_hyp_case_mismatch(nbest) -> str | None:
 class OovReport:
     """Unknown words of an N-best set under one LM vocabulary (after the text filter).
 
-    ``words``: words of the distinct hypotheses; ``oov``: those mapped to ``<unk>``;
+    ``words``: words of the distinct hypotheses (SentencePiece: their pieces,
+    ``unit == "pieces"``); ``oov``: those mapped to ``<unk>``;
     ``case_fix``: ``"uppercase"`` or ``"lowercase"`` (the ``--text-filter`` rule that
     fixes it) when vocabulary and hypotheses are in opposite cases, else None;
     ``fixed_share``: the share of the unknown words that rule makes known.
@@ -128,6 +141,7 @@ class OovReport:
     oov: int
     case_fix: str | None
     fixed_share: float
+    unit: str = "words"   # "pieces" for a SentencePiece tokenizer (unknown pieces)
 
     @property
     def rate(self) -> float:
@@ -135,17 +149,19 @@ class OovReport:
 
 
 def oov_report(nbest, tokenizer, text_filter=None) -> OovReport | None:
-    """OOV counts of the distinct hypothesis texts (after ``text_filter``); None for
-    tokenizers without a word list (SentencePiece: pieces, not words, are unknown).
+    """OOV counts of the distinct hypothesis texts (after ``text_filter``).  For a
+    tokenizer without a word list (SentencePiece) the counts are of pieces: how
+    many of the pieces the texts encode to are ``<unk>`` (characters the model
+    never saw, e.g. lower-case letters for a model trained on upper-case text).
 
     The case fix is proposed when the vocabulary and the (filtered) hypotheses are
     in opposite cases (>= ``CASE_SHARE`` of the words of each), e.g. an upper-case
     LM and lower-case lists; ``fixed_share`` is the share of unknown words it fixes.
     """
     stoi = getattr(tokenizer, "stoi", None)
-    if stoi is None:
-        return None
     texts = [text_filter(t) if text_filter else t for t in {h.text for u in nbest for h in u.hyps}]
+    if stoi is None:
+        return _piece_report(texts, tokenizer)
     words = oov = up = low = 0
     for t in texts:
         for w in t.split():
@@ -163,6 +179,28 @@ def oov_report(nbest, tokenizer, text_filter=None) -> OovReport | None:
     return OovReport(words, oov, fix, share)
 
 
+def _piece_report(texts: list[str], tokenizer) -> OovReport:
+    """:func:`oov_report` for a subword tokenizer (``encode`` and ``unk``): unknown
+    pieces; the case fix is the conversion that makes most of them known."""
+    unk = tokenizer.unk
+
+    def count(convert) -> tuple[int, int]:
+        ids = [i for t in texts for i in tokenizer.encode(convert(t))]
+        return len(ids), sum(1 for i in ids if i == unk)
+
+    pieces, oov = count(str)
+    fix, share = None, 0.0
+    if oov:
+        hyp_side = _side(*case_shares(texts)[:2])
+        for side, convert in (("upper", str.upper), ("lower", str.lower)):
+            if side == hyp_side:
+                continue
+            left = count(convert)[1]
+            if (oov - left) / oov > max(share, 0.5):
+                fix, share = f"{side}case", (oov - left) / oov
+    return OovReport(pieces, oov, fix, share, unit="pieces")
+
+
 def oov_warning(rep: OovReport | None, where: str, max_rate: float = MAX_OOV_RATE
                 ) -> str | None:
     """The warning for an :class:`OovReport`, or None when the rate is fine."""
@@ -170,10 +208,18 @@ def oov_warning(rep: OovReport | None, where: str, max_rate: float = MAX_OOV_RAT
         return None
     if rep.rate <= max_rate and not (rep.case_fix and rep.rate >= CASE_OOV_RATE):
         return None
-    msg = (f"{100 * rep.rate:.1f} % of the hypothesis words ({rep.oov} of {rep.words} in the "
-           f"distinct hypotheses, after any --text-filter) are out of the LM's vocabulary "
-           f"({where})")
-    if rep.case_fix:
+    if rep.unit == "pieces":
+        msg = (f"{100 * rep.rate:.1f} % of the hypothesis pieces ({rep.oov} of {rep.words} "
+               f"SentencePiece pieces of the distinct hypotheses, after any --text-filter) are "
+               f"<unk>: characters the LM's SentencePiece model never saw ({where})")
+    else:
+        msg = (f"{100 * rep.rate:.1f} % of the hypothesis words ({rep.oov} of {rep.words} in "
+               f"the distinct hypotheses, after any --text-filter) are out of the LM's "
+               f"vocabulary ({where})")
+    if rep.case_fix and rep.unit == "pieces":
+        msg += (f"; {100 * rep.fixed_share:.0f} % of them are known in {rep.case_fix[:-4]} "
+                f"case: rescore with --text-filter {rep.case_fix}")
+    elif rep.case_fix:
         msg += (f"; the vocabulary is {rep.case_fix[:-4]} case and the hypotheses are not "
                 f"({100 * rep.fixed_share:.0f} % of the unknown words are known in "
                 f"{rep.case_fix[:-4]} case): rescore with --text-filter {rep.case_fix}")

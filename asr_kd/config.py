@@ -13,11 +13,14 @@ refuses it.  Its command-line overrides are distill's own flags (``--alpha``,
 """
 from __future__ import annotations
 
+import math
+import reprlib
 from dataclasses import asdict, dataclass, fields
 
 import yaml
 
 from .errors import InputError
+from .fileio import SMALL_DOC_BYTES, read_bounded
 from .models import LMConfig
 from .ops import KDConfig
 
@@ -68,13 +71,114 @@ class TrainConfig:
                 raise ValueError(f"{k} must be one of {', '.join(allowed)}, got {getattr(self, k)!r}")
         if self.batch_size < 1 or self.bptt < 1 or self.epochs < 0:
             raise ValueError("batch_size and bptt must be >= 1 and epochs >= 0")
-        if self.lr <= 0:
-            raise ValueError("lr must be > 0")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise ValueError(f"lr must be > 0 and finite, got {self.lr}")
 
 
 MODEL_KEYS = {f.name for f in fields(LMConfig)} - {"vocab_size"}
 TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
 KD_KEYS = {f.name for f in fields(KDConfig)}
+
+
+# Values in a config file, aliases expanded, at most: a config is a few dozen scalars,
+# and a YAML alias bomb (nested aliases) expands to billions.
+MAX_CONFIG_NODES = 10_000
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML itself
+    keeps the last silently: ``lr: 1.0`` then ``lr: 20`` trains at 20)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                dup = key in seen
+                seen.add(key)
+            except TypeError:   # unhashable key: SafeLoader's own error follows
+                dup = False
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {reprlib.repr(key)} is given twice",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _too_big(obj, budget: int = MAX_CONFIG_NODES) -> bool:
+    """True when ``obj`` holds more than ``budget`` values, aliases counted each time."""
+    stack, n = [obj], 0
+    while stack:
+        o = stack.pop()
+        n += 1
+        if n > budget:
+            return True
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+    return False
+
+
+_FIELD_TYPES = {f.name: f.type for f in (*fields(LMConfig), *fields(TrainConfig))}
+# Model options that torch would refuse later, away from the file that set them:
+# key -> (lowest allowed, bound it must stay below), None for none.
+_MODEL_RANGES = {"embed_dim": (1, None), "hidden_dim": (1, None), "num_layers": (1, None),
+                 "proj_dim": (0, None), "dropout": (0, 1), "init_range": (0, None)}
+
+
+def check_value(key: str, value) -> None:
+    """ValueError when ``value`` cannot be the model or training option ``key``: the
+    wrong type (``hidden_dim: [1, 2]``, ``amp: maybe``), a float that is not finite
+    (``lr: .inf``) or a model size out of range (``dropout: 1.5``).  Keys of other
+    sections are not checked here."""
+    kind = _FIELD_TYPES.get(key)
+    if kind is None:
+        return
+    shown = reprlib.repr(value)
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{key}: expected an integer, got {shown}")
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            hint = ""
+            if isinstance(value, str):
+                try:
+                    float(value)
+                    hint = " (YAML reads 1e-3 as a string: write 1.0e-3)"
+                except ValueError:
+                    pass
+            raise ValueError(f"{key}: expected a number, got {shown}{hint}")
+        if not math.isfinite(value):
+            raise ValueError(f"{key}: expected a finite number, got {shown}")
+    if kind == "bool" and not isinstance(value, bool):
+        raise ValueError(f"{key}: expected true or false, got {shown}")
+    if kind == "str" and not isinstance(value, str) and not (key == "tie"
+                                                             and isinstance(value, bool)):
+        raise ValueError(f"{key}: expected a string, got {shown}")
+    low, high = _MODEL_RANGES.get(key, (None, None))
+    if low is not None and not low <= value and not isinstance(value, bool):
+        raise ValueError(f"{key} must be >= {low}, got {value}")
+    if high is not None and not value < high:
+        raise ValueError(f"{key} must be < {high}, got {value}")
+
+
+def _check_values(values: dict, path: str | None, flags: bool = False) -> None:
+    """Each model and training value of ``values`` checked (:func:`check_value`), and
+    the training ones together (:meth:`TrainConfig.validate`); an InputError naming
+    ``path`` and the key (or, for ``flags``, the option ``--key``)."""
+    def named(msg: str) -> str:   # "lr: ..." / "lr must ..." -> "--lr: ..." for a flag
+        key = msg.split(":")[0].split()[0]
+        return f"--{key.replace('_', '-')}{msg[len(key):]}" if flags and key in values else msg
+
+    try:
+        for k, v in values.items():
+            check_value(k, v)
+        TrainConfig(**{k: v for k, v in values.items() if k in TRAIN_KEYS}).validate()
+        if "tie" in values:
+            LMConfig(vocab_size=1, tie=values["tie"])
+    except ValueError as e:
+        raise InputError(named(str(e)), path) from None
 
 
 def parse_overrides(extra: list[str], allowed: set[str]) -> dict:
@@ -111,21 +215,34 @@ def load_config(path: str | None, overrides: dict, extra_keys: set[str] = frozen
     raw = {}
     if path:
         try:
-            with open(path, encoding="utf-8") as f:
-                raw = yaml.safe_load(f) or {}
+            with open(path, "rb") as f:
+                text = read_bounded(f, SMALL_DOC_BYTES, path, "config", var=None)
+            raw = yaml.load(text.decode("utf-8"), Loader=_UniqueKeyLoader) or {}
         except FileNotFoundError:
             raise InputError("no such config file", path) from None
+        except IsADirectoryError:
+            raise InputError("is a folder, expected a config file", path) from None
+        except UnicodeDecodeError as e:
+            raise InputError(f"not valid UTF-8 (byte {e.start})", path) from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             raise InputError(f"bad YAML ({getattr(e, 'problem', e)})", path,
                              None if mark is None else mark.line + 1) from None
+        except RecursionError:
+            raise InputError("bad YAML (nested too deeply)", path) from None
         if not isinstance(raw, dict):
             raise InputError("expected a mapping of options", path)
+        if _too_big(raw):
+            raise InputError(f"more than {MAX_CONFIG_NODES} values once its aliases are "
+                             "expanded (a YAML alias bomb?); a config is a mapping of options",
+                             path)
         bad = set(raw) - MODEL_KEYS - TRAIN_KEYS - set(extra_keys) - {"kd"}
         if bad:
-            raise InputError(f"unknown options {', '.join(sorted(bad))}", path)
+            raise InputError(f"unknown options {', '.join(sorted(map(str, bad)))}", path)
+        _check_values({k: v for k, v in raw.items() if k not in overrides}, path)
         if "kd" in raw:
             raw["kd"] = _kd_section(raw["kd"], "kd" in sections, path)
+    _check_values(overrides, None, flags=True)
     raw.update(overrides)
     return raw
 

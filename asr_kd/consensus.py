@@ -66,13 +66,28 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .errors import InputError
 from .nbest.model import NBest
-from .scoring import WIP, pack_features
+from .scoring import WIP, check_totals, pack_features
 
 EMPTY = ""  # the empty word (SRILM's *DELETE*): a hypothesis has no word in this column
 TIE_TOL = 1e-9  # column posteriors closer than this count as tied
 
 _DIAG, _DEL, _INS = 0, 1, 2
+# Cells of one alignment table, (columns + 1) x (words + 1), at most: the dynamic
+# programme is pure Python (about 1 s and 150 MB per 4M cells), so a hypothesis of
+# 10^5 or 10^6 words (a whole document, not an utterance) is refused, not run for hours.
+MAX_ALIGN_CELLS = 4_000_000
+
+
+class AlignmentTooLarge(ValueError):
+    """Aligning a hypothesis of ``words`` words to a mesh of ``columns`` columns needs
+    more than :data:`MAX_ALIGN_CELLS` cells."""
+
+    def __init__(self, columns: int, words: int):
+        super().__init__(f"aligning a hypothesis of {words} words to {columns} columns needs "
+                         f"{(columns + 1) * (words + 1)} cells (at most {MAX_ALIGN_CELLS})")
+        self.columns, self.words = columns, words
 
 
 @dataclass
@@ -93,6 +108,8 @@ class Mesh:
         """Align one hypothesis (its words, its posterior ``score``) into the mesh."""
         cols, T = self.columns, self.total
         R, L = len(cols), len(words)
+        if (R + 1) * (L + 1) > MAX_ALIGN_CELLS:
+            raise AlignmentTooLarge(R, L)
         cost = [[0.0] * (L + 1) for _ in range(R + 1)]
         move = [[_DIAG] * (L + 1) for _ in range(R + 1)]
         row0, mrow0 = cost[0], move[0]
@@ -197,13 +214,14 @@ def merged_totals(groups: list[list[int]], totals: np.ndarray, scale: float) -> 
     return out
 
 
-def build_mesh(hyps: Sequence[Sequence[str]], totals: np.ndarray, scale: float
-               ) -> tuple[Mesh, np.ndarray]:
+def build_mesh(hyps: Sequence[Sequence[str]], totals: np.ndarray, scale: float,
+               utt: str = "?") -> tuple[Mesh, np.ndarray]:
     """Mesh of one utterance's hypotheses (word lists) with weighted ``totals`` (N,).
 
     Returns the mesh and the alignment order (N,): ``mesh.paths[k]`` belongs to
     hypothesis ``order[k]``.  Repeats of a word sequence are aligned once, with the
-    sum of their posteriors, and share that path (rule 3).
+    sum of their posteriors, and share that path (rule 3).  An alignment larger than
+    :data:`MAX_ALIGN_CELLS` is an InputError naming the utterance ``utt``.
     """
     totals = np.asarray(totals, dtype=np.float64)
     post = posteriors(totals, scale)
@@ -215,12 +233,17 @@ def build_mesh(hyps: Sequence[Sequence[str]], totals: np.ndarray, scale: float
             groups.append([])
         groups[g].append(k)
     mesh, order = Mesh(), []
-    for g in alignment_order(merged_totals(groups, totals, scale)):
-        members = groups[g]
-        mesh.align(hyps[members[0]], float(post[members].sum()))
-        for _ in members[1:]:
-            mesh.paths.append(list(mesh.paths[-1]))  # later column inserts reach copies too
-        order += members
+    try:
+        for g in alignment_order(merged_totals(groups, totals, scale)):
+            members = groups[g]
+            mesh.align(hyps[members[0]], float(post[members].sum()))
+            for _ in members[1:]:
+                mesh.paths.append(list(mesh.paths[-1]))  # later column inserts reach copies too
+            order += members
+    except AlignmentTooLarge as e:
+        raise InputError(f"utterance {utt!r}: consensus decoding: {e}; hypotheses this long "
+                         "are documents, not utterances: segment them, or use --decode "
+                         "1best") from None
     return mesh, np.array(order, dtype=np.int64)
 
 
@@ -230,6 +253,8 @@ def weighted_totals(nbest: NBest, weights: Mapping[str, float]) -> list[np.ndarr
     with_wip = WIP in weights
     feats, mask = pack_features(nbest, keys, with_wip)
     w = np.array([weights[k] for k in keys] + ([weights[WIP]] if with_wip else []), float)
+    if feats.size:
+        check_totals(feats, mask, w, nbest, weights)
     tot = feats @ w if feats.size else np.zeros(mask.shape)
     return [tot[i, :len(u.hyps)] for i, u in enumerate(nbest)]
 
@@ -238,7 +263,7 @@ def consensus_meshes(nbest: NBest, weights: Mapping[str, float], scale: float) -
     """The mesh of every utterance (an empty mesh for one without hypotheses)."""
     if scale < 0 or not math.isfinite(scale):
         raise ValueError(f"posterior scale must be finite and >= 0, got {scale}")
-    return [build_mesh([h.words for h in u.hyps], tot, scale)[0]
+    return [build_mesh([h.words for h in u.hyps], tot, scale, u.utt)[0]
             for u, tot in zip(nbest, weighted_totals(nbest, weights))]
 
 

@@ -11,7 +11,10 @@
 * :class:`DeviceError`: the device asked for cannot be used (``--device cuda``
   without a CUDA device);
 * :class:`DependencyError`: an optional package the feature needs is not
-  installed (the message names the ``pip install``).
+  installed (the message names the ``pip install``);
+* :class:`ResourceError`: the machine ran out of memory (or threads) for the
+  step; the input may be fine (:func:`out_of_memory` tells such failures from
+  damaged files, so that they are not reported as "corrupt").
 
 and, where it is raised, :class:`asr_kd.export.ExportCheckError`: an exported
 model failed its self-check against the PyTorch one (nothing written).
@@ -54,3 +57,22 @@ class DeviceError(AsrKdError):
 
 class DependencyError(AsrKdError):
     """An optional package the command needs is not installed; the message says what to install."""
+
+
+class ResourceError(AsrKdError):
+    """Out of memory or threads: the input may be fine; the message says what ran out."""
+
+
+_OOM_TEXT = ("cannot allocate memory", "can't allocate memory", "out of memory",
+             "os error 12", "resource temporarily unavailable", "failed to allocate")
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """True when ``e`` (from any library) says that memory or threads ran out
+    (MemoryError, ENOMEM/EAGAIN, allocator messages), not that the data is bad."""
+    if isinstance(e, MemoryError):
+        return True
+    if isinstance(e, OSError) and e.errno in (12, 11):   # ENOMEM, EAGAIN
+        return True
+    text = str(e).lower()
+    return any(t in text for t in _OOM_TEXT)

@@ -64,6 +64,11 @@ TOLERANCE = {
 }
 
 
+# Tokens of one self-check sentence, at most: the check scores all sentences as one
+# padded batch of (B, T, V) log-probabilities, so one 10^5-token line would ask for GBs.
+MAX_CHECK_TOKENS = 100
+
+
 class ExportCheckError(AsrKdError):
     """The exported model does not reproduce the PyTorch model within tolerance.
 
@@ -74,9 +79,27 @@ class ExportCheckError(AsrKdError):
 def _need_ort():
     try:
         import onnxruntime
-    except ImportError:
+    except (ImportError, OSError, MemoryError) as e:
+        why = " ".join(str(e).split())[:200] or type(e).__name__
+        if _load_failure(e):
+            raise DependencyError(f"onnxruntime is installed but cannot be loaded ({why}); "
+                                  "out of memory or a broken installation") from None
         raise DependencyError("onnxruntime is not installed: pip install 'asr_kd[onnx]'") from None
     return onnxruntime
+
+
+def _load_failure(e: BaseException) -> bool:
+    """True when importing a package failed although it is installed: its shared
+    library could not be mapped (out of memory, a broken build) or a module it
+    needs is missing; False when the package itself is absent."""
+    from .errors import out_of_memory
+
+    if isinstance(e, ModuleNotFoundError):
+        return e.name is not None and e.name.split(".")[0] != "onnxruntime"
+    text = str(e).lower()
+    return (not isinstance(e, ImportError) or out_of_memory(e)
+            or any(t in text for t in ("failed to map", "shared object", ".so", "dll load",
+                                       "undefined symbol")))
 
 
 class _StepGraph(nn.Module):
@@ -316,8 +339,9 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
     """Export the model folder ``model_dir`` as ``fmt`` (onnx | int8) into ``out_dir``.
 
     ``check_text``: sentences for the self-check (default: 16 sampled from the
-    model).  ``tolerance`` overrides :data:`TOLERANCE` [fmt].  Returns the config
-    written; raises :class:`ExportCheckError` (writing nothing) when the check fails.
+    model), each cut to its first :data:`MAX_CHECK_TOKENS` tokens.  ``tolerance``
+    overrides :data:`TOLERANCE` [fmt].  Returns the config written; raises
+    :class:`ExportCheckError` (writing nothing) when the check fails.
 
     ``out_dir`` is written whole or not at all: everything (the ONNX graphs
     too) is made in a staging folder beside it, which then takes its place
@@ -339,7 +363,7 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
     model, tok, src_cfg = load_model(model_dir, "cpu")
     tol = dict(TOLERANCE[fmt], **(tolerance or {}))
     if check_text:
-        sents = [ids for ids in (tok.encode(s) for s in check_text) if ids]
+        sents = [ids[:MAX_CHECK_TOKENS] for ids in (tok.encode(s) for s in check_text) if ids]
         if not sents:
             raise InputError("the check text has no non-empty sentence")
     else:

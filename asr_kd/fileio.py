@@ -10,7 +10,12 @@ errors (disk full, read-only folder) become a one-line :class:`InputError`
 naming the file.
 
 Inputs may be gzip-compressed (by ``.gz`` suffix) and must be UTF-8; a BOM is
-dropped and CRLF line ends are accepted.
+dropped and CRLF line ends are accepted.  Inputs are bounded, so that a gzip
+bomb, ``/dev/zero`` or a file without line ends stops with one line naming the
+file instead of exhausting memory: a line holds at most ``ASR_KD_MAX_LINE_MB``
+MiB (default 64), a JSON document read whole (HyPoradise N-best JSON) at most
+``ASR_KD_MAX_DOC_MB`` MiB (default 1024), and a small JSON or YAML file
+(weights, configs, manifests) at most 64 MiB.
 """
 from __future__ import annotations
 
@@ -24,11 +29,46 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import zlib
 from typing import Callable, Iterator
 
 from .errors import InputError
+
+SMALL_DOC_BYTES = 64 << 20   # weights, configs, manifests, sidecars: far smaller in practice
+
+
+def _env_mib(var: str, default: int) -> int:
+    """Bytes from a MiB count in the environment (a positive integer), else ``default`` MiB."""
+    v = os.environ.get(var, "").strip()
+    return (int(v) if v.isdigit() and int(v) > 0 else default) << 20
+
+
+def max_line_bytes() -> int:
+    """The longest line a text input may have (``ASR_KD_MAX_LINE_MB``, default 64 MiB)."""
+    return _env_mib("ASR_KD_MAX_LINE_MB", 64)
+
+
+def max_doc_bytes() -> int:
+    """The largest JSON document read whole (``ASR_KD_MAX_DOC_MB``, default 1024 MiB)."""
+    return _env_mib("ASR_KD_MAX_DOC_MB", 1024)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB"
+
+
+def read_bounded(f, limit: int, path, what: str = "file", var: str | None = "ASR_KD_MAX_DOC_MB"
+                 ) -> bytes:
+    """All of the binary stream ``f`` when it holds at most ``limit`` bytes, else an
+    InputError naming ``path`` (and ``var``, the setting that raises the limit);
+    at most ``limit + 1`` bytes are ever read (a gzip bomb stops there)."""
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        hint = f"; set {var} to allow more" if var else ""
+        raise InputError(f"{what} larger than {_mib(limit)} (decompressed): refused{hint}", path)
+    return data
 
 
 def _owner() -> str:
@@ -438,6 +478,23 @@ def check_writable(path: str | os.PathLike, folder: bool = False) -> None:
         raise InputError(f"cannot write here: folder {where} is not writable", path)
 
 
+def require_regular(path: str | os.PathLike, folder_ok: bool = False, why: str = "") -> None:
+    """InputError naming ``path`` when it is a FIFO, socket or device (a folder too,
+    unless ``folder_ok``): inputs read more than once cannot be a FIFO, which would
+    wait forever for a writer that has gone.  ``why`` completes the message.  A
+    missing path passes (the reader says "no such file")."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return
+    what = "a regular file or folder" if folder_ok else "a regular file"
+    if stat.S_ISDIR(mode):
+        raise InputError("is a folder, expected a file", path)
+    raise InputError(f"not {what} (a FIFO, socket or device){why}", path)
+
+
 def open_text(path: str | os.PathLike):
     """Open a UTF-8 text file (optionally ``.gz``) for reading; errors name the file."""
     path = os.fspath(path)
@@ -455,13 +512,18 @@ def open_text(path: str | os.PathLike):
 def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for each line, 1-based, without the line end.
 
-    Drops a UTF-8 BOM and a trailing ``\\r``.  A non-UTF-8 line raises
-    :class:`InputError` naming the file and line.
+    Drops a UTF-8 BOM and a trailing ``\\r``.  A non-UTF-8 line, or one longer
+    than :func:`max_line_bytes`, raises :class:`InputError` naming the file and line.
     """
     path = os.fspath(path)
+    limit = max_line_bytes()
     with open_text(path) as raw:
         try:
-            for n, b in enumerate(raw, 1):
+            for n, b in enumerate(iter(functools.partial(raw.readline, limit + 1), b""), 1):
+                if len(b) > limit and not b.endswith(b"\n"):
+                    raise InputError(f"line longer than {_mib(limit)} (no line end: not a text "
+                                     "file?); set ASR_KD_MAX_LINE_MB to allow longer lines",
+                                     path, n)
                 if n == 1 and b.startswith(b"\xef\xbb\xbf"):
                     b = b[3:]
                 try:
@@ -471,6 +533,21 @@ def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
                 yield n, s.rstrip("\n").rstrip("\r")
         except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
             raise InputError(f"cannot read: {e}", path) from None
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice (raised by :func:`unique_keys`)."""
+
+
+def unique_keys(pairs):
+    """``object_pairs_hook`` that refuses a repeated key: JSON would keep the last
+    silently, dropping data."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise DuplicateKey(k)
+        out[k] = v
+    return out
 
 
 def read_json(path: str | os.PathLike, what: str, *,
@@ -484,11 +561,20 @@ def read_json(path: str | os.PathLike, what: str, *,
     a non-object, by ``not_object`` when given.  ``gz``: open through
     :func:`open_text` (``.gz`` read transparently; a missing file or a folder is
     its "no such file" / "is a folder" error).  ``encoding="utf-8-sig"`` accepts a BOM.
+    A key given twice in one object (JSON would keep the last silently), nesting
+    too deep for the parser and a file over 64 MiB are refused the same way.
     """
     path = os.fspath(path)
+    require_regular(path, why=f": a {what} file is read more than once; write it to a file first")
     try:
         with (open_text(path) if gz else open(path, "rb")) as f:
-            obj = json.loads(f.read().decode(encoding))
+            data = read_bounded(f, SMALL_DOC_BYTES, path, what, var=None)
+        obj = json.loads(data.decode(encoding), object_pairs_hook=unique_keys)
+    except DuplicateKey as e:
+        raise InputError(template.format(what=what, error=f"the key {e.args[0][:80]!r} is given "
+                                         "twice in one object"), path) from None
+    except RecursionError:
+        raise InputError(template.format(what=what, error="nested too deeply"), path) from None
     except (OSError, EOFError, zlib.error, ValueError) as e:
         # (ValueError covers JSON and UTF-8 decoding errors; the others a damaged gzip)
         raise InputError(template.format(what=what, error=e), path) from None

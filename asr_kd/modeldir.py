@@ -24,7 +24,7 @@ import zlib
 import torch
 
 from .checkpoint import STATE_FILE
-from .errors import InputError
+from .errors import InputError, ResourceError, out_of_memory
 from .fileio import FileSet, read_json
 from .models import LMConfig, LstmLM
 from .vocab import SpmTokenizer, WordVocab
@@ -225,6 +225,9 @@ def _read_weights(wpath: str) -> dict[str, torch.Tensor]:
             sd = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types across versions
         msg = " ".join(str(e).split())[:200]
+        if out_of_memory(e):
+            raise ResourceError(f"out of memory while reading the weights ({msg or 'MemoryError'}"
+                                "); the file was not found damaged", wpath) from None
         raise InputError(f"corrupt or truncated weights ({msg})", wpath) from None
     _check_metadata(meta, wpath)
     if "crc32" in meta and tensors_crc32(sd) != meta["crc32"]:

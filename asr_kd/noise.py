@@ -88,14 +88,16 @@ class NoiseFilter:
 
     def nbest(self, nbest: NBest) -> tuple[NBest, int, int]:
         """A filtered copy of ``nbest`` and the numbers of hypothesis and reference
-        tokens removed.  Scores are shared with the input (not copied)."""
+        tokens removed.  Scores are shared with the input (not copied), and so is
+        every hypothesis the filter leaves unchanged (most of them, usually: a
+        copy of each would double the memory a large set takes)."""
         out, n_hyp, n_ref = NBest(), 0, 0
         for u in nbest:
             hyps = []
             for h in u.hyps:
                 kept = self.text(h.text)
                 n_hyp += len(h.text.split()) - len(kept.split())
-                hyps.append(Hyp(kept, h.scores))
+                hyps.append(h if kept == h.text else Hyp(kept, h.scores))
             ref = u.ref
             if ref is not None:
                 ref = self.text(u.ref)

@@ -213,6 +213,7 @@ def pack_features(nbest: NBest, keys: Sequence[str], with_wip: bool
     """
     names = list(keys) + ([WIP] if with_wip else [])
     nmax = max((len(u.hyps) for u in nbest), default=0)
+    check_padding(nbest, nmax, len(names))
     feats = np.zeros((len(nbest), nmax, len(names)), dtype=np.float64)
     mask = np.zeros((len(nbest), nmax), dtype=bool)
     for i, u in enumerate(nbest):
@@ -220,6 +221,30 @@ def pack_features(nbest: NBest, keys: Sequence[str], with_wip: bool
             feats[i, j] = [feature_value(h, k, j, u.utt) for k in names]
         mask[i, :len(u.hyps)] = True
     return feats, mask
+
+
+# The padded feature array may exceed this many bytes only while padding wastes less
+# than PAD_WASTE times what the hypotheses themselves need.
+PAD_BYTES = 256 << 20
+PAD_WASTE = 8
+
+
+def check_padding(nbest: NBest, nmax: int, nfeats: int) -> None:
+    """InputError when padding every list to the longest (``nmax`` hypotheses, ``nfeats``
+    features of 8 bytes) would need more than :data:`PAD_BYTES` and more than
+    :data:`PAD_WASTE` times the unpadded size: one list of 10^5 hypotheses in a set of
+    10^4 utterances would otherwise ask for tens of GiB.  Names the longest list."""
+    padded = len(nbest) * nmax * (8 * max(nfeats, 1) + 1)
+    real = nbest.num_hyps() * (8 * max(nfeats, 1) + 1)
+    if padded <= PAD_BYTES or padded <= PAD_WASTE * real:
+        return
+    longest = max(nbest, key=lambda u: len(u.hyps))
+    lengths = sorted(len(u.hyps) for u in nbest)
+    raise InputError(f"utterance {longest.utt!r} has {nmax} hypotheses (median list "
+                     f"{lengths[len(lengths) // 2]}): scoring pads every list to the longest, "
+                     f"{len(nbest)} x {nmax} x {nfeats} features = {padded / (1 << 30):.1f} "
+                     "GiB; cut the longest lists (keep their first hypotheses) or score "
+                     "such utterances separately")
 
 
 def select(feats: np.ndarray, mask: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -244,7 +269,24 @@ def pick_best(nbest: NBest, weights: Mapping[str, float]) -> list[int]:
     with_wip = WIP in weights
     feats, mask = pack_features(nbest, keys, with_wip)
     w = np.array([weights[k] for k in keys] + ([weights[WIP]] if with_wip else []), float)
+    check_totals(feats, mask, w, nbest, weights)
     return select(feats, mask, w).tolist()
+
+
+def check_totals(feats: np.ndarray, mask: np.ndarray, w: np.ndarray, nbest: NBest,
+                 weights: Mapping[str, float]) -> None:
+    """InputError when a weighted total (``feats`` (U, Nmax, F) times ``w`` (F,)) is not
+    a finite number: weights so large (1e308) that the sum overflows would otherwise
+    pick hypotheses by an infinite or NaN total and report a plausible WER."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = feats @ w
+    bad = mask & ~np.isfinite(total)
+    if bad.any():
+        i = int(np.argmax(bad.any(axis=1)))
+        shown = ", ".join(f"{k}={v:g}" for k, v in weights.items())
+        raise InputError(f"utterance {nbest.utts[i].utt!r}: the weighted total score is not a "
+                         f"finite number (weights {shown}): weights this large overflow; "
+                         "use weights of a sensible size")
 
 
 @dataclass(frozen=True)

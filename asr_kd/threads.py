@@ -19,6 +19,10 @@ import sys
 
 # The pools that read their size from the environment when first created.
 _ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# --threads above this is refused: no machine asr_kd runs on has that many cores, and
+# OpenMP pools of millions of threads fail in ways that look like other errors
+# (a failed allocation while loading weights reads as a corrupt file).
+MAX_THREADS = 1024
 
 
 def available_cores() -> int:
@@ -53,6 +57,17 @@ def set_threads(n: int | None) -> int:
     if torch is not None:
         torch.set_num_threads(n)
     return n
+
+
+def oversubscription(n: int) -> str | None:
+    """A one-line warning when ``n`` threads exceed the cores this process may run on
+    (they then take turns on the cores: slower, not faster), else None."""
+    cores = available_cores()
+    if n <= cores:
+        return None
+    return (f"--threads {n} is more than the {cores} core{'s' if cores > 1 else ''} this process "
+            f"may run on: the threads take turns on the cores and the command runs slower; "
+            f"use --threads {cores} or less")
 
 
 def threads_state() -> tuple[dict[str, str | None], int | None]:

@@ -70,6 +70,7 @@ from .nbest.model import NBest
 from .scoring import ERR, WIP, hyp_error_matrix, pack_features, ref_word_counts, select
 
 OCTAVES = 8  # the grid spans normalised weights 2^-8 .. 2^8
+SELECT_BYTES = 64 << 20  # working memory of one batch of weight vectors in Packed.errors
 MAX_DENSITY = 8  # grid values per octave at most
 
 
@@ -109,10 +110,15 @@ class Packed:
         return cls(feats, mask, errs, empty, int(nref.sum()))
 
     def errors(self, w: np.ndarray, batch: int = 64) -> np.ndarray:
-        """Corpus errors for each weight vector in ``w`` (G, F); returns (G,) int64."""
+        """Corpus errors for each weight vector in ``w`` (G, F); returns (G,) int64.
+
+        At most ``batch`` vectors are scored at once, fewer on large sets: each
+        needs 16 bytes per padded hypothesis (totals and their masked copy), and
+        the batch is kept within :data:`SELECT_BYTES`."""
         out = np.full(len(w), self.empty_errs, dtype=np.int64)
         if not self.mask.shape[1]:
             return out  # no hypotheses anywhere
+        batch = max(1, min(batch, SELECT_BYTES // (16 * self.mask.size)))
         for s in range(0, len(w), batch):
             best = np.maximum(select(self.feats, self.mask, w[s:s + batch]), 0)  # (g, U)
             e = np.take_along_axis(self.errs[None], best[..., None], axis=2)[..., 0]

@@ -265,7 +265,7 @@ def align_all(nbest: NBest, feats: np.ndarray, mask: np.ndarray, w: np.ndarray,
               scale: float) -> list[tuple[Mesh, np.ndarray]]:
     """Mesh and alignment order of every utterance for weight vector ``w`` (F,)."""
     tot = feats @ w if feats.size else np.zeros(mask.shape)
-    return [build_mesh([h.words for h in u.hyps], tot[i, :len(u.hyps)], scale)
+    return [build_mesh([h.words for h in u.hyps], tot[i, :len(u.hyps)], scale, u.utt)
             for i, u in enumerate(nbest)]
 
 

@@ -24,7 +24,7 @@ import signal
 import sys
 
 from ..errors import AsrKdError
-from ..threads import restore_threads, set_threads, threads_state
+from ..threads import MAX_THREADS, oversubscription, restore_threads, set_threads, threads_state
 
 # Commands that print progress through readers and scorers without a --quiet of their own:
 # build_parser gives them one (a command that defines it keeps its own).
@@ -91,6 +91,8 @@ def _positive_int(s: str) -> int:
         n = 0
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    if n > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_THREADS} threads, got {s}")
     return n
 
 
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv  # the command line, for the resume hint of training commands
     saved = threads_state()
     set_threads(args.threads)  # before any command imports torch
+    if args.threads is not None and oversubscription(args.threads):
+        print(f"asr-kd {args.command}: warning: {oversubscription(args.threads)}", file=sys.stderr)
     old_term = _on_sigterm_raise()
     try:
         from ..progress import silenced
@@ -139,6 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"asr-kd {args.command}: stopped by {signal.Signals(signum).name}"
               + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 128 + signum
+    except MemoryError:
+        # A reader or step without its own size check: still one line, not a traceback.
+        print(f"asr-kd {args.command}: error: out of memory (an input too large for this "
+              "machine? see the size limits under Guarantees in the README)", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print(f"asr-kd {args.command}: error: an input is nested too deeply to read",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # Output piped into `head` and closed: not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

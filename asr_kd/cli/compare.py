@@ -67,6 +67,7 @@ def system_nbest(refs: dict[str, str], hyps: dict[str, str], path: str):
 
 
 def run(args) -> int:
+    from ..checks import require_ref_words
     from ..nbest import read_refs
     from ..scoring import corpus_wer, hyp_error_matrix, kaldi_ser_line, kaldi_wer_line, pool_wer
     from ..significance import bootstrap_wer_diff, sign_test
@@ -97,6 +98,7 @@ def run(args) -> int:
         left_out = set(unused)
         refs = {u: r for u, r in refs.items() if u not in left_out}
     refs = {u: flt.text(r) for u, r in refs.items()}
+    require_ref_words(refs.values(), args.ref)
     results, utt_errs = [], []
     for runs, run_hyps in zip((runs_a, runs_b), hyps):
         pooled = [0] * len(refs)

@@ -26,7 +26,7 @@ def register(sub) -> None:
                    "words.txt or spm.model)")
     p.add_argument("--check-text", default=None,
                    help="sentences for the self-check (plain or Kaldi text; the first 64 are "
-                   "used); default: 16 sentences sampled from the model")
+                   "used, each up to 100 tokens); default: 16 sentences sampled from the model")
     add_common(p)
     p.set_defaults(func=run)
 

@@ -116,6 +116,10 @@ def decode_options(args) -> tuple[str, float | None, float]:
                                  args.weights)
             fscale = _file_number(obj, "posterior_scale", args.weights)
             fbias = _file_number(obj, "deletion_bias", args.weights)
+            if scale is None and fscale is not None and not (math.isfinite(fscale)
+                                                             and fscale >= 0):
+                raise InputError(f'"posterior_scale": expected a finite number >= 0, '
+                                 f"got {fscale}", args.weights)
             mode = mode or fmode
             scale = fscale if scale is None else scale
     mode = mode or "1best"
@@ -169,6 +173,15 @@ def has_refs(nbest, where: str) -> bool:
         raise InputError(f"{len(missing)} of {len(nbest)} utterances have no reference: {shown}",
                          where)
     return not missing
+
+
+def require_ref_words(nbest, where: str) -> None:
+    """InputError when the (filtered) references of a non-empty set hold no word
+    (:func:`asr_kd.checks.require_ref_words`); an empty set is ``--allow-empty``'s."""
+    from ..checks import require_ref_words as check
+
+    if len(nbest):
+        check((u.ref for u in nbest), where)
 
 
 def warn_case(nbest, command: str) -> None:
@@ -271,6 +284,7 @@ def run(args) -> int:
                               "ins": None, "del": None, "sub": None, "utts": len(nbest),
                               **flt.record(), **({"srilm": srilm} if srilm else {})}))
         return 0
+    require_ref_words(nbest, args.ref or args.nbest)
     warn_case(nbest, "score")
     r = corpus_wer(nbest, chosen)
     if args.details:
@@ -313,6 +327,7 @@ def run_consensus(args, nbest, weights, scale: float, bias: float, record: dict)
                               "ins": None, "del": None, "sub": None, "utts": len(nbest),
                               **extra}))
         return 0
+    require_ref_words(nbest, args.ref or args.nbest)
     warn_case(nbest, "score")
     r = texts_wer(nbest, texts)
     if args.details:

@@ -11,7 +11,7 @@ import json
 
 from ..errors import InputError
 from ..fileio import atomic_write, check_writable
-from .score import FEATURES_HELP, has_refs, load_nbest
+from .score import FEATURES_HELP, has_refs, load_nbest, require_ref_words
 
 
 SEARCH_HELP = """\
@@ -138,6 +138,7 @@ def run(args) -> int:
     if not has_refs(nbest, args.ref or args.nbest):
         raise InputError("tuning needs references: none in the N-best, give --ref",
                          args.nbest)
+    require_ref_words(nbest, args.ref or args.nbest)
     msg = ref_hyp_case_mismatch(nbest)
     if msg:  # weights tuned against case errors are tuned for the wrong thing
         raise InputError(f"not tuning: {msg}", args.ref or args.nbest)

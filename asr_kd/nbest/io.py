@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
-from ..fileio import read_lines
+from ..fileio import DuplicateKey, read_lines, require_regular, unique_keys  # noqa: F401
 from .model import NBest
 
 FORMATS = ("kaldi", "espnet", "srilm", "json", "nemo", "jsonl")
@@ -101,21 +101,6 @@ def check_number(value, path, line: int | None, what: str = "score") -> float:
     if not math.isfinite(value):
         raise InputError(f"expected a finite {what}, got {value!r}", path, line)
     return value
-
-
-class DuplicateKey(ValueError):
-    """A JSON object names one key twice (raised by :func:`unique_keys`)."""
-
-
-def unique_keys(pairs):
-    """``object_pairs_hook`` that refuses a repeated key: JSON would keep the last
-    silently, dropping data."""
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise DuplicateKey(k)
-        out[k] = v
-    return out
 
 
 def load_json(text: str, path, line: int | None, what: str):
@@ -232,7 +217,11 @@ def detect_format(path) -> str:
 
 
 def read_nbest(path, fmt: str | None = None, **opts) -> NBest:
-    """Read an N-best set in format ``fmt`` (one of FORMATS; None: detect)."""
+    """Read an N-best set in format ``fmt`` (one of FORMATS; None: detect).  ``path``
+    must be a regular file or a folder (a FIFO or device is an InputError)."""
+    # format detection and some readers read a file twice: a FIFO would block forever
+    require_regular(path, folder_ok=True,
+                    why=": N-best input is read more than once; write it to a file first")
     fmt = fmt or detect_format(path)
     if fmt not in _READERS:
         raise InputError(f"unknown N-best format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -29,7 +29,7 @@ import re
 import zlib
 
 from ..errors import InputError
-from ..fileio import open_text
+from ..fileio import max_doc_bytes, open_text, read_bounded
 from .io import check_number, load_json, one_line
 from .model import Hyp, NBest, Utterance
 
@@ -39,7 +39,7 @@ _HYP_NUMBER = re.compile(r"([0-9]+)$")
 def _load(path):
     with open_text(path) as f:
         try:
-            data = f.read()
+            data = read_bounded(f, max_doc_bytes(), path, "JSON N-best document")
         except (OSError, EOFError, zlib.error) as e:   # a damaged or truncated .gz
             raise InputError(f"cannot read: {one_line(e)}", path) from None
     if data.startswith(b"\xef\xbb\xbf"):

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(slots=True)
 class Hyp:
-    """One hypothesis: its word string (may be empty) and named log-scores."""
+    """One hypothesis: its word string (may be empty) and named log-scores.
+
+    Slotted: a set holds millions of these, and a per-object ``__dict__`` would
+    add about 100 bytes to each."""
 
     text: str
     scores: dict[str, float] = field(default_factory=dict)
