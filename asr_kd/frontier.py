@@ -71,6 +71,12 @@ def _seed_dirs(size_dir: str) -> list[str]:
     return [os.path.join(size_dir, n) for n in sorted(found, key=lambda n: int(n[4:]))]
 
 
+def _made(runs: list[str]) -> set[str] | None:
+    """The systems the first run's ``models.json`` names (None: no such file yet)."""
+    path = os.path.join(runs[0], "models.json") if runs else None
+    return set(read_json(path, "models.json")) if path and os.path.exists(path) else None
+
+
 def _load(path: str, missing: list[str]) -> dict | None:
     if not os.path.exists(path):
         missing.append(path)
@@ -126,6 +132,11 @@ def collect_frontier(exp: str, res: dict, missing: list[str]) -> dict | None:
                                 for k, m in enumerate(entry.get("trust") or ["none"])]
         if entry.get("int8"):
             names.append("student_int8")
+        made = _made(runs)
+        # an int8 export the recipe could not make (it says so in its log) is no row
+        no_int8 = entry.get("int8") and made is not None and "student_int8" not in made
+        if no_int8:
+            names.remove("student_int8")
         systems = {n: _system(runs, n, sets, missing) for n in names} if runs else {}
         base = systems.get("baseline") or {}
         for n, s in systems.items():
@@ -150,6 +161,7 @@ def collect_frontier(exp: str, res: dict, missing: list[str]) -> dict | None:
         params = base.get("params")
         sizes.append({"name": entry["name"], "arch": {k: entry.get(k) for k in (
             "num_layers", "hidden_dim", "embed_dim", "proj_dim")}, "runs": len(runs),
+            "int8_not_made": bool(no_int8),
             "params": params,
             "pct_teacher": 100.0 * params / teacher["params"] if params and teacher["params"]
             else None, "systems": systems, "compare": compare})
@@ -203,7 +215,10 @@ def frontier_markdown(fr: dict) -> str:
            "(parameters on a log axis).", ""]
     for st in fr["sets"]:
         out += [f"### {st}: teacher WER {_f(t.get(st))} ({_f(t.get('params'), ',d') if t.get('params') else '-'} "
-                f"parameters, ppl {_f(t.get('ppl'), '.1f')}), first pass WER {_f(fp.get(st))}", "",
+                f"parameters, ppl {_f(t.get('ppl'), '.1f')}), first pass WER {_f(fp.get(st))}"
+                + (" (the teacher gains nothing over the first pass here: no gain to keep)"
+                   if gain_kept(fp.get(st), t.get(st), t.get(st)) is None
+                   and None not in (fp.get(st), t.get(st)) else ""), "",
                 "| size | params | % of teacher | baseline WER | student WER | student - baseline "
                 "[95 % interval] | P(student better) | gain kept: baseline % | gain kept: student % "
                 "| ppl: baseline | ppl: student | gap closed % |",
@@ -227,6 +242,10 @@ def frontier_markdown(fr: dict) -> str:
                     f"{_with_range(base.get('ppl'), '.1f')} | {_with_range(s.get('ppl'), '.1f')} | "
                     f"{_f(s.get('ppl_gap_closed'), '.1f')} |")
         out.append("")
+    no_int8 = [s["name"] for s in fr["sizes"] if s.get("int8_not_made")]
+    if no_int8:
+        out += [f"No int8 student at {', '.join(no_int8)}: asked for, but `asr-kd export` "
+                "refused it (the recipe's log says why; LSTMP sizes have no ONNX export).", ""]
     return "\n".join(out)
 
 
@@ -272,7 +291,10 @@ def frontier_plots(fr: dict, out_dir: str) -> list[str]:
             if name == "student_int8":  # the same parameters as the student: points
                 ax.scatter(xs, ms, marker="x", color=color, zorder=3, label=name)
                 continue
-            ax.plot(xs, ms, marker="o", color=color, label=name)
+            # the seed range as error bars and, between sizes, as a band
+            ax.errorbar(xs, ms, yerr=[[m - a for m, a in zip(ms, lo)],
+                                      [b - m for m, b in zip(ms, hi)]],
+                        marker="o", capsize=3, color=color, label=name)
             if any(a != b for a, b in zip(lo, hi)):
                 ax.fill_between(xs, lo, hi, color=color, alpha=0.2, lw=0)
         ax.set_xscale("log")
