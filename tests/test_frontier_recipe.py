@@ -73,13 +73,24 @@ def test_frontier_two_sizes_two_seeds_trust_modes_int8_and_report(tmp_path):
     for png in ("frontier_wer.png", "frontier_ppl.png"):
         assert (exp / "report" / png).stat().st_size > 5000
     assert "Size frontier" in (exp / "report" / "report.html").read_text()
-    # The same command again: every frontier model is found done, nothing retrained.
+    # The same command again (--nj 2: rescoring in shard jobs): every frontier model is
+    # found done, nothing retrained; the sharded rescoring gives the same lists.
     before = _sentinels(exp)
-    p2 = run_recipe(tmp_path, *args, "--stage", "10")
+    lists = _lists(exp)
+    p2 = run_recipe(tmp_path, *args, "--stage", "10", "--nj", "2")
     assert "Stage 10" in p2.stdout and "Run 1 of 2" not in p2.stdout
     n_models = 2 * (3 + 2 + int8)
-    assert p2.stdout.count("done before, skipping") >= n_models
+    assert p2.stdout.count("done before, skipping") == n_models
     assert _sentinels(exp) == before and len(before) == n_models
+    assert (exp / "frontier" / "1x4" / "seed2" / "log" / "rescore_dev_student.1.log").is_file()
+    assert _lists(exp) == lists
+
+
+def _lists(exp):
+    """The rescored lists of the frontier, decompressed (gzip headers hold a time)."""
+    import gzip
+    return {str(p.relative_to(exp)): gzip.open(p).read()
+            for p in sorted((exp / "frontier").glob("*/seed*/rescore/*.all.jsonl.gz"))}
 
 
 def test_frontier_is_passed_on_by_the_atis_recipe(tmp_path):
@@ -95,3 +106,15 @@ def test_frontier_is_passed_on_by_the_atis_recipe(tmp_path):
     assert "run.sh: --frontier: size 2 '1z8'" in p.stderr
     help_ = subprocess.run(["bash", atis, "--help"], text=True, capture_output=True).stdout
     assert [l.split() for l in help_.splitlines() if "--stop-stage" in l] == [["--stop-stage", "10"]]
+
+
+def test_frontier_sh_writes_every_output_through_to():
+    """local/frontier.sh writes no output by redirect or cp (a kill would leave it half)."""
+    import re
+    with open(os.path.join(ROOT, "recipes", "wsj", "local", "frontier.sh"), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    bad = [f"frontier.sh:{n}: {line.strip()}" for n, line in enumerate(lines, 1)
+           if re.search(r'(^|[^>&0-9<])>>? *"?\$', line.split(" #", 1)[0])
+           or re.search(r"(^|[;&|(]\s*|^\s*)cp\s", line.split(" #", 1)[0])]
+    assert not bad, "\n".join(bad)
+    assert sum("to \"$" in line for line in lines) >= 6

@@ -94,3 +94,14 @@ def test_run_sh_refuses_a_bad_size_before_any_work(tmp_path):
         "run.sh: --frontier: size 2 '2y8': expected LxH and/or fields lN hN eN pN "
         "(e.g. 1x16, e64h64, 1x512p64)")
     assert not (tmp_path / "exp").exists() and not (tmp_path / "data").exists()
+
+
+def test_run_sh_help_describes_the_frontier_options():
+    out = subprocess.run(["bash", os.path.join(ROOT, "recipes", "wsj", "run.sh"), "--help"],
+                         text=True, capture_output=True, check=True).stdout
+    lines = {l.split()[0]: l for l in out.splitlines() if l.startswith("  --")}
+    assert "1x16,e64h64,1x512p64" in lines["--frontier"]
+    assert "trust modes" in lines["--frontier-trust"]
+    assert "every --frontier-trust mode" in lines["--frontier-trust-at"]
+    assert lines["--frontier-int8"].split()[1] == "auto"
+    assert lines["--stop-stage"].split()[1] == "10"

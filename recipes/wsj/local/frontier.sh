@@ -73,9 +73,10 @@ frontier_one() {
     else log "  $name: int8 export refused (above); no student_int8 point"; fi
   fi
   # Which model folder each system is (the report reads their sizes and settings).
+  local made=()
+  for s in "${sys[@]}"; do made+=("$s=$(realpath -m "$m/$s")"); done
   to "$e/models.json" python -c 'import json, sys
-print(json.dumps(dict(a.split("=", 1) for a in sys.argv[1:]), indent=1))' \
-    $(for s in "${sys[@]}"; do echo "$s=$(realpath -m "$m/$s")"; done)
+print(json.dumps(dict(a.split("=", 1) for a in sys.argv[1:]), indent=1))' "${made[@]}"
   mkdir -p "$e/ppl"
   for s in "${sys[@]}"; do
     to "$e/ppl/$s.json" asr-kd ppl --model "$m/$s" --text "$lm_data/lm/valid.txt" --mode sentence \
@@ -93,9 +94,15 @@ print(json.dumps(dict(a.split("=", 1) for a in sys.argv[1:]), indent=1))' \
     for s in "${sys[@]}"; do
       out=$e/rescore/$set.$s.jsonl.gz
       key=$(rescore_key "$in" "$m/$s")
-      done_or_run "frontier_${name}_s${r}_rescore_${set}_$s.$key" asr-kd rescore --nbest "$in" \
-        --model "$m/$s" --name "$s" --out "$out" --batch-tokens "$batch_tokens" \
-        --stats-out "$e/rescore/$set.$s.stats.json" --threads "$threads" "${tf[@]}" "${common[@]}"
+      if [ "$nj" -le 1 ]; then
+        done_or_run "frontier_${name}_s${r}_rescore_${set}_$s.$key" asr-kd rescore --nbest "$in" \
+          --model "$m/$s" --name "$s" --out "$out" --batch-tokens "$batch_tokens" \
+          --stats-out "$e/rescore/$set.$s.stats.json" --threads "$threads" "${tf[@]}" "${common[@]}"
+      else  # --nj: shard jobs and a checked merge, as stage 7
+        done_or_run "frontier_${name}_s${r}_rescore_${set}_$s.$key" rescore_sharded "$out" \
+          "$e/rescore/$set.$s.stats.json" "$e/log/rescore_${set}_$s" --nbest "$in" --model "$m/$s" \
+          --name "$s" --batch-tokens "$batch_tokens" --threads "$rescore_threads" "${tf[@]}" "${common[@]}"
+      fi
       in=$out
     done
     to "$e/rescore/$set.all.jsonl.gz" cat "$in"
