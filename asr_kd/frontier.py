@@ -214,11 +214,13 @@ def frontier_markdown(fr: dict) -> str:
            "validation text, sentence mode. Plots: `frontier_wer.png`, `frontier_ppl.png` "
            "(parameters on a log axis).", ""]
     for st in fr["sets"]:
-        out += [f"### {st}: teacher WER {_f(t.get(st))} ({_f(t.get('params'), ',d') if t.get('params') else '-'} "
-                f"parameters, ppl {_f(t.get('ppl'), '.1f')}), first pass WER {_f(fp.get(st))}"
+        t_params = _f(t.get("params"), ",d") if t.get("params") else "-"
+        no_gain = None not in (fp.get(st), t.get(st)) and \
+            gain_kept(fp.get(st), t.get(st), t.get(st)) is None
+        out += [f"### {st}: teacher WER {_f(t.get(st))} ({t_params} parameters, ppl "
+                f"{_f(t.get('ppl'), '.1f')}), first pass WER {_f(fp.get(st))}"
                 + (" (the teacher gains nothing over the first pass here: no gain to keep)"
-                   if gain_kept(fp.get(st), t.get(st), t.get(st)) is None
-                   and None not in (fp.get(st), t.get(st)) else ""), "",
+                   if no_gain else ""), "",
                 "| size | params | % of teacher | baseline WER | student WER | student - baseline "
                 "[95 % interval] | P(student better) | gain kept: baseline % | gain kept: student % "
                 "| ppl: baseline | ppl: student | gap closed % |",

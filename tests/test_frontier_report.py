@@ -156,3 +156,12 @@ def test_truncated_inputs_are_refused_naming_the_file(tmp_path, rel, text, msg):
         write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
     assert str(exp / rel) in str(e.value)
     assert not (tmp_path / "r" / "report.md").exists()
+
+
+def test_a_teacher_without_gain_gives_no_shares_and_says_so(tmp_path):
+    exp, systems = _exp(tmp_path)
+    (exp / "score" / "teacher" / "dev.json").write_text('{"wer": 10.5}')   # worse than first
+    md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+    assert "first pass WER 10.00 (the teacher gains nothing over the first pass here" in md
+    row = _rows(md, "### dev:")["1x8"]
+    assert row[6:8] == ["-", "-"] and row[3] == "9.10 (9.00-9.20)"
