@@ -165,3 +165,13 @@ def test_a_teacher_without_gain_gives_no_shares_and_says_so(tmp_path):
     assert "first pass WER 10.00 (the teacher gains nothing over the first pass here" in md
     row = _rows(md, "### dev:")["1x8"]
     assert row[6:8] == ["-", "-"] and row[3] == "9.10 (9.00-9.20)"
+
+
+def test_an_int8_export_the_recipe_could_not_make_is_noted_not_missing(tmp_path):
+    exp, systems = _exp(tmp_path)
+    plan = json.loads((exp / "frontier" / "sizes.json").read_text())
+    plan["sizes"][0]["int8"] = True     # asked for at 1x64; models.json has no student_int8
+    (exp / "frontier" / "sizes.json").write_text(json.dumps(plan))
+    md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+    assert "No int8 student at 1x64: asked for, but `asr-kd export` refused it" in md
+    assert "1x64 (student_int8)" not in md and "Missing inputs" not in md
