@@ -119,3 +119,23 @@ def test_frontier_sh_writes_every_output_through_to():
            or re.search(r"(^|[;&|(]\s*|^\s*)cp\s", line.split(" #", 1)[0])]
     assert not bad, "\n".join(bad)
     assert sum("to \"$" in line for line in lines) >= 6
+
+
+def test_frontier_one_seed_from_the_teacher_cache(tmp_path):
+    """One seed run (the recipe's own folders) and --use-cache true: the frontier students
+    distil from the run's top-K cache, in the recipe's own folders."""
+    args = ("--mini-words", "3000", "--mini-utts", "8", "--mini-nbest", "5", "--seeds", "1",
+            "--int8-student", "false", "--use-cache", "true", "--topk", "8",
+            "--frontier", "2x4")
+    run_recipe(tmp_path, *args)
+    exp = tmp_path / "exp"
+    d = exp / "frontier" / "2x4" / "seed1"
+    cfg = json.loads((d / "student" / "config.json").read_text())
+    assert cfg["model"]["num_layers"] == 2 and cfg["seed"] == 0
+    assert [os.path.realpath(t) for t in cfg["teacher"]] == [str(exp / "teacher_cache")]
+    assert list(json.loads((d / "models.json").read_text())) == ["baseline", "student"]
+    res = json.loads((exp / "report" / "results.json").read_text())
+    size = res["frontier"]["sizes"][0]
+    assert size["runs"] == 1 and size["systems"]["student"]["dev"]["values"] == [
+        json.loads((d / "score" / "student" / "dev.json").read_text())["wer"]]
+    assert "## Size frontier" in (exp / "report" / "report.md").read_text()
