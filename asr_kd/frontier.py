@@ -122,6 +122,7 @@ def collect_frontier(exp: str, res: dict, missing: list[str]) -> dict | None:
     plan = _read_plan(plan_path)
     sets = res["sets"]
     teacher, first = _reference(res, "teacher"), _reference(res, "first_pass")
+    teacher.update(_teacher_test_ppl(exp))
     sizes = []
     for entry in plan:
         sdir = os.path.join(fdir, entry["name"])
@@ -148,6 +149,12 @@ def collect_frontier(exp: str, res: dict, missing: list[str]) -> dict | None:
             if n != "baseline":
                 s["ppl_gap_closed"] = gap_closed((base.get("ppl") or {}).get("mean"),
                                                  teacher["ppl"], (s["ppl"] or {}).get("mean"))
+                for mode in ("stream", "sentence"):
+                    if f"test_ppl_{mode}" in s:
+                        s[f"test_ppl_{mode}_gap_closed"] = gap_closed(
+                            (base.get(f"test_ppl_{mode}") or {}).get("mean"),
+                            teacher.get(f"test_ppl_{mode}"),
+                            (s[f"test_ppl_{mode}"] or {}).get("mean"))
         compare = {}
         for st in sets:
             for n in names[1:]:
@@ -167,6 +174,23 @@ def collect_frontier(exp: str, res: dict, missing: list[str]) -> dict | None:
             else None, "systems": systems, "compare": compare})
     sizes.sort(key=lambda s: (s["params"] is None, s["params"] or 0))
     return {"sets": sets, "teacher": teacher, "first_pass": first, "sizes": sizes}
+
+
+def _teacher_test_ppl(exp: str) -> dict:
+    """The teacher's test perplexities (``--lm-test``; ``test_ppl_stream``,
+    ``test_ppl_sentence``) from ``exp/ppl``, or the mean over ``exp/seedR/ppl`` of a
+    report of seed runs; absent where not measured."""
+    out = {}
+    for mode in ("stream", "sentence"):
+        name = f"teacher.test.{mode}.json"
+        paths = [os.path.join(exp, "ppl", name)]
+        if not os.path.exists(paths[0]):
+            paths = [os.path.join(r, "ppl", name) for r in _seed_dirs(exp)]
+        if paths and all(os.path.exists(p) for p in paths):
+            vals = spread([_ppl(read_json(p, name)) for p in paths])
+            if vals:
+                out[f"test_ppl_{mode}"] = vals["mean"]
+    return out
 
 
 def _read_plan(path: str) -> list[dict]:
@@ -244,11 +268,38 @@ def frontier_markdown(fr: dict) -> str:
                     f"{_with_range(base.get('ppl'), '.1f')} | {_with_range(s.get('ppl'), '.1f')} | "
                     f"{_f(s.get('ppl_gap_closed'), '.1f')} |")
         out.append("")
+    out += _test_ppl_markdown(fr)
     no_int8 = [s["name"] for s in fr["sizes"] if s.get("int8_not_made")]
     if no_int8:
         out += [f"No int8 student at {', '.join(no_int8)}: asked for, but `asr-kd export` "
                 "refused it (the recipe's log says why; LSTMP sizes have no ONNX export).", ""]
     return "\n".join(out)
+
+
+def _test_ppl_markdown(fr: dict) -> list[str]:
+    """The test-text perplexities (``run.sh --lm-test``, e.g. PTB's test set), when measured."""
+    modes = [m for m in ("stream", "sentence") if any(
+        f"test_ppl_{m}" in s for size in fr["sizes"] for s in size["systems"].values())]
+    if not modes:
+        return []
+    t = fr["teacher"]
+    out = ["### Test perplexity: teacher " + ", ".join(
+        f"{_f(t.get(f'test_ppl_{m}'), '.1f')} ({m} mode)" for m in modes), "",
+        "| size | params | " + " | ".join(f"{m}: baseline | {m}: student | {m}: gap closed %"
+                                          for m in modes) + " |",
+        "|---|---|" + "---|---|---|" * len(modes)]
+    for size in fr["sizes"]:
+        base = size["systems"].get("baseline") or {}
+        for name, s in size["systems"].items():
+            if name == "baseline":
+                continue
+            cells = [f"{_with_range(base.get(f'test_ppl_{m}'), '.1f')} | "
+                     f"{_with_range(s.get(f'test_ppl_{m}'), '.1f')} | "
+                     f"{_f(s.get(f'test_ppl_{m}_gap_closed'), '.1f')}" for m in modes]
+            out.append(f"| {_label(size['name'], name)} | "
+                       f"{_f(s.get('params'), ',d') if s.get('params') else '-'} | "
+                       + " | ".join(cells) + " |")
+    return out + [""]
 
 
 def _gain_spread(s: dict, st: str) -> dict | None:

@@ -175,3 +175,24 @@ def test_an_int8_export_the_recipe_could_not_make_is_noted_not_missing(tmp_path)
     md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
     assert "No int8 student at 1x64: asked for, but `asr-kd export` refused it" in md
     assert "1x64 (student_int8)" not in md and "Missing inputs" not in md
+
+
+def test_test_text_perplexities_get_their_table(tmp_path):
+    """run.sh --lm-test: stream and sentence perplexity on the test text per system."""
+    exp, systems = _exp(tmp_path)
+    for mode, t in (("stream", 90.0), ("sentence", 95.0)):
+        _write(exp / "ppl" / f"teacher.test.{mode}.json", {"ppl": t})
+        for r, (b, st) in enumerate(((130.0, 110.0), (134.0, 112.0)), 1):
+            for s, v in (("baseline", b), ("student", st), ("student_margin", st),
+                         ("student_int8", st)):
+                _write(exp / "frontier" / "1x8" / f"seed{r}" / "ppl" / f"{s}.test.{mode}.json",
+                       {"ppl": v + (5 if mode == "sentence" else 0)})
+    md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+    assert "### Test perplexity: teacher 90.0 (stream mode), 95.0 (sentence mode)" in md
+    rows = _rows(md, "### Test perplexity")
+    # stream: baseline 132, student 111, teacher 90: (132 - 111) / (132 - 90) = 50 %
+    assert rows["1x8"] == ["500", "132.0 (130.0-134.0)", "111.0 (110.0-112.0)", "50.0",
+                           "137.0 (135.0-139.0)", "116.0 (115.0-117.0)", "50.0"]
+    assert rows["1x64"][1:] == ["-"] * 6   # not measured there
+    res = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert res["frontier"]["teacher"]["test_ppl_sentence"] == 95.0
