@@ -158,7 +158,8 @@ def collect_frontier(exp: str, res: dict, missing: list[str]) -> dict | None:
         compare = {}
         for st in sets:
             for n in names[1:]:
-                c = _load_optional(os.path.join(sdir, "compare", f"{st}.baseline_vs_{n}.json"))
+                c = _load(os.path.join(sdir, "compare", f"{st}.baseline_vs_{n}.json"),
+                          missing) if runs else None
                 if c:
                     b = c.get("bootstrap", {})
                     compare.setdefault(st, {})[n] = {
@@ -201,10 +202,6 @@ def _read_plan(path: str) -> list[dict]:
         raise InputError("not a frontier plan (expected {\"sizes\": [{\"name\": ...}, ...]})",
                          path)
     return sizes
-
-
-def _load_optional(path: str) -> dict | None:
-    return read_json(path, os.path.basename(path)) if os.path.exists(path) else None
 
 
 def _f(x, spec=".2f") -> str:

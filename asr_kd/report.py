@@ -491,7 +491,7 @@ def write_report(exp: str, systems: list[System], sets: list[str], out_dir: str,
     if fr is not None:
         res["frontier"] = fr
         if fr_missing:
-            res["missing"] = res.get("missing", []) + fr_missing
+            res["missing"] = list(dict.fromkeys(res.get("missing", []) + fr_missing))
     md = markdown(res)
     if fr is not None:
         md = md.rstrip("\n") + "\n\n" + frontier_markdown(fr) + "\n"

@@ -129,10 +129,14 @@ def test_missing_results_are_dashes_and_listed(tmp_path):
     exp, systems = _exp(tmp_path)
     gone = exp / "frontier" / "1x64" / "seed2" / "score" / "student" / "dev.json"
     gone.unlink()
+    no_test = exp / "frontier" / "1x8" / "compare" / "dev.baseline_vs_student.json"
+    no_test.unlink()
     md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
     # one run without the value: no mean over the other run alone
-    assert _rows(md, "### dev:")["1x64"][3] == "-"
-    assert "## Missing inputs" in md and str(gone) in md
+    rows = _rows(md, "### dev:")
+    assert rows["1x64"][3] == "-" and rows["1x8"][4] == "- [-, -]"
+    assert "## Missing inputs" in md and str(gone) in md and str(no_test) in md
+    assert md.count(str(gone)) == 1
 
 
 def test_no_frontier_no_section(tmp_path):
