@@ -8,6 +8,7 @@ Reads the files a recipe run leaves in its experiment folder ``exp``:
 * ``exp/score/<system>/<set>.json``                  ``asr-kd score --json``;
 * ``exp/score/<system>/curve.json``                  ``asr-kd tune --curve-out``;
 * ``exp/compare/<set>.<a>_vs_<b>.json``              ``asr-kd compare --json``.
+* ``exp/frontier/``                                   the size frontier (:mod:`asr_kd.frontier`).
 
 Writes ``report.md``, ``results.json`` and PNGs (WER against model size, WER
 against the LM weight on dev, training curves) to the output folder, and
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 
 from .errors import InputError
 from .fileio import atomic_write, read_json
+from .frontier import collect_frontier, frontier_markdown, frontier_plots
 
 
 @dataclass
@@ -482,7 +484,17 @@ def write_report(exp: str, systems: list[System], sets: list[str], out_dir: str,
             exp, [r["system"] for r in loaded[0]["systems"]], loaded[0]["sets"]))
     else:
         res = collect(exp, systems, sets)
+    # The size frontier (run.sh --frontier), when exp holds one: against this report's
+    # teacher and first pass.
+    fr_missing: list[str] = []
+    fr = collect_frontier(exp, res, fr_missing)
+    if fr is not None:
+        res["frontier"] = fr
+        if fr_missing:
+            res["missing"] = list(dict.fromkeys(res.get("missing", []) + fr_missing))
     md = markdown(res)
+    if fr is not None:
+        md = md.rstrip("\n") + "\n\n" + frontier_markdown(fr) + "\n"
     from .report_html import details_markdown, runs_markdown, write_html
     names = [r["system"] for r in res["systems"]]
     md = "\n".join(x for x in (md.rstrip("\n"), details_markdown(exp, out_dir, names, res["sets"]),
@@ -492,5 +504,7 @@ def write_report(exp: str, systems: list[System], sets: list[str], out_dir: str,
     with atomic_write(os.path.join(out_dir, "results.json")) as f:
         json.dump(res, f, indent=2)
     plots(res, out_dir)
+    if fr is not None:
+        frontier_plots(fr, out_dir)
     write_html(out_dir, md, None if runs else exp, names, res["sets"])
     return md

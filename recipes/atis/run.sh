@@ -18,7 +18,7 @@ here=$PWD
 
 . ../wsj/local/options.sh  # opts name=default ...: each option named once
 opts atis_json=../../../shared/data/hyporadise/train_atis.json nbest_eval= nbest_format=json
-opts stage=0 stop_stage=9 valid_every=20 data=data exp=exp
+opts stage=0 stop_stage=10 valid_every=20 data=data exp=exp
 # Our options first (--name value); all others are passed on to recipes/wsj/run.sh, which
 # refuses typos.
 pass=()

@@ -20,6 +20,7 @@
 #
 # Stages:  0 data   1 vocabulary   2 teacher(s)   3 baseline   4 teacher cache (optional)
 #          5 student   6 perplexities   7 rescoring   8 tuning + scoring   9 report
+#         10 size frontier (only with --frontier SIZES: local/frontier.sh; the report again)
 # --nj N splits stage 7 into N parallel shard jobs per system (run by $cpu_cmd, see cmd.sh)
 # followed by `asr-kd merge`, which checks every shard; the output is identical to --nj 1.
 set -euo pipefail
@@ -28,10 +29,11 @@ cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 . local/outputs.sh  # `to FILE cmd...` (atomic outputs), `lock_dirs DIR...`
+. local/frontier.sh  # stage 10: frontier_plan, frontier_stage
 
 # ---- options (each can be given as --name value) ---------------------------
 . local/options.sh  # opts name=default ...: each option named once; --help lists them in this order
-opts task=mini shared=../../../shared/data stage=0 stop_stage=9 data=data exp=exp
+opts task=mini shared=../../../shared/data stage=0 stop_stage=10 data=data exp=exp
 opts lm_data= lm_exp=  # LM data and models, when not --data / --exp (a --task shares them)
 opts lm_text= lm_valid= lm_test= wsj1_lm_root=
 opts nbest_dev= nbest_eval= nbest_format= ref_dev= ref_eval=
@@ -53,11 +55,13 @@ opts int8_student=auto  # true|false|auto (auto: when onnxruntime is installed)
 # the dev or eval reference sentences / 8-grams occur in the LM text; --allow-overlap true
 # only prints them.  --speaker-chars N: speaker = first N characters of an id (details).
 opts max_overlap_sentences=5 max_overlap_ngrams=30 allow_overlap=false speaker_chars=
+# Size frontier (stage 10): baseline and student at every size of --frontier, per seed run.
+opts frontier= frontier_trust= frontier_trust_at= frontier_int8=auto
 
 # ---- --help: one line per option (local/options.sh opt_help) ----------------
 opt_help task "mini | chime4 | wsj-whisper: presets for a real-data task (options given win)"
 opt_help shared "folder of the shared real data (PTB, HyPoradise lists) for --task"
-opt_help stage "first stage to run (0 data .. 9 report)"
+opt_help stage "first stage to run (0 data .. 9 report, 10 size frontier)"
 opt_help stop_stage "last stage to run"
 opt_help data "data folder (texts, imported N-best lists)"
 opt_help exp "experiment folder (models, scores, report)"
@@ -110,6 +114,10 @@ opt_help max_overlap_sentences "leakage guard: stop above this % of reference se
 opt_help max_overlap_ngrams "leakage guard: stop above this % of reference 8-grams in the LM text"
 opt_help allow_overlap "true: print the leakage check and go on whatever it finds"
 opt_help speaker_chars "details: speaker = the first N characters of an utterance id"
+opt_help frontier "sizes for the size frontier (stage 10), e.g. 1x16,e64h64,1x512p64 (LxH, lN hN eN pN)"
+opt_help frontier_trust "frontier: trust modes of the students, e.g. none,margin (default: --trust)"
+opt_help frontier_trust_at "frontier: sizes that get every --frontier-trust mode (default: all)"
+opt_help frontier_int8 "frontier: auto (as --int8-student) | true | false | sizes with an int8 student"
 # --task presets the options of a real-data task; options given on the command line win.
 for ((_i = 1; _i <= $#; _i++)); do
   case ${!_i} in
@@ -142,6 +150,8 @@ lm_data=${lm_data:-$data}; lm_exp=${lm_exp:-$exp}
 if [ -z "$seeds" ]; then
   seeds=1; [ -z "$lm_text$wsj1_lm_root" ] && seeds=3  # the embedded mini task: cheap, show the spread
 fi
+# A malformed --frontier option stops before any work.
+if [ -n "$frontier" ]; then frontier_plan > /dev/null || exit 1; fi
 
 log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*"; }
 # A step's sentinel: `done_or_run NAME cmd...` skips work already finished with the same
@@ -152,7 +162,7 @@ log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINE
 # continue the old run), and a retrained model changes the inputs of every later step.
 done_or_run() {
   local name=$1; shift
-  local dir=$exp; case $name in vocab|teacher*|baseline|cache|student|student_int8) dir=$lm_exp ;; esac
+  local dir=$exp; case $name in vocab|teacher*|baseline|cache|student|student_int8|frontier_lm_*) dir=$lm_exp ;; esac
   local sentinel=$dir/.done/$name sig
   mkdir -p "$dir/.done"
   sig=$(mktemp "$dir/.done/.sig.XXXXXX")
@@ -204,6 +214,16 @@ rescore_sharded() {
   [ $rc -eq 0 ] || { echo "$0: a rescoring shard job failed (logs: $logp.*.log)" >&2; return 1; }
   asr-kd merge --kind rescore --num-shards "$nj" "$out"
 }
+# `rescore_key IN MODEL_DIR...`: what a rescored list is made from (the input list's bytes,
+# the model weights, the filter), part of its sentinel's name, so a new input list or a
+# retrained model rescores again.
+rescore_key() {
+  local in=$1 m tf_file; shift
+  { md5sum < "$in"; for m in "$@"; do stat -c %Y.%s "$m"/model.safetensors "$m"/model.onnx 2>/dev/null || true; done
+    echo "$text_filter $batch_tokens"; tf_file=${text_filter%% *}  # "FILE -BLOCK ..."
+    if [ -n "$tf_file" ] && [ -f "$tf_file" ]; then md5sum < "$tf_file"; fi
+  } | md5sum | cut -c1-12
+}
 # Thread budget: the cores this process may use, shared out among the jobs that run at
 # once (K teachers side by side; baseline beside student), one thread at least each.
 # Two multi-threaded torch jobs on the same cores run far slower than one.
@@ -235,12 +255,13 @@ if [ "$seeds" -gt 1 ]; then
   if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     "$_self" "${_argv[@]}" --seeds 1 --stop-stage 0
   fi
-  if [ $stop_stage -ge 1 ]; then
+  if [ $stop_stage -ge 1 ] && [ $stage -le 9 ]; then
     for r in $(seq 1 "$seeds"); do
       log "Run $r of $seeds: seed $((seed + 1000 * (r - 1)))"
+      # (the frontier is run here, over the runs' teachers, not inside each run)
       "$_self" "${_argv[@]}" --seeds 1 --seed $((seed + 1000 * (r - 1))) \
         --stage $((stage > 1 ? stage : 1)) --data "$data" --lm-data "$lm_data" \
-        --exp "$exp/seed$r" --lm-exp "$lm_exp/seed$r"
+        --exp "$exp/seed$r" --lm-exp "$lm_exp/seed$r" --frontier ''
     done
   fi
   # `runs PATH`: $exp/seed1/PATH,$exp/seed2/PATH,... (the runs' copies of one file)
@@ -257,10 +278,14 @@ if [ "$seeds" -gt 1 ]; then
       done
     done
   fi
-  if [ $stop_stage -ge 9 ]; then
+  report_runs() {
     log "Report of the $seeds runs"
     asr-kd report --exp "$exp" --out "$exp/report" --runs $(runs report | tr , ' ') --sets dev,eval
     log "report: $exp/report/report.md"
+  }
+  if [ $stop_stage -ge 9 ] && [ $stage -le 9 ]; then report_runs; fi
+  if [ -n "$frontier" ] && [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+    frontier_stage; report_runs
   fi
   exit 0
 fi
@@ -436,12 +461,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
     in=$data/$set.nbest.jsonl.gz
     for s in "${systems[@]}"; do
       out=$exp/rescore/$set.$s.jsonl.gz
-      # The sentinel names what the output was made from (the input list's bytes, the
-      # model weights, the filter), so a new --nbest-eval or a retrained model rescores again.
-      key=$( { md5sum < "$in"; for m in $(models_of $s); do stat -c %Y.%s "$m"/model.safetensors "$m"/model.onnx 2>/dev/null || true; done
-               echo "$text_filter $batch_tokens"; tf_file=${text_filter%% *}  # "FILE -BLOCK ..."
-               if [ -n "$tf_file" ] && [ -f "$tf_file" ]; then md5sum < "$tf_file"; fi
-             } | md5sum | cut -c1-12)
+      key=$(rescore_key "$in" $(models_of $s))
       if [ "$nj" -le 1 ]; then
         done_or_run rescore_${set}_$s.$key asr-kd rescore --nbest "$in" --model $(models_of $s) \
           --ensemble "$ensemble" --name "$s" --out "$out" --batch-tokens "$batch_tokens" \
@@ -500,11 +520,20 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   done
 fi
 
-if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
-  log "Stage 9: report"
+report_one() {
   int8_row=(); [[ " ${systems[*]} " == *" student_int8 "* ]] && int8_row=(--system "student_int8=$lm_exp/student_int8")
   asr-kd report --exp "$exp" --out "$exp/report" --system first_pass \
     --system "teacher=$(models_of teacher | tr ' ' ',')" --system "baseline=$lm_exp/baseline" \
     --system "student=$lm_exp/student" "${int8_row[@]}" --sets dev,eval
   log "report: $exp/report/report.md"
+}
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: report"
+  report_one
+fi
+
+if [ -n "$frontier" ] && [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  frontier_stage
+  log "Report with the size frontier"
+  report_one
 fi
