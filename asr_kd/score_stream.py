@@ -35,7 +35,8 @@ from .fileio import FileSet
 from .nbest.dedup import count_repeats
 from .nbest.jsonl import iter_jsonl
 from .nbest.model import NBest, Utterance
-from .scoring import WerResult, chosen_texts, corpus_wer, pack_features, pick_best, pool_wer
+from . import scoring
+from .scoring import WerResult, chosen_texts, corpus_wer, pack_features, pool_wer
 
 CHUNK_UTTS = 2000   # utterances per chunk: ~10k hypotheses, a few MB, whatever the set
 
@@ -120,7 +121,7 @@ def score_jsonl(path: str, weights: Mapping[str, float], flt, *, refs_path: str 
         with contextlib.ExitStack() as stack:
             outs = [(stack.enter_context(files.open(p)), trn)
                     for p, trn in ((out_hyp, False), (out_trn, True)) if p]
-            with progress(desc=f"score {path}", unit="utt") as bar:
+            with progress(desc="score: reading and WER alignment", unit="utt") as bar:
                 for part in chunks(iter_jsonl(path, seen), size or chunk_utts()):
                     with silenced():   # one bar for the file, not one per chunk
                         _score_chunk(part, t, refs, flt, weights, spread_keys, outs)
@@ -178,7 +179,7 @@ def _score_chunk(part: list[tuple[Utterance, bool]], t: _Tally, refs, flt, weigh
         has = mask.any(axis=1)
         t.hi.append(np.where(mask[..., None], feats, -np.inf).max(axis=1, initial=-np.inf)[has])
         t.lo.append(np.where(mask[..., None], feats, np.inf).min(axis=1, initial=np.inf)[has])
-    chosen = pick_best(nb, weights)
+    chosen = scoring.pick_best(nb, weights)
     for f, trn in outs:
         for utt, text in chosen_texts(nb, chosen):
             if trn:

@@ -317,10 +317,15 @@ def print_result(args, r, record: dict) -> None:
 def streamable(args, mode: str) -> bool:
     """True when this run reads the N-best file in chunks (:mod:`asr_kd.score_stream`):
     1-best decoding of native JSONL without ``--details`` (which aligns the whole set)."""
+    from ..fileio import require_regular
     from ..nbest.io import detect_format
 
-    return mode == "1best" and not args.details and \
-        (args.format or detect_format(args.nbest)) == "jsonl"
+    if mode != "1best" or args.details:
+        return False
+    # before detection, which reads the file: a FIFO would block (as in read_nbest)
+    require_regular(args.nbest, folder_ok=True,
+                    why=": N-best input is read more than once; write it to a file first")
+    return (args.format or detect_format(args.nbest)) == "jsonl"
 
 
 def run_streamed(args, flt, rec: dict | None) -> int:
