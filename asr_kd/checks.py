@@ -63,6 +63,12 @@ def case_shares(texts: Iterable[str]) -> tuple[float, float, int]:
     Only words with cased letters count (``N``, ``123`` and ``<unk>`` do; ``'s``
     counts as lower case); mixed-case words (``McDonald``) are neither.
     """
+    return _shares(*case_tallies(texts))
+
+
+def case_tallies(texts: Iterable[str]) -> tuple[int, int, int]:
+    """(all-upper-case words, all-lower-case words, cased words) of ``texts``, as counts
+    (:func:`case_shares`), so that the counts of parts of a set add up."""
     upper = lower = n = 0
     for t in texts:
         for w in t.split():
@@ -74,6 +80,10 @@ def case_shares(texts: Iterable[str]) -> tuple[float, float, int]:
                 if w.lower() == w.upper():
                     continue  # no cased letters
             n += 1
+    return upper, lower, n
+
+
+def _shares(upper: int, lower: int, n: int) -> tuple[float, float, int]:
     return (upper / n, lower / n, n) if n else (0.0, 0.0, 0)
 
 
@@ -105,13 +115,26 @@ def ref_hyp_case_mismatch(nbest) -> str | None:
     cases (>= ``CASE_SHARE`` of each side's words), or at least ``CASE_ONLY_SHARE``
     of the first hypotheses' words matching their reference only when case is
     ignored (sentence-case or truecased hypotheses against lower-case references)."""
+    return case_mismatch_message(case_counts(nbest))
+
+
+def case_counts(nbest) -> tuple[int, ...]:
+    """The counts :func:`case_mismatch_message` decides on, for ``nbest``: the
+    :func:`case_tallies` of the references and of the first hypotheses, then
+    :func:`case_only_matches`; 8 integers that add up over parts of a set."""
     refs = [u.ref for u in nbest if u.ref]
     hyps = [h.text for u in nbest for h in u.hyps[:1]]  # first hypotheses: enough to tell
-    ru, rl, rn = case_shares(refs)
-    hu, hl, hn = case_shares(hyps)
+    return case_tallies(refs) + case_tallies(hyps) + case_only_matches(nbest)
+
+
+def case_mismatch_message(counts) -> str | None:
+    """:func:`ref_hyp_case_mismatch`'s message from :func:`case_counts` (summed over
+    the parts of a set read in pieces)."""
+    ru, rl, rn = _shares(*counts[0:3])
+    hu, hl, hn = _shares(*counts[3:6])
+    only, total = counts[6:8]
     rs, hs = _side(ru, rl), _side(hu, hl)
     if not rn or not hn or rs is None or hs is None or rs == hs:
-        only, total = case_only_matches(nbest)
         if total and only / total >= CASE_ONLY_SHARE:
             return (f"{100 * only / total:.1f} % of the first hypotheses' words ({only} of "
                     f"{total}) match their reference only when case is ignored (e.g. 'The' "

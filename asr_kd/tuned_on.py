@@ -110,11 +110,23 @@ def mismatch(rec: dict, nbest, weights: dict[str, float]) -> str | None:
     reported.  The ids are not compared: scoring eval with dev's weights is the
     normal use.  None when all agree (or nothing can be compared).
     """
-    from .scoring import WIP, pack_features
-    from .tune import feature_spreads
+    from .scoring import pack_features
+
+    keys = mismatch_keys(rec, weights)
+    if keys is None or not len(nbest):
+        return None
+    feats, mask = pack_features(nbest, keys[0], keys[1])
+    return mismatch_packed(rec, feature_names(keys), feats, mask)
+
+
+def mismatch_keys(rec: dict, weights: dict[str, float]) -> tuple[list[str], bool] | None:
+    """(score keys, whether the word count) whose spreads :func:`mismatch` compares:
+    the weighted keys ``rec`` recorded a positive spread for; None when fewer than
+    two (nothing to compare)."""
+    from .scoring import WIP
 
     old = rec.get("spreads")
-    if not isinstance(old, dict) or not len(nbest):
+    if not isinstance(old, dict):
         return None
     names = [k for k in weights if k != WIP and weights[k] != 0
              and isinstance(old.get(k), (int, float)) and old[k] > 0]
@@ -122,8 +134,27 @@ def mismatch(rec: dict, nbest, weights: dict[str, float]) -> str | None:
         and old[WIP] > 0
     if len(names) + with_wip < 2 or not names:
         return None
-    feats, mask = pack_features(nbest, names, with_wip)
-    names = names + ([WIP] if with_wip else [])
+    return names, bool(with_wip)
+
+
+def feature_names(keys: tuple[list[str], bool]) -> list[str]:
+    """The feature columns of :func:`mismatch_keys`' keys, ``wip`` last when used."""
+    from .scoring import WIP
+
+    return keys[0] + ([WIP] if keys[1] else [])
+
+
+def mismatch_packed(rec: dict, names: list[str], feats: np.ndarray, mask: np.ndarray
+                    ) -> str | None:
+    """:func:`mismatch` on packed features: ``feats`` (U, N, F) of the features
+    ``names`` (:func:`feature_names`), ``mask`` (U, N) True on real hypotheses.  Only
+    each list's highest and lowest value per feature matter, so U x 2 arrays of
+    per-list extremes give the same answer as the full lists."""
+    from .tune import feature_spreads
+
+    old = rec["spreads"]
+    if not mask.any():
+        return None     # no list has a hypothesis: no spread to compare
     new = feature_spreads(feats, mask)
     # a median over a handful of lists says little: compare keys that vary in enough lists
     hi = np.where(mask[..., None], feats, -np.inf).max(axis=1)

@@ -16,9 +16,9 @@ LAYERS = {
     1: ["nbest", "vocab", "corpus", "textfilter", "noise", "ops"],
     2: ["lm", "models", "modeldir", "config", "checkpoint", "train", "distill", "teacher_cache",
         "perplexity", "export"],
-    3: ["rescore", "scoring", "tune", "consensus", "tune_consensus", "significance", "tuned_on",
-        "checks", "report", "details", "system_diff", "overlap", "report_html",
-        "frontier", "frontier_sizes"],
+    3: ["rescore", "scoring", "score_stream", "tune", "consensus", "tune_consensus",
+        "significance", "tuned_on", "checks", "report", "details", "system_diff", "overlap",
+        "report_html", "frontier", "frontier_sizes"],
     4: ["cli", "__main__"],
     9: ["synth"],  # beside the stack: only the recipe's stage 0 uses it
 }

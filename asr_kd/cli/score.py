@@ -228,8 +228,7 @@ def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]
 
 
 def run(args) -> int:
-    from ..scoring import (corpus_wer, kaldi_ser_line, kaldi_wer_line, oracle_line, pick_best,
-                           write_text, write_trn)
+    from ..scoring import corpus_wer, pick_best, write_text, write_trn
 
     for out in (args.out_hyp, args.out_trn):
         if out:
@@ -245,6 +244,8 @@ def run(args) -> int:
     flt = filter_for_weights(args, noise_from_args(args), rec, args.weights, "score")
     mode, scale, bias = decode_options(args)
     reader_opts = srilm_reader_opts(args, args.format, args.nbest)
+    if streamable(args, mode):
+        return run_streamed(args, flt, rec)
     nbest = load_nbest(args.nbest, args.format, args.ref, "score", args.allow_empty,
                        **reader_opts)
     repeats = count_repeats(nbest)
@@ -255,14 +256,7 @@ def run(args) -> int:
                 rec, weights, repeats, reader_opts.get("scores"), mode == "consensus"):
             if msg:
                 warn("score", msg)
-    srilm = None
-    if args.print_srilm:
-        from ..nbest.srilm import format_srilm_weights, srilm_weights
-        from .scoringopts import srilm_keys
-        srilm = srilm_weights(weights, posterior_scale=scale if mode == "consensus" else None,
-                              **srilm_keys(args))
-        if not args.json:   # printed first, so it is there with or without references
-            print("\n".join(format_srilm_weights(srilm)))
+    srilm = print_srilm(args, weights, scale if mode == "consensus" else None)
     from .consensusout import check_consensus_outputs
     check_consensus_outputs(args, mode)
     if mode == "consensus":
@@ -290,13 +284,72 @@ def run(args) -> int:
     if args.details:
         from ..scoring import chosen_texts
         write_score_details(args, nbest, [t for _, t in chosen_texts(nbest, chosen)], r)
+    print_result(args, r, {**flt.record(), **({"srilm": srilm} if srilm else {})})
+    return 0
+
+
+def print_srilm(args, weights: dict[str, float], scale: float | None) -> dict | None:
+    """``--print-srilm``: the weights in SRILM form (printed now unless ``--json``; the
+    returned dict goes into the JSON); None without the option."""
+    if not args.print_srilm:
+        return None
+    from ..nbest.srilm import format_srilm_weights, srilm_weights
+    from .scoringopts import srilm_keys
+    srilm = srilm_weights(weights, posterior_scale=scale, **srilm_keys(args))
+    if not args.json:   # printed first, so it is there with or without references
+        print("\n".join(format_srilm_weights(srilm)))
+    return srilm
+
+
+def print_result(args, r, record: dict) -> None:
+    """The %WER, %SER and %ORACLE lines of ``r``, or with ``--json`` one object
+    (``record``: the scoring filter, SRILM weights)."""
+    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line
+
     if args.json:
-        print(json.dumps({**r.to_dict(), **flt.record(),
-                          **({"srilm": srilm} if srilm else {})}))
+        print(json.dumps({**r.to_dict(), **record}))
     else:
         print(kaldi_wer_line(r))
         print(kaldi_ser_line(r))
         print(oracle_line(r))
+
+
+def streamable(args, mode: str) -> bool:
+    """True when this run reads the N-best file in chunks (:mod:`asr_kd.score_stream`):
+    1-best decoding of native JSONL without ``--details`` (which aligns the whole set)."""
+    from ..fileio import require_regular
+    from ..nbest.io import detect_format
+
+    if mode != "1best" or args.details:
+        return False
+    # before detection, which reads the file: a FIFO would block (as in read_nbest)
+    require_regular(args.nbest, folder_ok=True,
+                    why=": N-best input is read more than once; write it to a file first")
+    return (args.format or detect_format(args.nbest)) == "jsonl"
+
+
+def run_streamed(args, flt, rec: dict | None) -> int:
+    """`score` of a JSONL file read in chunks; prints what :func:`run` prints."""
+    from ..score_stream import score_jsonl
+    from .consensusout import check_consensus_outputs
+
+    weights = parse_weights(args.weights, args.weight)
+    check_consensus_outputs(args, "1best")
+    s = score_jsonl(args.nbest, weights, flt, refs_path=args.ref, out_hyp=args.out_hyp,
+                    out_trn=args.out_trn, allow_empty=args.allow_empty, rec=rec,
+                    warn=lambda msg: warn("score", msg),
+                    info=lambda msg: print(f"asr-kd score: {msg}", file=sys.stderr))
+    srilm = print_srilm(args, weights, None)
+    record = {**flt.record(), **({"srilm": srilm} if srilm else {})}
+    if s.result is None:
+        print("asr-kd score: no references: chosen hypotheses only, no WER computed",
+              file=sys.stderr)
+        if args.json:
+            print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
+                              "ins": None, "del": None, "sub": None, "utts": s.utts,
+                              **record}))
+        return 0
+    print_result(args, s.result, record)
     return 0
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Iterator
 
 from ..errors import InputError
 from ..fileio import atomic_write
@@ -53,17 +54,28 @@ def _parse_utt(obj, path, n) -> Utterance:
     return Utterance(utt, out, ref)
 
 
-def read_jsonl(path) -> NBest:
-    """Read a native JSONL N-best file; duplicate utterance ids are an error."""
-    nbest, seen = NBest(), {}
+def iter_jsonl(path, seen: dict[str, int] | None = None
+               ) -> Iterator[tuple[Utterance, bool]]:
+    """Yield ``(utterance, positional)`` for each line of a native JSONL N-best file, in
+    file order, holding one line at a time; ``positional`` is the line's
+    ``"positional_id"`` flag.  ``seen`` (id -> line, filled here) catches repeated ids,
+    an InputError naming both lines."""
+    seen = {} if seen is None else seen
     for n, obj in iter_json_lines(path):
         u = _parse_utt(obj, path, n)
         if u.utt in seen:
             raise InputError(f"duplicate utterance id {u.utt!r} (first on line {seen[u.utt]})",
                              path, n)
         seen[u.utt] = n
+        yield u, obj.get("positional_id") is True
+
+
+def read_jsonl(path) -> NBest:
+    """Read a native JSONL N-best file; duplicate utterance ids are an error."""
+    nbest = NBest()
+    for u, positional in iter_jsonl(path):
         nbest.utts.append(u)
-        nbest.positional_ids |= obj.get("positional_id") is True
+        nbest.positional_ids |= positional
     return nbest
 
 
