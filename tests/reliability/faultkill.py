@@ -38,6 +38,10 @@ def start(argv: list[str], k: int | None, sig: int = signal.SIGKILL,
     if pid == 0:  # the child: never returns
         rc = 70
         try:
+            # One thread in the child: GNU OpenMP's worker threads do not survive fork, so
+            # a child whose command asks for more threads (the CLI's default is the core
+            # count) than a pool the parent already started waits for them forever.
+            os.environ["OMP_NUM_THREADS"] = "1"
             from asr_kd import fileio
             from asr_kd.cli import main
 
