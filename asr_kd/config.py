@@ -153,7 +153,8 @@ def check_value(key: str, value) -> None:
             raise ValueError(f"{key}: expected a finite number, got {shown}")
     if kind == "bool" and not isinstance(value, bool):
         raise ValueError(f"{key}: expected true or false, got {shown}")
-    if kind == "str" and not isinstance(value, str) and not (key == "tie"
+    # tie and cpu_bf16 take yes/no, on/off, which YAML reads as booleans
+    if kind == "str" and not isinstance(value, str) and not (key in ("tie", "cpu_bf16")
                                                              and isinstance(value, bool)):
         raise ValueError(f"{key}: expected a string, got {shown}")
     low, high = _MODEL_RANGES.get(key, (None, None))

@@ -124,7 +124,8 @@ class Variant:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             if isinstance(self.objective, KDObjective):
                 from asr_kd.ops import kd_loss, TeacherTopK
-                ids, lps, tgt = self.objective.cache.lookup(batch.positions.reshape(-1).clamp(min=0))
+                pos = batch.positions.reshape(-1).clamp(min=0)
+                ids, lps, tgt = self.objective.cache.lookup(pos)
                 loss = kd_loss(h, self.model.output_weight, self.model.output_bias, y,
                                teacher=TeacherTopK(ids, lps, tgt), cfg=self.objective.s)
             elif self.objective.output_loss == "fused":

@@ -25,8 +25,8 @@ import csv
 import os
 import subprocess
 import sys
-import tarfile
 import io
+import tarfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296",
@@ -92,9 +92,10 @@ def main(argv=None):
         secs = toks = 0.0
         for m in read_metrics(os.path.join(d, "metrics.csv")):
             secs += float(m["seconds"])
-            toks += float(m["tokens"]) if "tokens" in m else float(m["tokens_per_s"]) * float(m["seconds"])
+            toks += float(m["tokens"])
             rows.append(dict(run=name, epoch=int(m["epoch"]), tokens=int(toks),
-                             train_seconds=round(secs, 1), valid_ppl=round(float(m["valid_ppl"]), 2),
+                             train_seconds=round(secs, 1),
+                             valid_ppl=round(float(m["valid_ppl"]), 2),
                              tokens_per_s=round(float(m["tokens_per_s"]))))
     print("| run | epoch | tokens | training s | valid ppl | tokens/s |")
     print("|---|---|---|---|---|---|")
@@ -106,7 +107,8 @@ def main(argv=None):
     for o in old:
         n = next((r for r in new if r["epoch"] == o["epoch"]), None)
         if n:
-            print(f"# epoch {o['epoch']}: valid ppl new/old = {n['valid_ppl'] / o['valid_ppl']:.4f}, "
+            print(f"# epoch {o['epoch']}: valid ppl new/old = "
+                  f"{n['valid_ppl'] / o['valid_ppl']:.4f}, "
                   f"time new/old = {n['train_seconds'] / o['train_seconds']:.3f}")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w", newline="") as f:

@@ -82,8 +82,8 @@ def _run(args) -> int:
     train_ids = [tok.encode(s) for s in train_s]
     valid_ids = [tok.encode(s) for s in valid_s]
     try:
-        hist = train(model, LMObjective(tcfg.output_loss), tok, train_ids, valid_ids, tcfg, args.out,
-                     seed=args.seed, device=device, resume=args.resume, quiet=args.quiet,
+        hist = train(model, LMObjective(tcfg.output_loss), tok, train_ids, valid_ids, tcfg,
+                     args.out, seed=args.seed, device=device, resume=args.resume, quiet=args.quiet,
                      extra_config={"kind": "lm", "train_text": os.path.abspath(args.train)})
     except Interrupted as e:
         return report_interrupted(args, e)
