@@ -10,7 +10,6 @@ Each set has 5 hypotheses per utterance, 12 words each, 3 scores (am, lm0, lm:x)
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -19,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tables import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the a of to and in is it that was for on are as with his they at be this".split()
@@ -76,11 +77,7 @@ def main() -> None:
             r = rows[-1]
             print(f"{n:>9} hyps  whole {r['whole_mib']:7.1f} MiB {r['whole_s']:6.1f} s   "
                   f"streamed {r['streamed_mib']:7.1f} MiB {r['streamed_s']:6.1f} s", flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out, rows)
     print(f"wrote {args.out}")
 
 

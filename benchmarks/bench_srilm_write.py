@@ -15,7 +15,6 @@ another version).  Writes benchmarks/out/bench_srilm_write.csv and prints a tabl
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import random
 import shutil
@@ -23,6 +22,8 @@ import statistics
 import sys
 import tempfile
 import time
+
+from tables import write_csv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "benchmarks", "out", "bench_srilm_write.csv")
@@ -73,11 +74,7 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['utterances']:>10} {r['files']:>7} {r['seconds']:>8.2f} "
               f"{r['files_per_s']:>8} {r['ms_per_utt']:>7.3f}")
-    os.makedirs(os.path.dirname(args.csv), exist_ok=True)
-    with open(args.csv, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.csv, rows)
     return 0
 
 

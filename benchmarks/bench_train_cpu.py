@@ -34,7 +34,6 @@ Writes a CSV (default benchmarks/results/bench_train_cpu.csv) and prints a table
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import statistics
@@ -57,6 +56,7 @@ from asr_kd.ops import KDConfig  # noqa: E402
 from asr_kd.ops.fused_ce import fused_linear_ce  # noqa: E402
 from asr_kd.train import LMObjective, make_optimizer  # noqa: E402
 from asr_kd.config import TrainConfig  # noqa: E402
+from tables import print_markdown, write_csv  # noqa: E402
 
 SHAPES = {"teacher_2x400": (400, 400, 2, 0.3), "student_1x200": (200, 200, 1, 0.2)}
 
@@ -257,15 +257,8 @@ def main(argv=None):
     cols = ["shape", "variant", "tokens_per_s", "speedup_vs_full_fp32", "ms_per_step",
             "output_share", "recurrent_share", "optimizer_share", "gemm_rate_gflops",
             "step_gflops", "pct_of_gemm_rate"]
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    print_markdown(rows, cols)
+    write_csv(args.out, rows)
     print(f"# wrote {args.out}")
 
 

@@ -28,6 +28,8 @@ import sys
 import io
 import tarfile
 
+from tables import print_markdown, write_csv
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296",
               "MALLOC_TOP_PAD_": "268435456"}
@@ -97,11 +99,8 @@ def main(argv=None):
                              train_seconds=round(secs, 1),
                              valid_ppl=round(float(m["valid_ppl"]), 2),
                              tokens_per_s=round(float(m["tokens_per_s"]))))
-    print("| run | epoch | tokens | training s | valid ppl | tokens/s |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['run']} | {r['epoch']} | {r['tokens']} | {r['train_seconds']} | "
-              f"{r['valid_ppl']} | {r['tokens_per_s']} |")
+    print_markdown(rows, ["run", "epoch", "tokens", "train_seconds", "valid_ppl", "tokens_per_s"],
+                   ["run", "epoch", "tokens", "training s", "valid ppl", "tokens/s"])
     old = [r for r in rows if r["run"] == "old"]
     new = [r for r in rows if r["run"] == "new"]
     for o in old:
@@ -110,11 +109,7 @@ def main(argv=None):
             print(f"# epoch {o['epoch']}: valid ppl new/old = "
                   f"{n['valid_ppl'] / o['valid_ppl']:.4f}, "
                   f"time new/old = {n['train_seconds'] / o['train_seconds']:.3f}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out, rows)
     print(f"# wrote {args.out}")
 
 
