@@ -349,14 +349,17 @@ def _use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
     the CPU (validation stays float32 on the CPU, so perplexities compare across runs)."""
     if device.type == "cuda":
         return cfg.amp
-    on = device.type == "cpu" and resolve_cpu_bf16(cfg.cpu_bf16)
-    if device.type == "cpu" and cfg.cpu_bf16 != "off":
+    if device.type != "cpu":
+        return False
+    on = resolve_cpu_bf16(cfg.cpu_bf16)
+    if cfg.cpu_bf16 != "off":
+        native = cpu_bf16_native()
         log.info("CPU bf16 autocast: %s (cpu_bf16: %s; native bf16 instructions: %s)",
-                 "on" if on else "off", cfg.cpu_bf16, "yes" if cpu_bf16_native() else "no")
-        if on and not cpu_bf16_native():
+                 "on" if on else "off", cfg.cpu_bf16, "yes" if native else "no")
+        if on and not native:
             log.warning("cpu_bf16: on, but this CPU has no AMX or AVX512-BF16: bf16 is "
                         "emulated and slower than float32")
-    if on and device.type == "cpu":
+    if on:
         # oneDNN caches up to 1024 bf16 LSTM primitives and their keys change from step to
         # step: the process grew by ~10 MB a step (6 GB in 500 steps of the PTB teacher).
         # 32 keeps it flat at ~1 GB, 7 % slower than unbounded. Read by oneDNN when it

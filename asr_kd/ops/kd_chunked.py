@@ -216,9 +216,8 @@ def _block_topk(s, y, ids, teacher: TeacherTopK, cfg: KDConfig, scratch):
         tail_e = e.clone().scatter_(1, ids, 0.0)                  # exp(s - max) off the ids
         l_tail = tail_e.sum(dim=1)
         lse_tail = l_tail.log() + safe
-        lost = l_tail == 0
-        if bool(lost.any()):
-            rows = lost.nonzero()[:, 0]
+        rows = (l_tail == 0).nonzero()[:, 0]
+        if rows.numel():
             masked = s[rows].scatter_(1, ids[rows], -math.inf)
             lse_tail[rows] = _lse(masked)
         u = torch.cat([s_ids, lse_tail[:, None]], 1)
@@ -237,7 +236,7 @@ def _block_topk(s, y, ids, teacher: TeacherTopK, cfg: KDConfig, scratch):
         # tail elsewhere (c_soft carries tau); hard: q^1 (the -[v = y] is added later)
         if has_tail:
             coef = dsoft[:, -1:] * c_soft / l_tail[:, None].clamp(min=torch.finfo(s.dtype).tiny)
-            if bool(lost.any()):   # tail exps underflowed: its softmax from the exact lse
+            if rows.numel():   # tail exps underflowed: its softmax from the exact lse
                 tail_e[rows] = s[rows].sub_(lse_tail[rows, None]).exp_().scatter_(
                     1, ids[rows], 0.0)
                 coef[rows] = dsoft[rows, -1:] * c_soft[rows]
