@@ -19,9 +19,9 @@ output layer's time (benchmarks/RESULTS.md, "Time to a strong LM").
 under bf16 autocast) runs the three GEMMs in bfloat16 (float32
 accumulation inside the GEMM; the block's softmax, the loss and the gradient
 sums stay float32).  It pays on CPUs with AMX or AVX512-BF16 (see
-:func:`asr_kd.device.cpu_bf16_fast`), where a bf16 GEMM at these shapes ran
-10-25x faster than float32; it changes the numbers at bf16 rounding (about
-1e-3 relative per logit), like any bf16 autocast.
+:func:`asr_kd.device.cpu_bf16_native`), where a bf16 GEMM at these shapes ran
+3-25x faster than float32 (benchmarks/RESULTS.md); it changes the numbers at bf16
+rounding (about 1e-3 relative per logit), like any bf16 autocast.
 
 The same arithmetic as the distillation kernels (:mod:`asr_kd.ops.kd_chunked`)
 with alpha = 0, written for the one case that needs no teacher.
