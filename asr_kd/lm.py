@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import torch
 
-from .ops.kd_reference import TeacherLogits
+from .ops.kd_types import TeacherLogits
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from .lm import TokenScoring
 from .ops.ensemble import COMBINE_MODES, combine_logprobs
-from .ops.kd_reference import TeacherLogits
+from .ops.kd_types import TeacherLogits
 
 
 @dataclass

@@ -94,7 +94,7 @@ def build(method, inp, topk):
                                impl="torch", chunk_size=8192).backward()
     if method.startswith("ours_triton@"):
         # sweep variant "ours_triton@<scratch MiB>[,fp32|,topk]": row block from the scratch budget
-        from asr_kd.ops.kd_reference import KDConfig
+        from asr_kd.ops.kd_types import KDConfig
         from asr_kd.ops.kd_triton import kd_loss_triton
         spec = method.split("@", 1)[1].split(",")
         mb, opt = float(spec[0]), (spec[1] if len(spec) > 1 else "")
@@ -112,7 +112,7 @@ def build(method, inp, topk):
             return lambda: kd_loss(h, w, b, y, teacher=tk, alpha=ALPHA, tau=TAU,
                                    impl="triton").backward()
         if method == "ours_triton_fp32logits":
-            from asr_kd.ops.kd_reference import KDConfig
+            from asr_kd.ops.kd_types import KDConfig
             from asr_kd.ops.kd_triton import kd_loss_triton
             cfg = KDConfig(alpha=ALPHA, tau=TAU)
             return lambda: kd_loss_triton(h, w, b, y, (teacher,), cfg,

@@ -12,7 +12,7 @@ from .. import dist
 from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
 from ..ops import TRUST_MODES, KDConfig
-from ..ops.kd_reference import ENSEMBLES, IMPLS
+from ..ops.kd_types import ENSEMBLES, IMPLS
 from ..teacher_cache import TeacherCache
 from ..device import pick_device
 from ..train import Interrupted, train

@@ -4,7 +4,7 @@
 chunked torch implementation or (CUDA, when present) the Triton one.
 """
 from .dispatch import kd_loss, triton_available
-from .kd_reference import KDConfig, KDParts, TeacherLogits, TeacherTopK
+from .kd_types import KDConfig, KDParts, TeacherLogits, TeacherTopK
 from .trust import TRUST_MODES, trust_weight
 
 __all__ = ["kd_loss", "triton_available", "KDConfig", "KDParts", "TeacherLogits",

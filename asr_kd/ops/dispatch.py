@@ -23,7 +23,8 @@ from typing import Sequence
 import torch
 
 from .kd_chunked import kd_loss_chunked
-from .kd_reference import KDConfig, KDParts, TeacherLogits, TeacherTopK, compute_dtype
+from .kd_reference import compute_dtype
+from .kd_types import KDConfig, KDParts, TeacherLogits, TeacherTopK
 
 
 @functools.lru_cache(maxsize=None)

@@ -40,8 +40,8 @@ from typing import Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
-from .kd_reference import (KDConfig, KDParts, TeacherLogits, TeacherTopK,
-                           compute_dtype, topk_teacher_buckets, topk_trust_stats)
+from .kd_reference import compute_dtype, topk_teacher_buckets, topk_trust_stats
+from .kd_types import KDConfig, KDParts, TeacherLogits, TeacherTopK
 from .trust import trust_weight
 
 
