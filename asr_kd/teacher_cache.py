@@ -21,7 +21,7 @@ interrupted job resumes where it stopped.
 
 Parallel jobs (``job=(i, n)``: ``--shard i/n``, or ``RANK/WORLD_SIZE`` under
 torchrun) compute the storage shards ``s`` with ``s % n == i``
-(:func:`asr_kd.sharding.round_robin`; rescoring, by contrast, splits utterances
+(:func:`asr_kd.jobs.round_robin`; rescoring, by contrast, splits utterances
 into contiguous blocks, see :mod:`asr_kd.sharding`).  The job that finds every
 storage shard done writes the manifest; :func:`finish_cache` (``asr-kd merge --kind cache DIR``)
 does the same check on its own and refuses, listing them, while shards are
@@ -46,7 +46,7 @@ from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
 from .errors import InputError
 from .fileio import atomic_write, fsync_dir, read_json
 from .modeldir import save_tokenizer, same_tokenizer
-from .sharding import round_robin
+from .jobs import round_robin
 from .vocab import load_vocab_path
 
 FORMAT = "asr_kd-teacher-cache"

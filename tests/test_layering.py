@@ -12,19 +12,19 @@ import pathlib
 PKG = pathlib.Path(__file__).resolve().parents[1] / "asr_kd"
 
 LAYERS = {
-    0: ["errors", "fileio", "progress", "threads", "dist", "device", "sharding"],
+    0: ["errors", "fileio", "progress", "threads", "dist", "device", "jobs"],
     1: ["nbest", "vocab", "corpus", "textfilter", "noise", "ops"],
     2: ["lm", "models", "modeldir", "config", "checkpoint", "train", "distill", "teacher_cache",
         "perplexity", "export"],
     3: ["rescore", "scoring", "score_stream", "tune", "consensus", "tune_consensus",
         "significance", "tuned_on", "checks", "report", "details", "system_diff", "overlap",
-        "report_html", "frontier", "frontier_sizes"],
+        "report_html", "frontier", "frontier_sizes", "sharding"],
     4: ["cli", "__main__"],
     9: ["synth"],  # beside the stack: only the recipe's stage 0 uses it
 }
 LAYER = {m: k for k, ms in LAYERS.items() for m in ms}
 # (importer, imported): function-level imports the design lists, kept local (no cycle at import)
-ALLOWED = {("export", "rescore"), ("sharding", "nbest")}
+ALLOWED = {("export", "rescore")}
 
 
 def _top(path: pathlib.Path, root: pathlib.Path) -> str:

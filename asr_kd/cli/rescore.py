@@ -15,8 +15,8 @@ from ..modeldir import load_models
 from ..nbest import read_nbest, write_kaldi_scores, write_nbest
 from ..nbest.model import utt_ids_digest
 from ..rescore import rescore_nbest
-from ..sharding import (finish_under_torchrun, job_shard, merge_shards, shard_path,
-                        split_by_torchrun, write_shard)
+from ..jobs import finish_under_torchrun, job_shard, split_by_torchrun
+from ..sharding import merge_shards, shard_path, write_shard
 from ..textfilter import TextFilter
 from ..device import pick_device
 from ..checks import oov_report, oov_warning
