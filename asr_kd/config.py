@@ -300,6 +300,3 @@ def split_config(raw: dict) -> tuple[dict, TrainConfig, dict]:
     rest = {k: v for k, v in raw.items() if k not in MODEL_KEYS and k not in TRAIN_KEYS}
     return model, train, rest
 
-
-def config_dict(train: TrainConfig) -> dict:
-    return asdict(train)

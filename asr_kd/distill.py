@@ -37,11 +37,6 @@ def check_impl(cfg: KDConfig, device) -> None:
                               "pip install 'asr_kd[gpu]', or use --kd-impl torch")
 
 
-# The older name of the distillation settings: KDConfig now carries the
-# implementation choice too, so one type serves the loss, the YAML and the CLI.
-KDSettings = KDConfig
-
-
 class KDObjective:
     """Training objective: KD loss against a live teacher or a top-K cache.
 

@@ -84,22 +84,17 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
                 mode: str = "sentence", batch_size: int = 32, bptt: int = 35,
                 max_len: int = 400, shard_tokens: int = 1 << 22, device="cpu",
                 teacher_dirs: list[str] | None = None, quiet: bool = True,
-                job: tuple[int, int] = (0, 1), shard: tuple[int, int] | None = None,
-                ensemble: str | None = None) -> dict:
+                job: tuple[int, int] = (0, 1), ensemble: str | None = None) -> dict:
     """Run ``teacher`` over the corpus and write the cache; returns the manifest.
 
     teacher: any :class:`~asr_kd.lm.LanguageModel` (an LstmLM or a TeacherEnsemble).
     job: (i, n), this job of n parallel ones computes only the storage shards
     s with s % n == i; the manifest is written once every storage shard is done
     (``"missing_shards"`` of the returned dict lists those still missing).
-    shard: the former name of ``job``, still accepted.
     ensemble: how the teachers were combined (``prob`` | ``logit``; None for one
     teacher), recorded in the manifest as ``"ensemble"`` (only when given, so a
     one-teacher cache's plan is as before).
     """
-    if shard is not None:
-        job = shard
-
     if topk < 1 or topk > tok.size:
         raise InputError(f"--topk must be in 1..{tok.size}")
     device = torch.device(device)

@@ -22,7 +22,8 @@ import torch.multiprocessing as mp
 
 from asr_kd.cli import main
 from asr_kd.config import TrainConfig
-from asr_kd.distill import KDObjective, KDSettings
+from asr_kd.distill import KDObjective
+from asr_kd.ops import KDConfig
 from asr_kd.errors import InputError
 from asr_kd.models import LMConfig, LstmLM
 from asr_kd.teacher_cache import TeacherCache, build_cache
@@ -76,7 +77,7 @@ def objective(case, cache_dir):
     kind = CASES[case][1]
     if kind == "lm":
         return LMObjective()
-    s = KDSettings(alpha=0.6, tau=2.0, trust="prob", impl="torch")
+    s = KDConfig(alpha=0.6, tau=2.0, trust="prob", impl="torch")
     if kind == "kd":
         return KDObjective(s, teacher=teacher())
     return KDObjective(s, cache=TeacherCache(cache_dir))

@@ -16,7 +16,6 @@ real rows to an implementation:
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Sequence
 
@@ -41,7 +40,7 @@ def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
             student_bias: torch.Tensor | None, targets: torch.Tensor, *,
             teacher: TeacherLogits | TeacherTopK | Sequence[TeacherLogits],
             cfg: KDConfig = KDConfig(), ignore_index: int = -100,
-            return_parts: bool = False, **settings) -> torch.Tensor | KDParts:
+            return_parts: bool = False) -> torch.Tensor | KDParts:
     """Mean over real tokens of
     ``(1 - alpha*w) * CE(y, q^1) + alpha*w * tau^2 * KL(p^tau || q^tau)``.
 
@@ -58,9 +57,6 @@ def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
                     chunk_size (memory bound of the torch impl: it works on row blocks
                     of max(1, N * chunk_size // V) rows over the whole vocabulary,
                     i.e. at most N x chunk_size logits per block buffer).
-    **settings:     KDConfig fields as keywords (``alpha=0.7, impl="torch"``) replace
-                    those of ``cfg``: the older calling form, kept for the tests and
-                    benchmarks; ``cfg`` is the primary one.
 
     Returns a scalar float32 (float64 for float64 inputs) tensor with autograd
     to hidden, weight and bias (never the teacher), or with ``return_parts`` a
@@ -68,7 +64,6 @@ def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
     If every row is ignored the loss is 0 with zero gradients (and the parts
     are 0), so an all-padding batch cannot poison training with NaN.
     """
-    cfg = dataclasses.replace(cfg, **settings) if settings else cfg
     teacher = _validate(student_hidden, student_weight, student_bias, targets,
                         teacher, cfg, ignore_index)
     fn = _select(cfg.impl, student_hidden)
