@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from .errors import InputError
 from .lm import TokenScoring
 from .ops.ensemble import COMBINE_MODES, combine_logprobs
 from .ops.kd_types import TeacherLogits
@@ -142,6 +143,17 @@ class LstmLM(TokenScoring, nn.Module):
     def teacher_logits(self, h: torch.Tensor) -> list[TeacherLogits]:
         """h (B, T, d_out) -> [TeacherLogits(hidden (B*T, d_out), output weight, bias)]."""
         return [TeacherLogits(h.reshape(-1, h.shape[-1]), self.output_weight, self.output_bias)]
+
+
+def build_model(model_kw: dict, vocab_size: int, seed: int) -> LstmLM:
+    """A freshly initialised LstmLM of ``vocab_size`` words and the model options
+    ``model_kw`` (:class:`LMConfig` fields), seeded with ``seed``; bad options are an
+    InputError."""
+    torch.manual_seed(seed)
+    try:
+        return LstmLM(LMConfig(vocab_size=vocab_size, **model_kw))
+    except (TypeError, ValueError) as e:
+        raise InputError(f"bad model option: {e}") from None
 
 
 class TeacherEnsemble(TokenScoring, nn.Module):

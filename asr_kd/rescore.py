@@ -229,3 +229,22 @@ def rescore_nbest(nbest, model, tokenizer, name: str, text_filter=None, method: 
         return type(nbest)(nbest.utts[lo:hi]), stats
     return nbest, stats
 
+
+def lm_input(noise, text_filter):
+    """The text the LM scores for a hypothesis: its noise words removed (``noise``, a
+    :class:`asr_kd.noise.NoiseFilter`), then ``text_filter``; ``.noise`` is the filter."""
+    def rewrite(text: str) -> str:
+        return text_filter(noise.text(text)) if noise else text_filter(text)
+    rewrite.noise = noise
+    return rewrite
+
+
+def scoring_threads(model) -> int:
+    """The CPU threads ``model`` scores on: an exported model (or an ensemble of them
+    only) runs on onnxruntime's one thread whatever ``--threads`` says; PyTorch models
+    on torch's threads."""
+    from .export import OnnxLM
+    members = list(getattr(model, "members", None) or [model])
+    if all(isinstance(m, OnnxLM) for m in members):
+        return 1
+    return torch.get_num_threads()

@@ -6,19 +6,19 @@ import logging
 import os
 
 
-from ..config import kd_config
+from ..config import kd_config, training_inputs
 from ..distill import KDObjective, check_impl
 from .. import dist
 from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
+from ..models import build_model
 from ..ops import TRUST_MODES, KDConfig
 from ..ops.kd_types import ENSEMBLES, IMPLS
 from ..teacher_cache import TeacherCache
 from ..device import pick_device
 from ..train import Interrupted, train
-from .common import (no_lone_log_on_failure, report_interrupted, resume_command,
-                     setup_training_logging, training_out)
-from .train_lm import add_training_args, build_model, prepare
+from .common import (add_training_args, no_lone_log_on_failure, report_interrupted,
+                     resume_command, setup_training_logging, training_out)
 
 log = logging.getLogger("asr_kd")
 
@@ -92,7 +92,8 @@ def _run(args) -> int:
     # A signal before the training loop (while reading the data) stops without a new
     # checkpoint; the same --resume command continues from the last one.
     args.interrupt_hint = f"to continue, run: {resume_command(args)}"
-    model_kw, tcfg, rest, tok, train_s, valid_s = prepare(args, sections={"kd"})
+    model_kw, tcfg, rest, tok, train_s, valid_s = training_inputs(
+        args.config, args.extra, args.train, args.valid, args.vocab, sections={"kd"})
     settings = kd_config(rest.get("kd"), kd_flags(args), KD_FLAGS, args.config)
     device = pick_device(args.device)
     check_impl(settings, device)

@@ -6,6 +6,17 @@ import sys
 
 from ..errors import InputError
 
+# the built-in features (asr_kd.scoring.feature_value), in the help of score and tune
+FEATURES_HELP = """\
+score keys: a stored score (am, lm0, lm:NAME, oov:NAME, score, ...) or a built-in
+feature; a score stored under the same name always wins:
+  rank          minus the 0-based position in the list (0, -1, -2, ...): the
+                first-pass order, for lists without scores
+  KEY*words     KEY times the word count (score*words: Whisper's per-token
+                average log-prob as a length-aware total)
+  KEY/words     KEY divided by max(word count, 1) (lm:teacher/words: per word)
+"""
+
 
 def add_noise_options(p, case: bool = True, what: str | None = None) -> None:
     """``--noise``, ``--noise-vocab``, ``--no-default-noise`` and (``case``)

@@ -7,11 +7,11 @@ and the WER curve along the main LM weight; writes the weights as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..errors import InputError
-from ..fileio import atomic_write, check_writable
-from .score import FEATURES_HELP, has_refs, load_nbest, require_ref_words
+from ..fileio import check_writable
+from .common import warn
+from .scoringopts import FEATURES_HELP
 
 
 SEARCH_HELP = """\
@@ -90,25 +90,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def plot_curve(path: str, key: str, curve, best: float) -> None:
-    """WER against one weight, the chosen value marked; written atomically as PNG."""
-    import matplotlib
-    matplotlib.use("Agg")  # no display on servers
-    import matplotlib.pyplot as plt
-
-    xs, ys = zip(*curve)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(xs, ys, marker=".")
-    ax.axvline(best, color="grey", linestyle="--", label=f"best {key} = {best:g}")
-    ax.set_xlabel(f"weight of {key}")
-    ax.set_ylabel("WER (%)")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
-
-
 def run(args) -> int:
     from ..scoring import (corpus_wer, hyp_error_matrix, kaldi_ser_line, kaldi_wer_line,
                            oracle_line, pick_best)
@@ -125,11 +106,12 @@ def run(args) -> int:
                          "--decode consensus")
     from ..checks import ref_hyp_case_mismatch
     from ..nbest.dedup import count_repeats
+    from ..score_input import has_refs, load_nbest, require_ref_words
     from .scoringopts import apply_noise, noise_from_args, srilm_reader_opts
     flt = noise_from_args(args)
     reader_opts = srilm_reader_opts(args, args.format, args.nbest)
     nbest = load_nbest(args.nbest, args.format, args.ref, "tune",  # empty: an error
-                       **reader_opts)
+                       warn=lambda msg: warn("tune", msg), **reader_opts)
     # what the weights are tuned under, recorded beside them (asr_kd.tuned_on)
     args.settings = {**flt.record(), **({"srilm_scores": reader_opts["scores"]}
                                         if reader_opts.get("scores") else {}),
@@ -149,7 +131,7 @@ def run(args) -> int:
     guard = None
     if args.fallback:
         from ..tune import guard_weights
-        from .score import parse_weights
+        from ..weights_file import parse_weights
         guard = guard_weights(nbest, keys, res.weights, parse_weights(args.fallback, None),
                               wip=args.wip, signed=[k for k in args.signed.split(",") if k],
                               folds=args.folds, confidence=args.fallback_confidence,
@@ -161,17 +143,13 @@ def run(args) -> int:
         return run_consensus(args, nbest, keys, res, r, errors, flt)
 
     # the weights, then what they were tuned on (asr_kd.tuned_on; score checks it)
-    from ..tuned_on import TUNED_ON, record
+    from ..results import plot_curve, write_curve
+    from ..weights_file import record, write_weights
     spreads = {k: v for k, v in res.spreads.items() if k in res.weights}
-    with atomic_write(args.out) as f:
-        f.write(json.dumps({**res.weights, TUNED_ON: record(nbest, args.nbest, keys, spreads,
-                                                             args.settings)},
-                           indent=2) + "\n")
+    write_weights(args.out, res.weights, record(nbest, args.nbest, keys, spreads, args.settings))
     if args.curve_out:
-        with atomic_write(args.curve_out) as f:
-            json.dump({"key": res.curve_key, "best": res.weights[res.curve_key], "wer": res.wer,
-                       "weights": res.weights, "points": [list(p) for p in res.curve],
-                       **flt.record()}, f)
+        write_curve(args.curve_out, res.curve_key, res.weights[res.curve_key], res.wer,
+                    res.weights, res.curve, flt.record())
     if args.plot:
         plot_curve(args.plot, res.curve_key, res.curve, res.weights[res.curve_key])
 
@@ -216,17 +194,15 @@ def run_consensus(args, nbest, keys, res, onebest, errors, flt) -> int:
                        fixed=start_options(args)["fixed"])
     r = texts_wer(nbest, consensus_decode(nbest, c.weights, c.scale), errors)
     # the deletion bias the scale was tuned at (consensus_decode's default, 1)
-    out = {**c.weights, "decode": "consensus", SCALE: c.scale, "deletion_bias": 1.0}
-    from ..tuned_on import TUNED_ON, record
+    decode = {"decode": "consensus", SCALE: c.scale, "deletion_bias": 1.0}
+    from ..results import plot_curve, write_curve
+    from ..weights_file import record, write_weights
     spreads = {k: v for k, v in res.spreads.items() if k in c.weights}
-    with atomic_write(args.out) as f:
-        f.write(json.dumps({**out, TUNED_ON: record(nbest, args.nbest, keys, spreads,
-                                                    args.settings)},
-                           indent=2) + "\n")
+    write_weights(args.out, c.weights, record(nbest, args.nbest, keys, spreads, args.settings),
+                  decode)
     if args.curve_out:
-        with atomic_write(args.curve_out) as f:
-            json.dump({"key": SCALE, "best": c.scale, "wer": r.wer, "weights": out,
-                       "points": [list(p) for p in c.curve], **flt.record()}, f)
+        write_curve(args.curve_out, SCALE, c.scale, r.wer, {**c.weights, **decode}, c.curve,
+                    flt.record())
     if args.plot:
         plot_curve(args.plot, SCALE, c.curve, c.scale)
     print("best weights: " + " ".join(f"{k}={v:g}" for k, v in c.weights.items())

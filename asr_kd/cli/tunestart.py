@@ -16,7 +16,7 @@ def add_start_args(p) -> None:
 
 def start_options(args) -> dict:
     """``{"start": weights or None, "fixed": [keys]}`` for tune_weights / tune_consensus."""
-    from .score import parse_weights
+    from ..weights_file import parse_weights
 
     fixed = [k.strip() for k in args.fixed.split(",") if k.strip()]
     start = parse_weights(args.start, None) if args.start else None
