@@ -142,7 +142,7 @@ def run(args) -> int:
     if args.decode == "consensus":
         return run_consensus(args, nbest, keys, res, r, errors, flt)
 
-    # the weights, then what they were tuned on (asr_kd.tuned_on; score checks it)
+    # the weights, then what they were tuned on (asr_kd.weights_file; score checks it)
     from ..results import plot_curve, write_curve
     from ..weights_file import record, write_weights
     spreads = {k: v for k, v in res.spreads.items() if k in res.weights}
