@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .ops import KDConfig, TeacherTopK, kd_loss
+from .ops import KDConfig, TeacherLogits, TeacherTopK, kd_loss
 
 
 def check_impl(cfg: KDConfig, device) -> None:
@@ -35,6 +35,23 @@ def check_impl(cfg: KDConfig, device) -> None:
     if not triton_available():
         raise DependencyError("the Triton KD loss (--kd-impl / kd.impl triton) needs Triton: "
                               "pip install 'asr_kd[gpu]', or use --kd-impl torch")
+
+
+def teacher_logits(teacher, H) -> list[TeacherLogits]:
+    """A teacher's output side as ``kd_loss`` takes it, from its ``hidden`` output ``H``:
+    one :class:`TeacherLogits` per member (an ensemble's in member order), hidden
+    (B*T, D_m) rows aligned with the flattened (B, T) positions, and the member's
+    output weight and bias.  An exported model cannot be a teacher (TypeError): its
+    output layer is inside the graph."""
+    from .models import LstmLM, TeacherEnsemble
+
+    if isinstance(teacher, TeacherEnsemble):
+        return [t for m, h in zip(teacher.members, H) for t in teacher_logits(m, h)]
+    if isinstance(teacher, LstmLM):
+        return [TeacherLogits(H.reshape(-1, H.shape[-1]), teacher.output_weight,
+                              teacher.output_bias)]
+    raise TypeError("an exported (ONNX) model cannot be a distillation teacher: its output "
+                    "layer is inside the graph; use the PyTorch model folder")
 
 
 class KDObjective:
@@ -67,7 +84,7 @@ class KDObjective:
         with torch.no_grad():
             self.teacher.eval()
             h, t_state = self.teacher.hidden(batch.inputs, t_state)
-            return self.teacher.teacher_logits(h), t_state
+            return teacher_logits(self.teacher, h), t_state
 
     def loss(self, model, batch, state):
         state = state or {"s": None, "t": None}

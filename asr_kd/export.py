@@ -40,7 +40,7 @@ import torch.nn as nn
 
 from .errors import AsrKdError, DependencyError, InputError
 from .fileio import FileSet, new_temp_dir, output_lock, read_json, replace_folder
-from .lm import TokenScoring
+from .lm import LanguageModel
 from .models import LMConfig, LstmLM
 
 EXPORT_FORMAT = "asr_kd-exported-lm"
@@ -197,14 +197,14 @@ def check_graph_shapes(session, cfg: LMConfig, path: str) -> None:
                                  "(export the model again)", path)
 
 
-class OnnxLM(TokenScoring, nn.Module):
+class OnnxLM(LanguageModel):
     """An exported LM run by onnxruntime: a :class:`~asr_kd.lm.LanguageModel` that can score.
 
     ``H`` is the graph's log-probabilities (B, T, V): ``hidden`` runs the whole
     graph and ``logprobs`` (and ``logits``, since normalised log-probs are valid
     logits for an ensemble's combine) returns ``H`` as it is.  It cannot be a
-    distillation teacher (``teacher_logits`` raises TypeError): the output
-    layer lives in the graph.  State tensors are (L, B, D) as LstmLM's.
+    distillation teacher (:func:`asr_kd.distill.teacher_logits` refuses it): the
+    output layer lives in the graph.  State tensors are (L, B, D) as LstmLM's.
     Runs on the CPU with ``threads`` intra-op threads, default 1: a rescoring call is
     one step of a batch of trie nodes, too small for onnxruntime's threads to pay for
     their synchronisation (measured on the mini task's eval list with ``asr-kd rescore``:
@@ -260,10 +260,6 @@ class OnnxLM(TokenScoring, nn.Module):
     def forward(self, inputs, state=None):
         """inputs (B, T) -> (log-probs (B, T, V), new state)."""
         return self.hidden(inputs, state)
-
-    def teacher_logits(self, lp):
-        raise TypeError("an exported (ONNX) model cannot be a distillation teacher: its output "
-                        "layer is inside the graph; use the PyTorch model folder")
 
     def num_params(self) -> int:
         return 0  # the weights live in the ONNX graph
