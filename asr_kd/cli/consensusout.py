@@ -2,8 +2,6 @@
 word posteriors (``--out-mesh``) and an nbest-rover control file (``--write-rover-control``)."""
 from __future__ import annotations
 
-import os
-
 from ..errors import InputError
 from ..fileio import check_writable
 
@@ -40,23 +38,14 @@ def check_consensus_outputs(args, mode: str) -> None:
 
 def write_consensus_outputs(args, nbest, meshes, weights: dict, scale: float) -> None:
     """Write what ``--out-mesh`` / ``--write-rover-control`` ask for."""
-    from ..fileio import FileSet, atomic_write
-
     if args.write_rover_control:
-        from ..nbest.srilm import rover_control
+        from ..nbest.srilm import write_rover_control
         from .scoringopts import srilm_keys, srilm_reader_opts
 
         dirs = srilm_reader_opts(args, args.format, args.nbest).get("scores", {})
-        text = rover_control(weights, scale, args.nbest, dirs, **srilm_keys(args))
-        with atomic_write(args.write_rover_control) as f:
-            f.write(text)
+        write_rover_control(args.write_rover_control, weights, scale, args.nbest, dirs,
+                            **srilm_keys(args))
     if args.out_mesh:
-        from ..consensus import mesh_text
-        from ..nbest.srilm import safe_name
+        from ..consensus import write_meshes
 
-        os.makedirs(args.out_mesh, exist_ok=True)
-        with FileSet() as files:
-            for u, mesh in zip(nbest, meshes):
-                name = safe_name(u.utt, "utterance id", args.out_mesh)
-                with files.open(os.path.join(args.out_mesh, name)) as f:
-                    f.write(mesh_text(mesh, u.utt))
+        write_meshes(args.out_mesh, nbest, meshes)

@@ -553,6 +553,16 @@ def rover_control(weights: dict[str, float], scale: float, nbest_dir, score_dirs
     return "\n".join(lines) + "\n"
 
 
+def write_rover_control(path: str, weights: dict[str, float], scale: float, nbest_dir,
+                        score_dirs: dict, am: str | None = None, lm: str | None = None) -> None:
+    """``score --write-rover-control FILE``: :func:`rover_control`, written atomically."""
+    from ..fileio import atomic_write
+
+    text = rover_control(weights, scale, nbest_dir, score_dirs, am, lm)
+    with atomic_write(path) as f:
+        f.write(text)
+
+
 def format_srilm_weights(s: dict) -> list[str]:
     """The lines ``asr-kd score/tune --print-srilm`` prints for :func:`srilm_weights`."""
     g = lambda x: f"{x:.6g}"  # noqa: E731  (nbest-optimize prints 6 significant digits)
