@@ -8,11 +8,59 @@ error unless allowed.  Warnings go to the caller's ``warn(message)``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from .errors import InputError
 
 Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ScoringInput:
+    """An N-best set to score or tune on, as the options name it.
+
+    nbest, fmt:   the N-best file or folder and its format (None: detect);
+    ref:          references replacing the stored ones (Kaldi text or sclite trn);
+    noise, noise_vocab, no_default_noise, ignore_case: the scoring filter's options
+                  (:func:`asr_kd.noise.build_filter`);
+    srilm_scores: ``NAME=DIR`` extra score folders of SRILM input; srilm_am, srilm_lm:
+                  the keys of its two columns (:func:`asr_kd.nbest.srilm.reader_options`);
+    print_srilm:  the SRILM form of the weights is asked for (it also uses those keys).
+    """
+    nbest: str
+    fmt: str | None = None
+    ref: str | None = None
+    noise: list[str] | None = None
+    noise_vocab: list[str] | None = None
+    no_default_noise: bool = False
+    ignore_case: bool = False
+    srilm_scores: list[str] | None = None
+    srilm_am: str | None = None
+    srilm_lm: str | None = None
+    print_srilm: bool = False
+
+    def noise_filter(self):
+        """The :class:`asr_kd.noise.NoiseFilter` the filter options give."""
+        from .noise import build_filter
+        return build_filter(self.noise, self.noise_vocab, default=not self.no_default_noise,
+                            ignore_case=self.ignore_case)
+
+    def filter_given(self) -> bool:
+        """True when any filter option is set (it then wins over a weights file's record)."""
+        return bool(self.noise or self.noise_vocab or self.no_default_noise
+                    or self.ignore_case)
+
+    def reader_options(self) -> dict:
+        """The N-best reader's options for SRILM input (empty for other input)."""
+        from .nbest.srilm import reader_options
+        return reader_options(self.srilm_scores, self.srilm_am, self.srilm_lm, self.fmt,
+                              self.nbest, keys_used=self.print_srilm)
+
+    def srilm_keys(self) -> dict:
+        """``{"am": KEY, "lm": KEY}`` for :func:`asr_kd.nbest.srilm.srilm_weights`
+        (None: chosen from the weights)."""
+        return {"am": self.srilm_am, "lm": self.srilm_lm}
 
 
 def attach_ref_file(nbest, ref: str, nbest_path: str, warn: Warn) -> None:
@@ -70,3 +118,13 @@ def require_ref_words(nbest, where: str) -> None:
 
     if len(nbest):
         check((u.ref for u in nbest), where)
+
+
+def filter_set(flt, nbest, info: Callable[[str], None]):
+    """``nbest`` filtered by the scoring filter ``flt`` (:class:`asr_kd.noise.NoiseFilter`);
+    says through ``info`` how many tokens went, when any did."""
+    out, n_hyp, n_ref = flt.nbest(nbest)
+    if n_hyp or n_ref:
+        info(f"scoring filter ({flt.describe()}) removed {n_hyp} hypothesis and {n_ref} "
+             "reference tokens")
+    return out

@@ -3,7 +3,7 @@
 The ``"_tuned_on"`` record of a weights file (format: :mod:`asr_kd.weights_file`)
 says what the weights were tuned on.  ``score --weights`` uses the recorded
 filter when given none and warns when the options give another
-(``asr_kd.cli.scoringopts``), and warns when the score folders or the repeats
+(:func:`filter_for_record`), and warns when the score folders or the repeats
 differ (:func:`settings_mismatch`).
 
 Scoring another set of the same system (dev -> eval) is the normal use and
@@ -15,11 +15,41 @@ moves them far apart, and then the weights balance the features differently:
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 # A spread ratio (key / first key) that moved by more than this factor: another scale.
 SPREAD_FACTOR = 4.0
 MIN_LISTS = 10  # lists in which a key varies, at least, for its spread to be compared
+
+
+def filter_for_record(flt, given: bool, rec: dict | None, weights_path: str,
+                      warn: Callable[[str], None], info: Callable[[str], None]):
+    """The scoring filter to score with weights tuned under the record ``rec``:
+    ``flt`` (the options' :class:`~asr_kd.noise.NoiseFilter`) when the record has no
+    readable filter or the same one; else, when the options set none (``given``
+    false), the recorded filter, said through ``info``; else ``flt``, with a warning
+    (the WER then counts other words than the weights were tuned for)."""
+    from .errors import InputError
+    from .noise import NoiseFilter
+
+    if not rec or not isinstance(rec.get("noise"), list):
+        return flt
+    try:
+        tuned = NoiseFilter([str(p) for p in rec["noise"]], bool(rec.get("ignore_case")))
+    except InputError:
+        return flt
+    if tuned.patterns == flt.patterns and tuned.ignore_case == flt.ignore_case:
+        return flt
+    if not given:
+        info(f"scoring filter from {weights_path} (what it was tuned with): "
+             f"{tuned.describe()}")
+        return tuned
+    warn(f"{weights_path} was tuned with the scoring filter {tuned.describe()}, this run "
+         f"scores with {flt.describe()}: the WER counts other words than the weights were "
+         "tuned for; drop the filter options to use the recorded filter")
+    return flt
 
 
 def settings_mismatch(rec: dict, weights: dict[str, float], repeats: int,

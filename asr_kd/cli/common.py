@@ -187,11 +187,3 @@ def warn(command: str, message: str) -> None:
     """One warning line on stderr: ``asr-kd <command>: warning: <message>``."""
     print(f"asr-kd {command}: warning: {message}", file=sys.stderr)
 
-
-def warn_case(nbest, command: str) -> None:
-    """Warn when references and hypotheses are in opposite cases (:mod:`asr_kd.checks`)."""
-    from ..checks import ref_hyp_case_mismatch
-
-    msg = ref_hyp_case_mismatch(nbest)
-    if msg:
-        warn(command, msg)

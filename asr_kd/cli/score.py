@@ -12,7 +12,7 @@ import sys
 
 from ..errors import InputError
 from ..fileio import check_writable
-from .common import warn, warn_case
+from .common import warn
 from .scoringopts import FEATURES_HELP
 
 
@@ -74,7 +74,10 @@ def add_decode_args(p) -> None:
 
 
 def run(args) -> int:
-    from ..scoring import corpus_wer, pick_best, write_text, write_trn
+    from ..results import score_json, unscored_json
+    from ..score_set import ScoreRequest, score_set
+    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line
+    from .scoringopts import scoring_input
 
     for out in (args.out_hyp, args.out_trn):
         if out:
@@ -83,168 +86,25 @@ def run(args) -> int:
         check_writable(args.details, folder=True)
     if args.speaker_chars is not None and args.speaker_chars < 1:
         raise InputError(f"--speaker-chars {args.speaker_chars}: expected a positive number")
-    from ..nbest.dedup import count_repeats
-    from ..results import unscored_json
-    from ..score_input import has_refs, load_nbest, require_ref_words
-    from ..tuned_on import mismatch, settings_mismatch
-    from ..weights_file import decode_settings, parse_weights, read_record
-    from .scoringopts import apply_noise, filter_for_weights, noise_from_args, srilm_reader_opts
-    rec = read_record(args.weights) if args.weights else None
-    flt = filter_for_weights(args, noise_from_args(args), rec, args.weights, "score")
-    mode, scale, bias = decode_settings(args.weights, args.decode, args.posterior_scale,
-                                        args.deletion_bias, lambda msg: warn("score", msg))
-    reader_opts = srilm_reader_opts(args, args.format, args.nbest)
-    if streamable(args, mode):
-        return run_streamed(args, flt, rec)
-    nbest = load_nbest(args.nbest, args.format, args.ref, "score", args.allow_empty,
-                       warn=lambda msg: warn("score", msg), **reader_opts)
-    repeats = count_repeats(nbest)
-    nbest = apply_noise(flt, nbest, "score")
-    weights = parse_weights(args.weights, args.weight)
-    if rec:
-        for msg in [mismatch(rec, nbest, weights)] + settings_mismatch(
-                rec, weights, repeats, reader_opts.get("scores"), mode == "consensus"):
-            if msg:
-                warn("score", msg)
-    srilm = print_srilm(args, weights, scale if mode == "consensus" else None)
-    from .consensusout import check_consensus_outputs
-    check_consensus_outputs(args, mode)
-    if mode == "consensus":
-        return run_consensus(args, nbest, weights, scale, bias,
-                             {**flt.record(), **({"srilm": srilm} if srilm else {})})
-    chosen = pick_best(nbest, weights)
-    if args.out_hyp:
-        write_text(args.out_hyp, nbest, chosen)
-    if args.out_trn:
-        write_trn(args.out_trn, nbest, chosen)
-    if not has_refs(nbest, args.ref or args.nbest):
-        if args.details:
-            raise InputError("--details needs references (none in the N-best file; give --ref)",
-                             args.nbest)
-        print("asr-kd score: no references: chosen hypotheses only, no WER computed",
+    req = ScoreRequest(
+        **scoring_input(args), weights=args.weights, weight=args.weight, out_hyp=args.out_hyp,
+        out_trn=args.out_trn, allow_empty=args.allow_empty, details=args.details,
+        speaker_chars=args.speaker_chars, decode=args.decode,
+        posterior_scale=args.posterior_scale, deletion_bias=args.deletion_bias,
+        out_mesh=args.out_mesh, rover_control=args.write_rover_control)
+    out = score_set(req, warn=lambda msg: warn("score", msg),
+                    info=lambda msg: print(f"asr-kd score: {msg}", file=sys.stderr),
+                    show=None if args.json else print)
+    if out.result is None:
+        what = "consensus" if out.decode == "consensus" else "chosen"
+        print(f"asr-kd score: no references: {what} hypotheses only, no WER computed",
               file=sys.stderr)
         if args.json:
-            print(unscored_json(len(nbest), {**flt.record(),
-                                             **({"srilm": srilm} if srilm else {})}))
-        return 0
-    require_ref_words(nbest, args.ref or args.nbest)
-    warn_case(nbest, "score")
-    r = corpus_wer(nbest, chosen)
-    if args.details:
-        from ..scoring import chosen_texts
-        write_score_details(args, nbest, [t for _, t in chosen_texts(nbest, chosen)], r)
-    print_result(args, r, {**flt.record(), **({"srilm": srilm} if srilm else {})})
-    return 0
-
-
-def print_srilm(args, weights: dict[str, float], scale: float | None) -> dict | None:
-    """``--print-srilm``: the weights in SRILM form (printed now unless ``--json``; the
-    returned dict goes into the JSON); None without the option."""
-    if not args.print_srilm:
-        return None
-    from ..nbest.srilm import format_srilm_weights, srilm_weights
-    from .scoringopts import srilm_keys
-    srilm = srilm_weights(weights, posterior_scale=scale, **srilm_keys(args))
-    if not args.json:   # printed first, so it is there with or without references
-        print("\n".join(format_srilm_weights(srilm)))
-    return srilm
-
-
-def print_result(args, r, record: dict) -> None:
-    """The %WER, %SER and %ORACLE lines of ``r``, or with ``--json`` one object
-    (``record``: the scoring filter, SRILM weights)."""
-    from ..results import score_json
-    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line
-
-    if args.json:
-        print(score_json(r, record))
+            print(unscored_json(out.utts, out.record))
+    elif args.json:
+        print(score_json(out.result, out.record))
     else:
-        print(kaldi_wer_line(r))
-        print(kaldi_ser_line(r))
-        print(oracle_line(r))
-
-
-def streamable(args, mode: str) -> bool:
-    """True when this run reads the N-best file in chunks (:mod:`asr_kd.score_stream`):
-    1-best decoding of native JSONL without ``--details`` (which aligns the whole set)."""
-    from ..fileio import require_regular
-    from ..nbest.io import detect_format
-
-    if mode != "1best" or args.details:
-        return False
-    # before detection, which reads the file: a FIFO would block (as in read_nbest)
-    require_regular(args.nbest, folder_ok=True,
-                    why=": N-best input is read more than once; write it to a file first")
-    return (args.format or detect_format(args.nbest)) == "jsonl"
-
-
-def run_streamed(args, flt, rec: dict | None) -> int:
-    """`score` of a JSONL file read in chunks; prints what :func:`run` prints."""
-    from ..results import unscored_json
-    from ..score_stream import score_jsonl
-    from ..weights_file import parse_weights
-    from .consensusout import check_consensus_outputs
-
-    weights = parse_weights(args.weights, args.weight)
-    check_consensus_outputs(args, "1best")
-    s = score_jsonl(args.nbest, weights, flt, refs_path=args.ref, out_hyp=args.out_hyp,
-                    out_trn=args.out_trn, allow_empty=args.allow_empty, rec=rec,
-                    warn=lambda msg: warn("score", msg),
-                    info=lambda msg: print(f"asr-kd score: {msg}", file=sys.stderr))
-    srilm = print_srilm(args, weights, None)
-    record = {**flt.record(), **({"srilm": srilm} if srilm else {})}
-    if s.result is None:
-        print("asr-kd score: no references: chosen hypotheses only, no WER computed",
-              file=sys.stderr)
-        if args.json:
-            print(unscored_json(s.utts, record))
-        return 0
-    print_result(args, s.result, record)
+        print(kaldi_wer_line(out.result))
+        print(kaldi_ser_line(out.result))
+        print(oracle_line(out.result))
     return 0
-
-
-def run_consensus(args, nbest, weights, scale: float, bias: float, record: dict) -> int:
-    """`score --decode consensus`: consensus hypotheses, their WER; oracle of the N-best.
-    ``record`` goes into the --json output (the scoring filter, SRILM weights)."""
-    from ..consensus import consensus_meshes
-    from ..results import unscored_json
-    from ..score_input import has_refs, require_ref_words
-    from ..scoring import texts_wer, write_texts
-    from .consensusout import write_consensus_outputs
-
-    meshes = consensus_meshes(nbest, weights, scale)
-    texts = [" ".join(m.consensus(bias)) for m in meshes]
-    write_consensus_outputs(args, nbest, meshes, weights, scale)
-    if args.out_hyp:
-        write_texts(args.out_hyp, nbest, texts)
-    if args.out_trn:
-        write_texts(args.out_trn, nbest, texts, trn=True)
-    extra = {"decode": "consensus", "posterior_scale": scale,
-             **({"deletion_bias": bias} if bias != 1.0 else {}), **record}
-    if not has_refs(nbest, args.ref or args.nbest):
-        if args.details:
-            raise InputError("--details needs references (none in the N-best file; give --ref)",
-                             args.nbest)
-        print("asr-kd score: no references: consensus hypotheses only, no WER computed",
-              file=sys.stderr)
-        if args.json:
-            print(unscored_json(len(nbest), extra))
-        return 0
-    require_ref_words(nbest, args.ref or args.nbest)
-    warn_case(nbest, "score")
-    r = texts_wer(nbest, texts)
-    if args.details:
-        write_score_details(args, nbest, texts, r)
-    print_result(args, r, extra)
-    return 0
-
-
-def write_score_details(args, nbest, texts: list[str], r) -> None:
-    """``--details DIR``: the alignments behind ``r`` (:mod:`asr_kd.details`)."""
-    from ..details import align_texts, write_details
-    from ..scoring import kaldi_wer_line
-
-    aligns = align_texts([u.utt for u in nbest], [u.ref for u in nbest], texts)
-    write_details(args.details, aligns, expect=r.to_dict(), speaker_chars=args.speaker_chars,
-                  title=f"asr-kd score --nbest {args.nbest}: {kaldi_wer_line(r)}",
-                  extra={"nbest": args.nbest, "weights": args.weights or args.weight})

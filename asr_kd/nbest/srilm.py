@@ -469,6 +469,38 @@ def _check_replaceable(folder: Path, names: list[str], utts: set[str]) -> None:
                          "the folder is replaced whole: use an empty folder", folder)
 
 
+def reader_options(pairs: list[str] | None, am: str | None, lm: str | None,
+                   fmt: str | None, path: str, keys_used: bool = False) -> dict:
+    """Reader options for :func:`read_srilm` from ``--srilm-scores NAME=DIR`` strings
+    (``pairs``) and the column keys ``am`` / ``lm`` (None: not given), for the N-best
+    input ``path`` in format ``fmt`` (None: detect).  InputError unless the input is
+    srilm, except that the keys may be given for other input when ``keys_used``
+    (they also name the columns of ``--print-srilm`` and of convert-nbest ``--to
+    srilm``); a pair that is not ``NAME=DIR`` or a name given twice is an InputError."""
+    if not pairs and am is None and lm is None:
+        return {}
+    from .io import detect_format
+    if (fmt or detect_format(path)) != "srilm":
+        if pairs:
+            raise InputError("--srilm-scores applies to srilm input only", path)
+        if not keys_used:
+            raise InputError("--srilm-am / --srilm-lm apply to srilm input, --print-srilm "
+                             "and convert-nbest --to srilm only", path)
+        return {}
+    keys = {k: v for k, v in (("am", am), ("lm", lm)) if v is not None}
+    if not pairs:
+        return keys
+    scores = {}
+    for s in pairs:
+        name, eq, folder = s.partition("=")
+        if not eq or not name or not folder:
+            raise InputError(f"--srilm-scores {s!r}: expected NAME=DIR")
+        if name in scores:
+            raise InputError(f"--srilm-scores: score name {name!r} given twice")
+        scores[name] = folder
+    return {"scores": scores, **keys}
+
+
 # ---------------------------------------------------------------- weights --
 
 WT = "nwords"   # SRILM's word-count dimension (wtw); asr_kd's wip maps here too
