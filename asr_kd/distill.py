@@ -37,6 +37,27 @@ def check_impl(cfg: KDConfig, device) -> None:
                               "pip install 'asr_kd[gpu]', or use --kd-impl torch")
 
 
+def cache_ensemble(cfg: KDConfig, cached: str | None, given: str | None,
+                   cache_dir: str) -> KDConfig:
+    """``cfg`` with the combine rule a teacher cache was built with (``cached``, from its
+    manifest; None for one teacher or an older cache: unchanged), so that the
+    student's config.json states it.  A rule set explicitly (``given`` names where:
+    ``"--ensemble"`` or ``"kd.ensemble"``; None: the default) that differs is an
+    InputError naming ``cache_dir``: the cache holds the other one."""
+    import dataclasses
+
+    from .errors import InputError
+
+    if cached is None or cached == cfg.ensemble:
+        return cfg
+    if given:
+        raise InputError(f"the cache's teachers were combined with ensemble {cached!r}, "
+                         f"{given} says {cfg.ensemble!r}: rebuild the cache with "
+                         f"cache-teacher --ensemble {cfg.ensemble} (or --config this "
+                         "file), or drop the setting", cache_dir)
+    return dataclasses.replace(cfg, ensemble=cached)
+
+
 def teacher_logits(teacher, H) -> list[TeacherLogits]:
     """A teacher's output side as ``kd_loss`` takes it, from its ``hidden`` output ``H``:
     one :class:`TeacherLogits` per member (an ensemble's in member order), hidden

@@ -1,12 +1,13 @@
 """The result files of a run: built and written here, read by :mod:`asr_kd.report`.
 
+* ``exp/ppl/<system>.json``: ``asr-kd ppl --json`` (:func:`ppl_json`);
 * ``exp/score/<system>/<set>.json``: ``asr-kd score --json`` (:func:`score_json`);
 * ``exp/compare/<set>.<a>_vs_<b>.json``: ``asr-kd compare --json`` (:func:`compare_json`);
 * ``exp/rescore/<set>.<system>.stats.json``: ``asr-kd rescore --stats-out``
   (:func:`write_rescore_stats`);
 * ``exp/score/<system>/curve.json``: ``asr-kd tune --curve-out`` (:func:`write_curve`).
 
-``score`` and ``compare`` print their object on stdout (the recipe redirects it
+``ppl``, ``score`` and ``compare`` print their object on stdout (the recipe redirects it
 into the file); ``rescore`` and ``tune`` write theirs atomically.  Where a run
 keeps them is :class:`RunLayout`'s; the report is given one, so the layout is
 written once, here.
@@ -54,6 +55,17 @@ class RunLayout:
     def compare_dir(self) -> str:
         """The folder of ``asr-kd compare --json`` files, ``<set>.<a>_vs_<b>.json``."""
         return os.path.join(self.exp, "compare")
+
+
+def ppl_json(res: dict, mode: str, word_unit: bool) -> str:
+    """``ppl --json``: one line, ``ppl`` (per token, 4 decimals), ``tokens``, ``oov``,
+    ``sentences`` of ``res`` (:func:`asr_kd.perplexity.perplexity`), the ``mode``, the
+    ``unit`` of a token (``"word"`` for a word vocabulary, else ``"token"``),
+    ``word_ppl`` (per word) and ``words``."""
+    return json.dumps({"ppl": round(res["ppl"], 4), "tokens": res["tokens"], "oov": res["oov"],
+                       "sentences": res["sentences"], "mode": mode,
+                       "unit": "word" if word_unit else "token",
+                       "word_ppl": round(res["word_ppl"], 4), "words": res["words"]})
 
 
 def score_json(r, record: dict) -> str:

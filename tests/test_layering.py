@@ -27,7 +27,7 @@ LAYERS = {
     3: ["rescore", "scoring", "score_stream", "tune", "consensus", "tune_consensus",
         "significance", "tuned_on", "checks", "report", "details", "system_diff", "overlap",
         "report_html", "frontier", "frontier_sizes", "sharding", "compare", "results",
-        "weights_file", "score_input"],
+        "weights_file", "score_input", "score_set", "tune_set"],
     4: ["cli", "__main__"],
     9: ["synth"],  # beside the stack: only the recipe's stage 0 uses it
 }
@@ -187,7 +187,8 @@ FORMAT_KEYS = {
     "weights_file.py": [{"TUNED_ON"}],                   # weights + the tuning record
     "results.py": [{"hyps_per_s", "token_evals"},        # rescore --stats-out
                    {"key", "best", "points"},            # tune --curve-out
-                   {"bootstrap", "sign_test"}],          # compare --json
+                   {"bootstrap", "sign_test"},           # compare --json
+                   {"unit", "word_ppl"}],                # ppl --json
 }
 
 
@@ -229,7 +230,7 @@ def test_each_file_format_is_written_by_its_home_module_only():
 
 
 def test_the_commands_of_those_files_do_not_serialise_them():
-    for name in ("score", "tune", "compare", "rescore"):
+    for name in ("score", "tune", "compare", "rescore", "ppl"):
         tree = ast.parse((CLI / f"{name}.py").read_text(encoding="utf-8"))
         calls = {f"{n.func.value.id}.{n.func.attr}" for n in ast.walk(tree)
                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)

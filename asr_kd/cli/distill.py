@@ -7,7 +7,7 @@ import os
 
 
 from ..config import kd_config, training_inputs
-from ..distill import KDObjective, check_impl
+from ..distill import KDObjective, cache_ensemble, check_impl
 from .. import dist
 from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
@@ -63,22 +63,12 @@ def kd_flags(args) -> dict:
     return {f: v for f, v in given.items() if v is not None}
 
 
-def cache_ensemble(settings: KDConfig, cached: str | None, section: dict | None,
-                   args) -> KDConfig:
-    """The settings with the combine rule the cache was built with (``cached``, from
-    its manifest; None for one teacher or an older cache: unchanged), so that the
-    student's config.json states it.  A rule set explicitly (flag or the config's
-    kd.ensemble) that differs is an InputError: the cache holds the other one."""
-    if cached is None or cached == settings.ensemble:
-        return settings
-    given = ("--ensemble" if args.ensemble is not None
-             else "kd.ensemble" if (section or {}).get("ensemble") is not None else None)
-    if given:
-        raise InputError(f"the cache's teachers were combined with ensemble {cached!r}, "
-                         f"{given} says {settings.ensemble!r}: rebuild the cache with "
-                         f"cache-teacher --ensemble {settings.ensemble} (or --config this "
-                         "file), or drop the setting", args.teacher_cache)
-    return dataclasses.replace(settings, ensemble=cached)
+def ensemble_given(args, section: dict | None) -> str | None:
+    """Where the ensemble rule was set explicitly: ``"--ensemble"``, ``"kd.ensemble"``
+    (the config's kd: section) or None (KDConfig's default)."""
+    if args.ensemble is not None:
+        return "--ensemble"
+    return "kd.ensemble" if (section or {}).get("ensemble") is not None else None
 
 
 @no_lone_log_on_failure("distill")
@@ -104,7 +94,8 @@ def _run(args) -> int:
     else:
         cache = TeacherCache(args.teacher_cache)
         t_tok, src = cache.tokenizer, args.teacher_cache
-        settings = cache_ensemble(settings, cache.meta.get("ensemble"), rest.get("kd"), args)
+        settings = cache_ensemble(settings, cache.meta.get("ensemble"),
+                                  ensemble_given(args, rest.get("kd")), args.teacher_cache)
     if args.vocab:
         if not same_tokenizer(tok, t_tok):
             raise InputError("the student's vocabulary (--vocab) differs from the teacher's; "
