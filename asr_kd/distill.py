@@ -1,6 +1,7 @@
 """Distillation: the KD objective for the shared training loop.
 
-Per target position (docs/design.md, section 'Distillation loss')::
+Per target position (the maths, ensembles and the top-K definition:
+:mod:`asr_kd.ops.kd_reference`)::
 
     L = (1 - alpha*w) * CE(y, q^1) + alpha*w * tau^2 * KL(p^tau || q^tau)
 
@@ -11,6 +12,17 @@ offline top-K cache (:mod:`asr_kd.teacher_cache`).  The trust weight ``w`` is
 our definition (``none``, ``prob``, ``rank``, ``margin``; see
 :mod:`asr_kd.ops.trust`): the published paper's exact trust formula could not
 be obtained.
+
+A live teacher runs in eval mode under ``no_grad``, frozen; its ``hidden`` comes
+from the :class:`asr_kd.lm.LanguageModel` base and :func:`teacher_logits` gives
+one TeacherLogits per member, so one model and an ensemble take the same path
+(an exported model cannot be a teacher).  In stream mode the teacher's recurrent
+state is carried beside the student's (state ``{"s": ..., "t": ...}``); a cache
+is read by the batch's canonical target ``positions``.  The student always uses
+the teacher's tokenizer.  The settings are one KDConfig: its defaults < the
+config's ``kd:`` section < the ``distill`` flags (:func:`asr_kd.config.kd_config`);
+``KDConfig.validate`` is the one check, and the config goes whole to ``kd_loss``
+and into the student's ``config.json`` as ``kd``.
 """
 from __future__ import annotations
 
@@ -40,7 +52,7 @@ def check_impl(cfg: KDConfig, device) -> None:
 def cache_ensemble(cfg: KDConfig, cached: str | None, given: str | None,
                    cache_dir: str) -> KDConfig:
     """``cfg`` with the combine rule a teacher cache was built with (``cached``, from its
-    manifest; None for one teacher or an older cache: unchanged), so that the
+    manifest; None for one teacher or a cache that does not record it: unchanged), so that the
     student's config.json states it.  A rule set explicitly (``given`` names where:
     ``"--ensemble"`` or ``"kd.ensemble"``; None: the default) that differs is an
     InputError naming ``cache_dir``: the cache holds the other one."""

@@ -27,6 +27,13 @@ whose log-probabilities differ by more than :data:`TOLERANCE` is refused.
 :class:`OnnxLM` implements :class:`asr_kd.lm.LanguageModel` (the scoring side), so
 rescoring and perplexity run it through the same code paths (prefix trie,
 stream/sentence batching) as the PyTorch model.  It runs on the CPU whatever ``device`` says.
+
+``config.json`` keys: ``format``, ``version``, ``precision`` (fp32|int8),
+``runtime`` (onnxruntime), ``onnx`` (file, opset, exporter, input and output
+shapes), ``model`` (the ``LMConfig``), ``tokenizer``, ``checksums`` (``model.onnx``
+and the tokenizer file), ``size_mb``, ``num_params``, ``source`` (the PyTorch
+folder, its parameters and size), ``check`` (the self-check's differences and
+tolerances).  LSTMP models (``proj_dim``) are refused.
 """
 from __future__ import annotations
 
@@ -57,7 +64,7 @@ OUTPUTS = ["logprobs", "h1", "c1"]
 #   token_max:  largest per-token difference;  token_mean: mean per-token difference;
 #   sentence_max: largest difference of a sentence's total;  ppl_rel: |ppl ratio - 1|.
 # fp32 ONNX must agree to float rounding; int8 gets looser limits sized so that the
-# perplexity moves by at most 1 % (the issue's target) and no token by more than 0.5 nats.
+# perplexity moves by at most 1 % (the int8 target) and no token by more than 0.5 nats.
 TOLERANCE = {
     "onnx": {"token_max": 1e-3, "token_mean": 1e-4, "sentence_max": 1e-2, "ppl_rel": 1e-4},
     "int8": {"token_max": 0.5, "token_mean": 0.05, "sentence_max": 1.0, "ppl_rel": 0.01},

@@ -32,6 +32,17 @@ What happens when an input is not usable, per input:
   a partial run still reports, and the report ends with a "Missing inputs"
   section listing those files (``results.json``: ``"missing"``, present only
   when something is).
+
+``results.json``: ``systems`` (per system ``system``, ``models``, ``params``,
+``size_mb``, ``training``, ``seeds``, ``ppl``, ``ppl_mode``, ``ppl_unit``,
+``word_ppl``, ``curve``, ``weights``, then per set the ``score --json`` object
+under the set's name and ``<set>_hyps_per_s``), ``sets``, ``comparisons`` (per
+compare file: set, a, b, both WERs, the bootstrap figures, ``sign_p``, ``runs``),
+``noise`` (the distinct scoring filters behind the tables) and ``missing``.  A
+report of K seed runs (``--runs``) adds ``runs`` = K and per system and set the
+mean ``wer``, ``ser``, ``oracle_wer`` with ``wer_min``, ``wer_max``, ``wers``, and
+``ppl_min``, ``ppl_max``; a size frontier adds ``frontier``
+(:mod:`asr_kd.frontier`).
 """
 from __future__ import annotations
 
@@ -122,7 +133,7 @@ def collect(run: RunLayout, systems: list[System], sets: list[str]) -> dict:
     res = {"systems": rows, "sets": sets,
            "comparisons": load_comparisons(run, [s.name for s in systems], sets),
            "noise": _noise_filters(rows, sets)}
-    if missing:  # (absent when complete: a complete run's results.json is as it always was)
+    if missing:  # absent when nothing is missing
         res["missing"] = missing
     return res
 

@@ -1,6 +1,6 @@
 """Batched LM scoring of N-best hypotheses with prefix sharing.
 
-Score of a hypothesis = log P(w1..wn </s> | <s>) in natural log (docs/design.md, section 'Rescoring').
+Score of a hypothesis = log P(w1..wn </s> | <s>) in natural log (:func:`rescore_nbest`).
 
 Two methods, same numbers (up to float rounding):
 
@@ -9,10 +9,17 @@ Two methods, same numbers (up to float rounding):
   sequences of a group of utterances are merged into a prefix trie walked
   level by level: one LSTM step for all trie nodes of a depth, one output
   layer evaluation per node that has children.  On 30-best lists most
-  hypotheses share long prefixes, so this evaluates far fewer tokens.
+  hypotheses share long prefixes, so this evaluates far fewer tokens (about
+  half on LibriSpeech 30-best lists).  The trie drives any model through the
+  :class:`asr_kd.lm.LanguageModel` base only (``init_state``, a ``hidden`` step
+  of a level's nodes, ``logprobs`` on row chunks), so an ensemble combines its
+  members inside ``logprobs`` and an exported model runs as it is.
 
-Memory is bounded by ``batch_tokens``: utterances are grouped so a group's
-trie has at most that many nodes, and output-layer rows are chunked.
+Memory is bounded by ``batch_tokens``: consecutive utterances are grouped so
+that the new unique token sequences a group brings (a sequence belongs to the
+utterance that first uses it), each counted as its length + 1, sum to at most
+``batch_tokens``; a single utterance may exceed it.  Output-layer rows are
+evaluated in chunks of 4096.
 
 Sharding (``shard=(i, n)``, parallel jobs): job ``i`` scores the ``i``-th of
 ``n`` contiguous, near-equal blocks of utterances.  Every job plans the whole

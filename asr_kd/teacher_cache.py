@@ -29,6 +29,14 @@ missing.  In sentence mode a job runs the teacher only on batches that touch
 its shards; in stream mode the recurrent state must be carried through the
 whole stream, so every job runs the teacher over all of it (sharding then only
 splits the writing).
+
+``plan.json`` keys: ``format`` (``asr_kd-teacher-cache``), ``version``, ``mode``,
+``topk``, ``num_tokens``, ``shard_tokens``, ``num_shards``, ``batch_size`` and
+``bptt`` (stream mode), ``max_len``, ``vocab_size``, ``tokenizer``, ``corpus`` (a
+hash of the encoded text), ``teachers`` (and ``ensemble``, the combine rule of
+several).  A storage shard is written in ``shard-NNNNN.tmp/`` and renamed whole.
+:meth:`TeacherCache.check` refuses a cache of another tokenizer, text, mode,
+stream batch size or ``max_len``.
 """
 from __future__ import annotations
 
@@ -92,8 +100,8 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
     s with s % n == i; the manifest is written once every storage shard is done
     (``"missing_shards"`` of the returned dict lists those still missing).
     ensemble: how the teachers were combined (``prob`` | ``logit``; None for one
-    teacher), recorded in the manifest as ``"ensemble"`` (only when given, so a
-    one-teacher cache's plan is as before).
+    teacher), recorded in the manifest as ``"ensemble"`` (only when given: a
+    one-teacher cache's plan has no such key).
     """
     if topk < 1 or topk > tok.size:
         raise InputError(f"--topk must be in 1..{tok.size}")

@@ -58,7 +58,7 @@ def settings_mismatch(rec: dict, weights: dict[str, float], repeats: int,
     other ``--srilm-scores`` names than tuned with, and lists with repeated
     hypotheses where the tuning lists had none (or the reverse) when the weights
     use ``rank`` or decode by consensus (a repeat moves every later rank and counts
-    twice in the posteriors).  Empty when all agree or the record is older."""
+    twice in the posteriors).  Empty when all agree or the record lacks them."""
     out = []
     if "srilm_scores" in rec or srilm_scores:
         was = sorted((rec.get("srilm_scores") or {}))

@@ -5,12 +5,12 @@ key exactly 1.0, ``wip`` the weight of the word count), then, for consensus
 decoding, the decode settings ``"decode"``, ``"posterior_scale"`` and
 ``"deletion_bias"`` (:data:`DECODE_KEYS`), then one reserved entry,
 ``"_tuned_on"`` (:data:`TUNED_ON`), which readers of weights skip (plain files
-without it read as before)::
+without it read too)::
 
     "_tuned_on": {"nbest": "dev.jsonl.gz", "utts": 418, "ids": "3f1c...",
                   "keys": ["score", "rank", "wip"], "spreads": {"score": 0.21, ...}}
 
-and what scoring settings were in force (absent in older files):
+and what scoring settings were in force (each may be absent):
 ``"noise"`` (the scoring filter's patterns) and ``"ignore_case"`` (true when
 set), ``"srilm_scores"`` (``--srilm-scores`` name -> folder) and ``"repeats"``
 (hypotheses repeating an earlier one of their list: 0 after ``convert-nbest

@@ -51,7 +51,9 @@ def register(sub) -> None:
                    "'+BLOCK' keeps only the named ones ('conf/whisper_to_ptb.rules -numbers'; "
                    "python -m asr_kd.textfilter --list FILE lists them)")
     p.add_argument("--batch-tokens", type=int, default=20000,
-                   help="tokens per scoring group (memory bound)")
+                   help="memory bound: consecutive utterances are grouped so that the new "
+                   "unique token sequences of a group, each counted as its length + 1, sum "
+                   "to at most this (one utterance may exceed it) (default: 20000)")
     p.add_argument("--method", default="trie", choices=["trie", "padded"],
                    help="trie: shared prefixes scored once (default); padded: naive")
     p.add_argument("--max-oov-rate", type=float, default=0.2,

@@ -451,7 +451,7 @@ def _check_replaceable(folder: Path, names: list[str], utts: set[str]) -> None:
     ours = set(names) | {SRILM_LIST}
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.name.startswith(".tmp-"):
-            continue  # a killed writer's leftover of an older version
+            continue  # a killed writer's leftover temporary
         if entry.is_file(follow_symlinks=False):
             if entry.name in ours:
                 continue

@@ -1,4 +1,5 @@
-"""Distillation-loss kernels (docs/design.md, section 'Kernel contract').
+"""Distillation-loss kernels (the contract: :mod:`asr_kd.ops.dispatch`; the maths:
+:mod:`asr_kd.ops.kd_reference`).
 
 ``kd_loss`` is the one entry point; ``impl`` picks the plain reference, the
 chunked torch implementation or (CUDA, when present) the Triton one.

@@ -1,9 +1,13 @@
 """``kd_loss``: the one entry point for the distillation loss.
 
-Specified in docs/design.md, sections 'Distillation loss' and 'Kernel contract'.
-
-It validates inputs (clear ValueErrors), removes ignored rows, and hands the
-real rows to an implementation:
+The loss is specified by :mod:`asr_kd.ops.kd_reference`; this module is the
+contract every implementation meets.  It validates everything (a ValueError
+starting ``kd_loss: ``: the settings through ``KDConfig.validate``, shapes,
+dtypes, devices, vocabulary sizes and, on CPU only, the target and cached-id
+ranges and distinct ids, since on CUDA those checks would cost a sync), removes
+ignored rows (all rows ignored: loss 0 with exact zero gradients, never NaN),
+normalises the teacher to a tuple of TeacherLogits or a TeacherTopK, and hands
+the real rows to an implementation:
 
 - ``"reference"``: :func:`asr_kd.ops.kd_reference.kd_loss_reference` (materialises (N, V));
 - ``"torch"``: :func:`asr_kd.ops.kd_chunked.kd_loss_chunked` (row blocks of at most
@@ -13,6 +17,20 @@ real rows to an implementation:
   teacher, cfg)`` with real rows only, ``teacher`` a tuple of TeacherLogits or
   a TeacherTopK, ``cfg`` a KDConfig, and return a KDParts like the others;
 - ``"auto"``: "triton" for CUDA inputs when available, else "torch".
+
+``impl="triton"`` on CPU tensors is a ValueError, without Triton a RuntimeError.
+Every implementation returns a KDParts whose ``loss`` has autograd to hidden,
+weight and bias (never the teacher) and whose other fields are detached means;
+computes in float32 (float64 for float64 inputs) and returns gradients in the
+inputs' dtypes; does no gradient work under ``torch.no_grad()``; takes the trust
+weight from :func:`asr_kd.ops.trust.trust_weight`.  Only ``reference`` ever
+holds an (N, V) tensor.  The tests hold each to the reference on random inputs
+at odd shapes, with ignored rows and ``grad_output != 1``:
+``tests/test_kd_loss.py`` (``torch`` against ``reference`` in float64 to 1e-10
+relative, values and gradients, every trust mode, ensembles, top-K with K = V
+equal to the full teacher) and ``tests/test_kd_triton.py`` (interpreter cases;
+``gpu`` cases at N = 1000, d = 300, V = 10007: relative error against float64
+below 1e-5 for float32 and 1e-2 for bf16).
 """
 from __future__ import annotations
 

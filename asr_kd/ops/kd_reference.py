@@ -5,7 +5,7 @@ The types every implementation shares (teacher descriptions, :class:`KDConfig`,
 reduction, accumulation dtype) are shared too, so the kernels depend on this
 module and never on each other.
 
-Maths (docs/design.md, section 'Distillation loss'), per real target position with true next word y:
+Maths, per real target position with true next word y:
 
     L = (1 - alpha*w) * CE(y, q^1) + alpha*w * tau^2 * KL(p^tau || q^tau)
 

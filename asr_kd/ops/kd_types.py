@@ -92,7 +92,7 @@ class KDConfig:
                 raise ValueError(f"{say(field)} must be a number, got {v!r}")
             return v
 
-        def count(field: str) -> None:   # an integer >= 1 (a float like 3.0 passes, as before)
+        def count(field: str) -> None:   # an integer >= 1 (a float like 3.0 passes)
             v = number(field)
             if not math.isfinite(v) or int(v) != v or v < 1:
                 raise ValueError(f"{say(field)} must be an integer >= 1, got {v}")
