@@ -136,6 +136,7 @@ def _close(a, b, rel=1e-5):
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-8)
 
 
+@pytest.mark.slow  # two spawned training processes
 def test_ddp_matches_single_process_with_the_global_batch(tmp_path):
     root = str(tmp_path)
     make_cache(root, 8)
@@ -199,6 +200,7 @@ def _resume_worker(rank, root):
         torch.save(results, os.path.join(root, "resume.pt"))
 
 
+@pytest.mark.slow  # spawned training processes
 def test_ddp_resume_is_exact_and_world_size_is_checked(tmp_path):
     root = str(tmp_path)
     run_case("lm-stream", root, str(tmp_path / "single"), 8, max_steps=2)
@@ -211,6 +213,7 @@ def test_ddp_resume_is_exact_and_world_size_is_checked(tmp_path):
         run_case("lm-stream", root, str(tmp_path / "part-lm-stream"), 8, resume=True)
 
 
+@pytest.mark.slow  # torchrun
 def test_torchrun_train_lm_cli_matches_one_process(tmp_path):
     tr, va = tmp_path / "train.txt", tmp_path / "valid.txt"
     tr.write_text("\n".join(TRAIN_S) + "\n")

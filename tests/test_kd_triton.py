@@ -224,6 +224,7 @@ def interp_results():
     return json.loads(marker[-1][len("@@RESULTS@@"):])
 
 
+@pytest.mark.slow  # Triton's interpreter in a subprocess
 @pytest.mark.skipif(not HAVE_TRITON, reason="triton not installed (pip install triton)")
 @pytest.mark.parametrize("case", list(INTERP_CASES))
 def test_interpreter_matches_float64_reference(case, interp_results):

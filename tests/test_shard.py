@@ -155,6 +155,7 @@ def test_sharded_cache_merge_checks_every_shard(tmp_path, capsys):
         finish_cache(str(tmp_path))
 
 
+@pytest.mark.slow  # torchrun
 def test_torchrun_rescore_shards_by_rank_and_merges(setup):
     d = setup
     assert rescore(d, d / "full.jsonl.gz") == 0

@@ -255,6 +255,7 @@ def _big(path: Path, n_hyp: int) -> Path:
     return path
 
 
+@pytest.mark.slow  # large sets scored in subprocesses
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
 def test_peak_memory_stays_flat_as_the_set_grows(tmp_path):
     small, large = _big(tmp_path / "s.jsonl", 10000), _big(tmp_path / "l.jsonl", 40000)
