@@ -79,13 +79,13 @@ def run(args) -> int:
         raise InputError(f"--max-oov-rate must lie in [0, 1], got {args.max_oov_rate}")
     if args.batch_tokens < 1:
         raise InputError(f"--batch-tokens must be a positive number, got {args.batch_tokens}")
-    shard = job_shard(args.shard)   # (i, n): this job scores block i of n
+    job = job_shard(args.shard)   # (i, n): this job scores block i of n
     under_torchrun = split_by_torchrun(args.shard)
-    if shard[1] > 1 and args.out_format != "jsonl":
+    if job[1] > 1 and args.out_format != "jsonl":
         raise InputError("sharded rescoring writes jsonl shards: use --out-format jsonl "
                          "(convert the merged file afterwards)")
     # Refuse an output that cannot be created now, not after minutes of scoring.
-    check_writable(shard_path(args.out, *shard) if shard[1] > 1 else args.out,
+    check_writable(shard_path(args.out, *job) if job[1] > 1 else args.out,
                    folder=args.out_format == "kaldi")
     if args.stats_out:
         check_writable(args.stats_out)
@@ -107,14 +107,14 @@ def run(args) -> int:
     num_utts, digest = len(nbest), utt_ids_digest(nbest)
     nbest, stats = rescore_nbest(nbest, model, tok, args.name, filt, args.method,
                                  args.batch_tokens, device, quiet=args.quiet,
-                                 shard=shard if shard[1] > 1 else None)
+                                 job=job if job[1] > 1 else None)
     dt = time.time() - t0
     msg = oov_warning(oov_report(nbest, tok, filt), ", ".join(args.model), args.max_oov_rate)
     if msg:
         warn("rescore", msg)
     written = args.out
-    if shard[1] > 1:
-        written = write_shard(nbest, args.out, shard, num_utts, digest,
+    if job[1] > 1:
+        written = write_shard(nbest, args.out, job, num_utts, digest,
                               {"name": args.name, "models": [os.path.abspath(m) for m in args.model],
                                "ensemble": args.ensemble, "text_filter": args.text_filter,
                                "noise": list(filt.noise.patterns)})
@@ -124,13 +124,13 @@ def run(args) -> int:
         write_nbest(nbest, args.out, "jsonl")
     if args.stats_out:
         write_rescore_stats(args.stats_out, args.name, len(nbest), stats, dt, device,
-                            scoring_threads(model), list(filt.noise.patterns), shard)
+                            scoring_threads(model), list(filt.noise.patterns), job)
     print(f"scored {stats.sequences} hypotheses ({stats.unique_sequences} unique) of "
           f"{len(nbest)} utterances in {dt:.1f} s ({stats.sequences / max(dt, 1e-9):.0f} hyps/s, "
           f"{stats.token_evals} LM token evaluations); wrote {written}")
     if under_torchrun:
         # every rank has written its shard: rank 0 checks them all and writes OUT
-        n = finish_under_torchrun(lambda: merge_shards(args.out, shard[1]))
+        n = finish_under_torchrun(lambda: merge_shards(args.out, job[1]))
         if n is not None:
             print(f"merged {n} shards into {args.out}")
     return 0
