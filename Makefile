@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv clean bench
+.PHONY: demo test test-fast venv clean bench
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# the suite without the tests marked slow (recipe runs, kill and fault harnesses,
+# torchrun, tests that spawn many processes)
+test-fast: venv
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 clean:
 	rm -rf $(VENV) recipes/wsj/exp recipes/wsj/data

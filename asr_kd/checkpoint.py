@@ -14,6 +14,9 @@ of tensors and plain data only:
   check the zip's CRCs.
 
 It is loaded with ``weights_only=True``, so a crafted file cannot run code.
+It is written at every epoch end, every ``checkpoint_every`` steps, and before
+stopping on a signal, on ``max_steps`` or on too many non-finite steps; a resume
+needs the same world size.
 """
 from __future__ import annotations
 
@@ -66,13 +69,13 @@ class TrainProgress:
 
     def to_dict(self) -> dict:
         """The checkpoint's ``progress`` dict: the fields in order, values not copied
-        (the same objects, so the saved file is what it was when this was a dict)."""
+        (the same objects: the saved file holds exactly the fields' values)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainProgress":
         """From a checkpoint's ``progress`` dict; a key it lacks keeps its default
-        (checkpoints older than ``world_size`` are of one process)."""
+        (a checkpoint without ``world_size`` is of one process)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -169,8 +172,8 @@ def _flat(d, prefix: str = "") -> dict:
 
 
 def check_settings(path: str, saved: str | None, settings: dict | None) -> None:
-    """InputError when the checkpoint's settings (JSON text, None for older
-    checkpoints: not checked) differ from this run's, naming each difference."""
+    """InputError when the checkpoint's settings (JSON text; None, a
+    checkpoint without them: not checked) differ from this run's, naming each difference."""
     if saved is None or settings is None:
         return
     was, now = _flat(json.loads(saved)), _flat(json.loads(json.dumps(settings)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import reprlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import yaml
 
@@ -301,5 +301,21 @@ def split_config(raw: dict) -> tuple[dict, TrainConfig, dict]:
     return model, train, rest
 
 
-def config_dict(train: TrainConfig) -> dict:
-    return asdict(train)
+def training_inputs(config: str | None, extra: list[str], train: str, valid: str,
+                    vocab: str | None, extra_keys=frozenset(), sections=frozenset()):
+    """What a training command reads: the YAML ``config`` with the ``--key value``
+    overrides ``extra`` (``extra_keys``: further allowed keys; ``sections``: allowed
+    sections such as ``kd``), the ``train`` and ``valid`` texts, and the vocabulary
+    (``vocab``: words.txt / spm.model or a folder holding one; None: every word of
+    ``train``).  Returns (model options dict, TrainConfig, the other keys, tokenizer,
+    train sentences, valid sentences)."""
+    from .corpus import read_sentences
+    from .vocab import WordVocab, load_vocab_path
+
+    overrides = parse_overrides(extra, MODEL_KEYS | TRAIN_KEYS | set(extra_keys))
+    raw = load_config(config, overrides, set(extra_keys), set(sections))
+    model_kw, tcfg, rest = split_config(raw)
+    train_s = read_sentences(train, tcfg.text_format)
+    valid_s = read_sentences(valid, tcfg.text_format)
+    tok = load_vocab_path(vocab) if vocab else WordVocab.build(train_s)
+    return model_kw, tcfg, rest, tok, train_s, valid_s

@@ -61,6 +61,7 @@ other weights and scales without aligning again.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -288,3 +289,18 @@ def mesh_text(mesh: Mesh, name: str) -> str:
         lines.append(f"align {i} " + " ".join(
             f"{SRILM_DELETE if w == EMPTY else w} {p:.10g}" for w, p in col.items()))
     return "\n".join(lines) + "\n"
+
+
+def write_meshes(out_dir: str, nbest: NBest, meshes: Sequence[Mesh]) -> None:
+    """``score --out-mesh DIR``: every utterance's mesh (:func:`mesh_text`) as
+    ``DIR/<utterance id>`` (SRILM's ``nbest-lattice -write-dir`` layout), all files
+    put in place together."""
+    from .fileio import FileSet
+    from .nbest.srilm import safe_name
+
+    os.makedirs(out_dir, exist_ok=True)
+    with FileSet() as files:
+        for u, mesh in zip(nbest, meshes):
+            name = safe_name(u.utt, "utterance id", out_dir)
+            with files.open(os.path.join(out_dir, name)) as f:
+                f.write(mesh_text(mesh, u.utt))

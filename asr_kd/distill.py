@@ -1,6 +1,7 @@
 """Distillation: the KD objective for the shared training loop.
 
-Per target position (docs/design.md, section 'Distillation loss')::
+Per target position (the maths, ensembles and the top-K definition:
+:mod:`asr_kd.ops.kd_reference`)::
 
     L = (1 - alpha*w) * CE(y, q^1) + alpha*w * tau^2 * KL(p^tau || q^tau)
 
@@ -11,12 +12,23 @@ offline top-K cache (:mod:`asr_kd.teacher_cache`).  The trust weight ``w`` is
 our definition (``none``, ``prob``, ``rank``, ``margin``; see
 :mod:`asr_kd.ops.trust`): the published paper's exact trust formula could not
 be obtained.
+
+A live teacher runs in eval mode under ``no_grad``, frozen; its ``hidden`` comes
+from the :class:`asr_kd.lm.LanguageModel` base and :func:`teacher_logits` gives
+one TeacherLogits per member, so one model and an ensemble take the same path
+(an exported model cannot be a teacher).  In stream mode the teacher's recurrent
+state is carried beside the student's (state ``{"s": ..., "t": ...}``); a cache
+is read by the batch's canonical target ``positions``.  The student always uses
+the teacher's tokenizer.  The settings are one KDConfig: its defaults < the
+config's ``kd:`` section < the ``distill`` flags (:func:`asr_kd.config.kd_config`);
+``KDConfig.validate`` is the one check, and the config goes whole to ``kd_loss``
+and into the student's ``config.json`` as ``kd``.
 """
 from __future__ import annotations
 
 import torch
 
-from .ops import KDConfig, TeacherTopK, kd_loss
+from .ops import KDConfig, TeacherLogits, TeacherTopK, kd_loss
 
 
 def check_impl(cfg: KDConfig, device) -> None:
@@ -37,9 +49,42 @@ def check_impl(cfg: KDConfig, device) -> None:
                               "pip install 'asr_kd[gpu]', or use --kd-impl torch")
 
 
-# The older name of the distillation settings: KDConfig now carries the
-# implementation choice too, so one type serves the loss, the YAML and the CLI.
-KDSettings = KDConfig
+def cache_ensemble(cfg: KDConfig, cached: str | None, given: str | None,
+                   cache_dir: str) -> KDConfig:
+    """``cfg`` with the combine rule a teacher cache was built with (``cached``, from its
+    manifest; None for one teacher or a cache that does not record it: unchanged), so that the
+    student's config.json states it.  A rule set explicitly (``given`` names where:
+    ``"--ensemble"`` or ``"kd.ensemble"``; None: the default) that differs is an
+    InputError naming ``cache_dir``: the cache holds the other one."""
+    import dataclasses
+
+    from .errors import InputError
+
+    if cached is None or cached == cfg.ensemble:
+        return cfg
+    if given:
+        raise InputError(f"the cache's teachers were combined with ensemble {cached!r}, "
+                         f"{given} says {cfg.ensemble!r}: rebuild the cache with "
+                         f"cache-teacher --ensemble {cfg.ensemble} (or --config this "
+                         "file), or drop the setting", cache_dir)
+    return dataclasses.replace(cfg, ensemble=cached)
+
+
+def teacher_logits(teacher, H) -> list[TeacherLogits]:
+    """A teacher's output side as ``kd_loss`` takes it, from its ``hidden`` output ``H``:
+    one :class:`TeacherLogits` per member (an ensemble's in member order), hidden
+    (B*T, D_m) rows aligned with the flattened (B, T) positions, and the member's
+    output weight and bias.  An exported model cannot be a teacher (TypeError): its
+    output layer is inside the graph."""
+    from .models import LstmLM, TeacherEnsemble
+
+    if isinstance(teacher, TeacherEnsemble):
+        return [t for m, h in zip(teacher.members, H) for t in teacher_logits(m, h)]
+    if isinstance(teacher, LstmLM):
+        return [TeacherLogits(H.reshape(-1, H.shape[-1]), teacher.output_weight,
+                              teacher.output_bias)]
+    raise TypeError("an exported (ONNX) model cannot be a distillation teacher: its output "
+                    "layer is inside the graph; use the PyTorch model folder")
 
 
 class KDObjective:
@@ -72,7 +117,7 @@ class KDObjective:
         with torch.no_grad():
             self.teacher.eval()
             h, t_state = self.teacher.hidden(batch.inputs, t_state)
-            return self.teacher.teacher_logits(h), t_state
+            return teacher_logits(self.teacher, h), t_state
 
     def loss(self, model, batch, state):
         state = state or {"s": None, "t": None}

@@ -27,6 +27,13 @@ whose log-probabilities differ by more than :data:`TOLERANCE` is refused.
 :class:`OnnxLM` implements :class:`asr_kd.lm.LanguageModel` (the scoring side), so
 rescoring and perplexity run it through the same code paths (prefix trie,
 stream/sentence batching) as the PyTorch model.  It runs on the CPU whatever ``device`` says.
+
+``config.json`` keys: ``format``, ``version``, ``precision`` (fp32|int8),
+``runtime`` (onnxruntime), ``onnx`` (file, opset, exporter, input and output
+shapes), ``model`` (the ``LMConfig``), ``tokenizer``, ``checksums`` (``model.onnx``
+and the tokenizer file), ``size_mb``, ``num_params``, ``source`` (the PyTorch
+folder, its parameters and size), ``check`` (the self-check's differences and
+tolerances).  LSTMP models (``proj_dim``) are refused.
 """
 from __future__ import annotations
 
@@ -40,7 +47,7 @@ import torch.nn as nn
 
 from .errors import AsrKdError, DependencyError, InputError
 from .fileio import FileSet, new_temp_dir, output_lock, read_json, replace_folder
-from .lm import TokenScoring
+from .lm import LanguageModel
 from .models import LMConfig, LstmLM
 
 EXPORT_FORMAT = "asr_kd-exported-lm"
@@ -57,7 +64,7 @@ OUTPUTS = ["logprobs", "h1", "c1"]
 #   token_max:  largest per-token difference;  token_mean: mean per-token difference;
 #   sentence_max: largest difference of a sentence's total;  ppl_rel: |ppl ratio - 1|.
 # fp32 ONNX must agree to float rounding; int8 gets looser limits sized so that the
-# perplexity moves by at most 1 % (the issue's target) and no token by more than 0.5 nats.
+# perplexity moves by at most 1 % (the int8 target) and no token by more than 0.5 nats.
 TOLERANCE = {
     "onnx": {"token_max": 1e-3, "token_mean": 1e-4, "sentence_max": 1e-2, "ppl_rel": 1e-4},
     "int8": {"token_max": 0.5, "token_mean": 0.05, "sentence_max": 1.0, "ppl_rel": 0.01},
@@ -197,14 +204,14 @@ def check_graph_shapes(session, cfg: LMConfig, path: str) -> None:
                                  "(export the model again)", path)
 
 
-class OnnxLM(TokenScoring, nn.Module):
+class OnnxLM(LanguageModel):
     """An exported LM run by onnxruntime: a :class:`~asr_kd.lm.LanguageModel` that can score.
 
     ``H`` is the graph's log-probabilities (B, T, V): ``hidden`` runs the whole
     graph and ``logprobs`` (and ``logits``, since normalised log-probs are valid
     logits for an ensemble's combine) returns ``H`` as it is.  It cannot be a
-    distillation teacher (``teacher_logits`` raises TypeError): the output
-    layer lives in the graph.  State tensors are (L, B, D) as LstmLM's.
+    distillation teacher (:func:`asr_kd.distill.teacher_logits` refuses it): the
+    output layer lives in the graph.  State tensors are (L, B, D) as LstmLM's.
     Runs on the CPU with ``threads`` intra-op threads, default 1: a rescoring call is
     one step of a batch of trie nodes, too small for onnxruntime's threads to pay for
     their synchronisation (measured on the mini task's eval list with ``asr-kd rescore``:
@@ -260,10 +267,6 @@ class OnnxLM(TokenScoring, nn.Module):
     def forward(self, inputs, state=None):
         """inputs (B, T) -> (log-probs (B, T, V), new state)."""
         return self.hidden(inputs, state)
-
-    def teacher_logits(self, lp):
-        raise TypeError("an exported (ONNX) model cannot be a distillation teacher: its output "
-                        "layer is inside the graph; use the PyTorch model folder")
 
     def num_params(self) -> int:
         return 0  # the weights live in the ONNX graph

@@ -8,11 +8,27 @@ weights, wrong shapes, vocabulary size differing from the config) raises an
 Corruption that would still parse (flipped bits in tensor data, a word of
 ``words.txt`` changed) is caught by CRC32 checksums written at save time: of
 the tensors, in the safetensors metadata; of the tokenizer file, in
-``config.json`` (``"checksums": {"words.txt": ...}``).  Folders written before
-the checksums existed load unchecked.
+``config.json`` (``"checksums": {"words.txt": ...}``).  A folder without
+checksums loads unchecked.
 
 A folder is written as one :class:`~asr_kd.fileio.FileSet`: a failed write
 (disk full) leaves the earlier model in place, whole.
+
+Format ``asr_kd-lstm-lm``:
+
+* ``config.json``: ``format``, ``version`` (1), ``model`` (the ``LMConfig``),
+  ``tokenizer`` (``kind`` words|spm, ``file``, ``size``), ``checksums``,
+  ``num_params``, ``size_mb``; then what training adds: ``kind`` (``lm`` or
+  ``student``), ``train`` (the ``TrainConfig``), ``seed``, ``train_text``,
+  ``best_epoch``, ``valid_ppl``, under DDP ``world_size`` and ``global_batch_size``;
+  a student also ``kd`` (the effective ``KDConfig``, every field) and ``teacher``
+  (the teacher folders, or the cache folder);
+* ``model.safetensors``: the best weights by validation perplexity, float32; a
+  tied output weight is stored once (as the embedding); metadata
+  ``{"format": ..., "crc32": ...}`` with sorted keys, so the bytes are reproducible;
+* ``words.txt`` (Kaldi layout, ``word id``) or ``spm.model``;
+* beside them, from training: ``train_state.pt`` (:mod:`asr_kd.checkpoint`),
+  ``metrics.csv`` (:mod:`asr_kd.train`) and the log (``train.log`` or ``distill.log``).
 """
 from __future__ import annotations
 
@@ -237,7 +253,7 @@ def _read_weights(wpath: str) -> dict[str, torch.Tensor]:
 
 
 def _check_metadata(meta: dict, wpath: str) -> None:
-    """asr-kd writes {"format", "crc32"} (older versions: "format" alone); weights
+    """asr-kd writes {"format", "crc32"} (or "format" alone: not checked); weights
     from elsewhere have none.  Anything else is damage (a flipped bit in a key
     would otherwise just skip the checksum) or a file of another program."""
     if not meta:

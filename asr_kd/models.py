@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from .lm import TokenScoring
+from .errors import InputError
+from .lm import LanguageModel
 from .ops.ensemble import COMBINE_MODES, combine_logprobs
-from .ops.kd_reference import TeacherLogits
 
 
 @dataclass
@@ -64,7 +64,7 @@ class LMConfig:
         return cls(**d)
 
 
-class LstmLM(TokenScoring, nn.Module):
+class LstmLM(LanguageModel):
     """Embedding -> dropout -> LSTM(P) stack -> dropout -> linear output (optionally tied)."""
 
     def __init__(self, cfg: LMConfig):
@@ -139,12 +139,19 @@ class LstmLM(TokenScoring, nn.Module):
         """h (..., d_out) -> float32 log-probabilities (..., V)."""
         return torch.log_softmax(self.logits(h), -1)
 
-    def teacher_logits(self, h: torch.Tensor) -> list[TeacherLogits]:
-        """h (B, T, d_out) -> [TeacherLogits(hidden (B*T, d_out), output weight, bias)]."""
-        return [TeacherLogits(h.reshape(-1, h.shape[-1]), self.output_weight, self.output_bias)]
+
+def build_model(model_kw: dict, vocab_size: int, seed: int) -> LstmLM:
+    """A freshly initialised LstmLM of ``vocab_size`` words and the model options
+    ``model_kw`` (:class:`LMConfig` fields), seeded with ``seed``; bad options are an
+    InputError."""
+    torch.manual_seed(seed)
+    try:
+        return LstmLM(LMConfig(vocab_size=vocab_size, **model_kw))
+    except (TypeError, ValueError) as e:
+        raise InputError(f"bad model option: {e}") from None
 
 
-class TeacherEnsemble(TokenScoring, nn.Module):
+class TeacherEnsemble(LanguageModel):
     """Several LMs over one vocabulary, combined by probability or logit average.
 
     ``combine="prob"``: p = mean_m softmax(z_m) (log-mean-exp of log-probs);
@@ -190,10 +197,6 @@ class TeacherEnsemble(TokenScoring, nn.Module):
     def logprobs(self, hs) -> torch.Tensor:
         """(..., V) float32 log-probabilities of the combined distribution."""
         return combine_logprobs(self.logits(hs), self.combine)
-
-    def teacher_logits(self, hs) -> list[TeacherLogits]:
-        """Every member's TeacherLogits, in member order (kd_loss combines them)."""
-        return [t for m, h in zip(self.members, hs) for t in m.teacher_logits(h)]
 
 
 def score_sentences(model, token_ids: list[list[int]], bos: int, eos: int,

@@ -1,13 +1,14 @@
 """Comparison report: one table per set, significance, and plots.
 
-Reads the files a recipe run leaves in its experiment folder ``exp``:
+Reads the files a run leaves, where its :class:`asr_kd.results.RunLayout` says
+they are (the files and who writes them: :mod:`asr_kd.results`):
 
 * ``<model dir>/config.json`` and ``metrics.csv``   size, training curves;
-* ``exp/ppl/<system>.json``                         ``asr-kd ppl --json`` output;
-* ``exp/rescore/<set>.<system>.stats.json``          ``asr-kd rescore --stats-out``;
-* ``exp/score/<system>/<set>.json``                  ``asr-kd score --json``;
-* ``exp/score/<system>/curve.json``                  ``asr-kd tune --curve-out``;
-* ``exp/compare/<set>.<a>_vs_<b>.json``              ``asr-kd compare --json``.
+* the systems' perplexities                          ``asr-kd ppl --json`` output;
+* rescoring stats per set and system                 ``asr-kd rescore --stats-out``;
+* scores per system and set                          ``asr-kd score --json``;
+* a system's tuning curve and weights                ``asr-kd tune --curve-out``, ``--out``;
+* comparisons per set and pair of systems            ``asr-kd compare --json``;
 * ``exp/frontier/``                                   the size frontier (:mod:`asr_kd.frontier`).
 
 Writes ``report.md``, ``results.json`` and PNGs (WER against model size, WER
@@ -31,6 +32,17 @@ What happens when an input is not usable, per input:
   a partial run still reports, and the report ends with a "Missing inputs"
   section listing those files (``results.json``: ``"missing"``, present only
   when something is).
+
+``results.json``: ``systems`` (per system ``system``, ``models``, ``params``,
+``size_mb``, ``training``, ``seeds``, ``ppl``, ``ppl_mode``, ``ppl_unit``,
+``word_ppl``, ``curve``, ``weights``, then per set the ``score --json`` object
+under the set's name and ``<set>_hyps_per_s``), ``sets``, ``comparisons`` (per
+compare file: set, a, b, both WERs, the bootstrap figures, ``sign_p``, ``runs``),
+``noise`` (the distinct scoring filters behind the tables) and ``missing``.  A
+report of K seed runs (``--runs``) adds ``runs`` = K and per system and set the
+mean ``wer``, ``ser``, ``oracle_wer`` with ``wer_min``, ``wer_max``, ``wers``, and
+``ppl_min``, ``ppl_max``; a size frontier adds ``frontier``
+(:mod:`asr_kd.frontier`).
 """
 from __future__ import annotations
 
@@ -42,6 +54,8 @@ from dataclasses import dataclass, field
 from .errors import InputError
 from .fileio import atomic_write, read_json
 from .frontier import collect_frontier, frontier_markdown, frontier_plots
+from .results import RunLayout
+from .weights_file import TUNED_ON
 
 
 @dataclass
@@ -95,8 +109,9 @@ def _training(cfgs: list[dict | None]) -> tuple[str | None, list]:
     return f"{what} on hard labels", seeds
 
 
-def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
-    """Everything the report shows, as plain data (also written as results.json)."""
+def collect(run: RunLayout, systems: list[System], sets: list[str]) -> dict:
+    """Everything the report shows, as plain data (also written as results.json);
+    ``run``: where the run's result files are."""
     rows = []
     missing: list[str] = []    # inputs that should be there (see the module docstring)
     for s in systems:
@@ -104,21 +119,21 @@ def collect(exp: str, systems: list[System], sets: list[str]) -> dict:
         lm = missing if s.models else None
         cfgs = [_load(os.path.join(d, "config.json"), lm) for d in s.models]
         params, mb = _model_size(cfgs)
-        ppl = _load(os.path.join(exp, "ppl", f"{s.name}.json"), lm) or {}
+        ppl = _load(run.ppl(s.name), lm) or {}
         row = {"system": s.name, "models": s.models, "params": params, "size_mb": mb,
                **dict(zip(("training", "seeds"), _training(cfgs))),
                "ppl": ppl.get("ppl"), **_ppl_kind(ppl),
-               "curve": _load(os.path.join(exp, "score", s.name, "curve.json")),
-               "weights": _load(os.path.join(exp, "score", s.name, "weights.json"), missing)}
+               "curve": _load(run.curve(s.name)),
+               "weights": _load(run.weights(s.name), missing)}
         for st in sets:
-            row[st] = _load(os.path.join(exp, "score", s.name, f"{st}.json"), missing)
-            stats = _load(os.path.join(exp, "rescore", f"{st}.{s.name}.stats.json"), lm)
+            row[st] = _load(run.score(s.name, st), missing)
+            stats = _load(run.stats(st, s.name), lm)
             row[f"{st}_hyps_per_s"] = stats.get("hyps_per_s") if stats else None
         rows.append(row)
     res = {"systems": rows, "sets": sets,
-           "comparisons": load_comparisons(exp, [s.name for s in systems], sets),
+           "comparisons": load_comparisons(run, [s.name for s in systems], sets),
            "noise": _noise_filters(rows, sets)}
-    if missing:  # (absent when complete: a complete run's results.json is as it always was)
+    if missing:  # absent when nothing is missing
         res["missing"] = missing
     return res
 
@@ -131,13 +146,14 @@ def _ppl_kind(ppl: dict) -> dict:
             "word_ppl": ppl.get("word_ppl")}
 
 
-def load_comparisons(exp: str, systems: list[str] | None = None,
+def load_comparisons(run: RunLayout, systems: list[str] | None = None,
                      sets: list[str] | None = None) -> list[dict]:
-    """The ``exp/compare/<set>.<a>_vs_<b>.json`` files (``asr-kd compare --json``);
-    with ``systems`` / ``sets``, only those between two of the systems on one of the
-    sets (a folder reused for other runs holds comparisons of systems not reported)."""
+    """The ``<set>.<a>_vs_<b>.json`` files (``asr-kd compare --json``) of the run's
+    compare folder; with ``systems`` / ``sets``, only those between two of the systems
+    on one of the sets (a folder reused for other runs holds comparisons of systems
+    not reported)."""
     comparisons = []
-    cdir = os.path.join(exp, "compare")
+    cdir = run.compare_dir()
     if os.path.isdir(cdir):
         for fn in sorted(os.listdir(cdir)):
             if fn.endswith(".json"):
@@ -378,7 +394,7 @@ def markdown(res: dict) -> str:
     for r in rows:
         if r["weights"]:
             # the weights only; what they were tuned on stays in results.json
-            shown = {k: v for k, v in r["weights"].items() if k != "_tuned_on"}
+            shown = {k: v for k, v in r["weights"].items() if k != TUNED_ON}
             out.append(f"- {r['system']}: `{json.dumps(shown)}`")
     out += ["", "Plots: `wer_vs_size.png`, `wer_vs_lm_weight.png`, `training_curves.png`.", ""]
     if res.get("missing"):
@@ -468,22 +484,25 @@ def plots(res: dict, out_dir: str) -> list[str]:
     return written
 
 
-def write_report(exp: str, systems: list[System], sets: list[str], out_dir: str,
+def write_report(run: RunLayout, systems: list[System], sets: list[str], out_dir: str,
                  runs: list[str] | None = None) -> str:
     """Collect, write report.md / results.json / PNGs to ``out_dir``; return the Markdown.
 
+    ``run``: where the result files are (:class:`asr_kd.results.RunLayout`; the size
+    frontier, the details and the leakage check are read from its ``exp`` folder).
     With ``runs`` (the report folders of K runs, each with its ``results.json``), the
-    report combines them (:func:`combine_runs`) with the pooled comparisons of ``exp``.
+    report combines them (:func:`combine_runs`) with the pooled comparisons of ``run``.
     """
+    exp = run.exp
     if runs:
         check_distinct_runs(runs)
     os.makedirs(out_dir, exist_ok=True)
     if runs:
         loaded = [load_results(d) for d in runs]
         res = combine_runs(loaded, load_comparisons(
-            exp, [r["system"] for r in loaded[0]["systems"]], loaded[0]["sets"]))
+            run, [r["system"] for r in loaded[0]["systems"]], loaded[0]["sets"]))
     else:
-        res = collect(exp, systems, sets)
+        res = collect(run, systems, sets)
     # The size frontier (run.sh --frontier), when exp holds one: against this report's
     # teacher and first pass.
     fr_missing: list[str] = []

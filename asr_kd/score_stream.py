@@ -203,7 +203,7 @@ def _score_chunk(part: list[tuple[Utterance, bool]], t: _Tally, refs, flt, weigh
 
 def _ref_file_messages(t: _Tally, refs: dict[str, str], seen: dict[str, int], refs_path: str,
                        path: str, warn) -> None:
-    """The warnings and the error of :func:`asr_kd.cli.common.attach_ref_file`, from
+    """The warnings and the error of :func:`asr_kd.score_input.attach_ref_file`, from
     the tallies."""
     if t.positional:
         warn(f"{path} has no utterance ids (they are positions 0..{t.utts - 1}): the "

@@ -7,7 +7,7 @@ references and hypotheses are counted here directly: an empty reference makes
 every hypothesis word an insertion, an empty hypothesis makes every reference
 word a deletion.
 
-Selection uses the total score of docs/design.md (section 'Tuning and scoring rules'): ``sum_k weight[k] * score[k]
+Selection uses the total score ``sum_k weight[k] * score[k]
 + weight["wip"] * number_of_words``; the highest total wins and ties go to the
 earliest hypothesis.  An utterance with no hypotheses gets the empty hypothesis
 (chosen index ``-1``): all its reference words count as deletions, and its oracle

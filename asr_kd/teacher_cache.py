@@ -21,7 +21,7 @@ interrupted job resumes where it stopped.
 
 Parallel jobs (``job=(i, n)``: ``--shard i/n``, or ``RANK/WORLD_SIZE`` under
 torchrun) compute the storage shards ``s`` with ``s % n == i``
-(:func:`asr_kd.sharding.round_robin`; rescoring, by contrast, splits utterances
+(:func:`asr_kd.jobs.round_robin`; rescoring, by contrast, splits utterances
 into contiguous blocks, see :mod:`asr_kd.sharding`).  The job that finds every
 storage shard done writes the manifest; :func:`finish_cache` (``asr-kd merge --kind cache DIR``)
 does the same check on its own and refuses, listing them, while shards are
@@ -29,6 +29,14 @@ missing.  In sentence mode a job runs the teacher only on batches that touch
 its shards; in stream mode the recurrent state must be carried through the
 whole stream, so every job runs the teacher over all of it (sharding then only
 splits the writing).
+
+``plan.json`` keys: ``format`` (``asr_kd-teacher-cache``), ``version``, ``mode``,
+``topk``, ``num_tokens``, ``shard_tokens``, ``num_shards``, ``batch_size`` and
+``bptt`` (stream mode), ``max_len``, ``vocab_size``, ``tokenizer``, ``corpus`` (a
+hash of the encoded text), ``teachers`` (and ``ensemble``, the combine rule of
+several).  A storage shard is written in ``shard-NNNNN.tmp/`` and renamed whole.
+:meth:`TeacherCache.check` refuses a cache of another tokenizer, text, mode,
+stream batch size or ``max_len``.
 """
 from __future__ import annotations
 
@@ -46,7 +54,7 @@ from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
 from .errors import InputError
 from .fileio import atomic_write, fsync_dir, read_json
 from .modeldir import save_tokenizer, same_tokenizer
-from .sharding import round_robin
+from .jobs import round_robin
 from .vocab import load_vocab_path
 
 FORMAT = "asr_kd-teacher-cache"
@@ -84,22 +92,17 @@ def build_cache(teacher, tok, ids: list[list[int]], out_dir: str, topk: int, *,
                 mode: str = "sentence", batch_size: int = 32, bptt: int = 35,
                 max_len: int = 400, shard_tokens: int = 1 << 22, device="cpu",
                 teacher_dirs: list[str] | None = None, quiet: bool = True,
-                job: tuple[int, int] = (0, 1), shard: tuple[int, int] | None = None,
-                ensemble: str | None = None) -> dict:
+                job: tuple[int, int] = (0, 1), ensemble: str | None = None) -> dict:
     """Run ``teacher`` over the corpus and write the cache; returns the manifest.
 
     teacher: any :class:`~asr_kd.lm.LanguageModel` (an LstmLM or a TeacherEnsemble).
     job: (i, n), this job of n parallel ones computes only the storage shards
     s with s % n == i; the manifest is written once every storage shard is done
     (``"missing_shards"`` of the returned dict lists those still missing).
-    shard: the former name of ``job``, still accepted.
     ensemble: how the teachers were combined (``prob`` | ``logit``; None for one
-    teacher), recorded in the manifest as ``"ensemble"`` (only when given, so a
-    one-teacher cache's plan is as before).
+    teacher), recorded in the manifest as ``"ensemble"`` (only when given: a
+    one-teacher cache's plan has no such key).
     """
-    if shard is not None:
-        job = shard
-
     if topk < 1 or topk > tok.size:
         raise InputError(f"--topk must be in 1..{tok.size}")
     device = torch.device(device)

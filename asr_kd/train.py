@@ -46,6 +46,27 @@ process with ``batch_size * world`` computes (the learning rate is that of the
 global batch).  Validation runs on every rank's share with summed NLL and
 tokens.  Rank 0 alone writes checkpoints (holding every rank's RNG and stream
 state), metrics and the model; a resume needs the same world size.
+
+A step: the recurrent state is reset where a batch starts fresh (sentence mode,
+or the first stream window) and detached; the objective runs under bf16
+autocast with ``amp`` on CUDA or ``cpu_bf16`` on a CPU; the loss sum is divided
+by tokens (``grad_reduction: token``) or rows (``sequence``, Zaremba); the
+gradient norm is clipped (``clip``).  A non-finite loss or gradient norm skips
+the step (``skipped_steps``, state reset); ``max_bad_steps`` in a row write a
+checkpoint and stop with a TrainingError.  An epoch end: validation perplexity
+(summed NLL over tokens), the metrics row, a new best saves the model folder
+(rank 0), the LR schedule (``plateau``: times ``decay_factor`` unless perplexity
+improved by more than the relative ``plateau_threshold``; ``epoch_decay``:
+lr x decay_factor^max(0, e - decay_start) for 1-based epoch e as it starts; both
+floored at ``min_lr``), early stop after ``early_stop`` epochs without
+improvement, checkpoint.  Seeds: sentence mode shuffles with
+``random.Random(seed * 100003 + epoch)`` (stream mode is fixed) and
+``torch.manual_seed(seed + rank)`` seeds dropout.
+
+``metrics.csv``, one row per epoch: ``epoch``, ``step`` (global), ``lr``,
+``train_loss``, ``train_ppl`` (from the hard part when distilling),
+``valid_ppl``, ``tokens``, ``seconds``, ``tokens_per_s``, ``skipped_steps``; a
+student adds the per-token means ``hard``, ``soft``, ``trust``.
 """
 from __future__ import annotations
 

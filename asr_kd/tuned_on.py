@@ -1,60 +1,55 @@
-"""What a weights file was tuned on, and whether a set to score looks like it.
+"""Whether a set to score looks like the set its weights were tuned on.
 
-``asr-kd tune`` writes the weights as ``{"key": weight, ...}`` plus one reserved
-entry, ``"_tuned_on"``, which ``score`` and ``tune --fallback`` skip when they
-read weights (plain files without it read as before)::
+The ``"_tuned_on"`` record of a weights file (format: :mod:`asr_kd.weights_file`)
+says what the weights were tuned on.  ``score --weights`` uses the recorded
+filter when given none and warns when the options give another
+(:func:`filter_for_record`), and warns when the score folders or the repeats
+differ (:func:`settings_mismatch`).
 
-    "_tuned_on": {"nbest": "dev.jsonl.gz", "utts": 418, "ids": "3f1c...",
-                  "keys": ["score", "rank", "wip"], "spreads": {"score": 0.21, ...}}
-
-and what scoring settings were in force (absent in older files):
-``"noise"`` (the scoring filter's patterns) and ``"ignore_case"`` (true when
-set), ``"srilm_scores"`` (``--srilm-scores`` name -> folder) and ``"repeats"``
-(hypotheses repeating an earlier one of their list: 0 after ``convert-nbest
---dedup``).  ``score --weights`` uses the recorded filter when given none and
-warns when the options give another (``asr_kd.cli.scoringopts``), and warns
-when the score folders or the repeats differ (:func:`settings_mismatch`).
-
-``ids`` is a hash of the utterance ids in order; ``spreads`` is each key's
-median within-list range on the tuning set (:func:`asr_kd.tune.feature_spreads`),
-the scale the weights were found at.  Scoring another set of the same system
-(dev -> eval) is the normal use and keeps the spreads' ratios within a small
-factor; a set from another recogniser or another score convention (an acoustic
-weight folded into one score, log10 instead of natural log for some scores,
-per-token instead of summed scores) moves them far apart, and then the weights
-balance the features differently: :func:`mismatch` says so.
+Scoring another set of the same system (dev -> eval) is the normal use and
+keeps the spreads' ratios within a small factor; a set from another recogniser
+or another score convention (an acoustic weight folded into one score, log10
+instead of natural log for some scores, per-token instead of summed scores)
+moves them far apart, and then the weights balance the features differently:
+:func:`mismatch` says so.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
-from .errors import InputError
-from .fileio import read_json
-
-TUNED_ON = "_tuned_on"
 # A spread ratio (key / first key) that moved by more than this factor: another scale.
 SPREAD_FACTOR = 4.0
 MIN_LISTS = 10  # lists in which a key varies, at least, for its spread to be compared
-NOT_WEIGHTS = 'expected a JSON object {"key": weight, ...}'
 
 
-def read_weights_file(path: str) -> dict:
-    """The JSON object of a weights file (``.gz`` allowed, a BOM skipped); InputError
-    "not valid JSON: ..." when unreadable or malformed, or when not an object."""
-    return read_json(path, "weights", template="not valid JSON: {error}", not_object=NOT_WEIGHTS,
-                     gz=True, encoding="utf-8-sig")
+def filter_for_record(flt, given: bool, rec: dict | None, weights_path: str,
+                      warn: Callable[[str], None], info: Callable[[str], None]):
+    """The scoring filter to score with weights tuned under the record ``rec``:
+    ``flt`` (the options' :class:`~asr_kd.noise.NoiseFilter`) when the record has no
+    readable filter or the same one; else, when the options set none (``given``
+    false), the recorded filter, said through ``info``; else ``flt``, with a warning
+    (the WER then counts other words than the weights were tuned for)."""
+    from .errors import InputError
+    from .noise import NoiseFilter
 
-
-def record(nbest, path: str, keys, spreads: dict[str, float],
-           settings: dict | None = None) -> dict:
-    """The ``_tuned_on`` entry for weights tuned on ``nbest`` (read from ``path``);
-    ``settings``: the scoring settings to record (``noise``, ``ignore_case``,
-    ``srilm_scores``, ``repeats``; see the module docstring)."""
-    from .nbest.model import utt_ids_digest
-
-    return {"nbest": str(path), "utts": len(nbest), "ids": utt_ids_digest(nbest),
-            "keys": list(keys), "spreads": {k: float(v) for k, v in spreads.items()},
-            **(settings or {})}
+    if not rec or not isinstance(rec.get("noise"), list):
+        return flt
+    try:
+        tuned = NoiseFilter([str(p) for p in rec["noise"]], bool(rec.get("ignore_case")))
+    except InputError:
+        return flt
+    if tuned.patterns == flt.patterns and tuned.ignore_case == flt.ignore_case:
+        return flt
+    if not given:
+        info(f"scoring filter from {weights_path} (what it was tuned with): "
+             f"{tuned.describe()}")
+        return tuned
+    warn(f"{weights_path} was tuned with the scoring filter {tuned.describe()}, this run "
+         f"scores with {flt.describe()}: the WER counts other words than the weights were "
+         "tuned for; drop the filter options to use the recorded filter")
+    return flt
 
 
 def settings_mismatch(rec: dict, weights: dict[str, float], repeats: int,
@@ -63,7 +58,7 @@ def settings_mismatch(rec: dict, weights: dict[str, float], repeats: int,
     other ``--srilm-scores`` names than tuned with, and lists with repeated
     hypotheses where the tuning lists had none (or the reverse) when the weights
     use ``rank`` or decode by consensus (a repeat moves every later rank and counts
-    twice in the posteriors).  Empty when all agree or the record is older."""
+    twice in the posteriors).  Empty when all agree or the record lacks them."""
     out = []
     if "srilm_scores" in rec or srilm_scores:
         was = sorted((rec.get("srilm_scores") or {}))
@@ -86,17 +81,6 @@ def settings_mismatch(rec: dict, weights: dict[str, float], repeats: int,
                        f"(de-duplicated?): {why} means something else here; score lists "
                        "prepared as the tuning lists were")
     return out
-
-
-def read_record(path: str) -> dict | None:
-    """The ``_tuned_on`` entry of a weights JSON file, None when it has none (or it is
-    not an object; the weights themselves are checked by their reader)."""
-    try:
-        obj = read_weights_file(path)
-    except InputError:
-        return None
-    rec = obj.get(TUNED_ON)
-    return rec if isinstance(rec, dict) else None
 
 
 def mismatch(rec: dict, nbest, weights: dict[str, float]) -> str | None:

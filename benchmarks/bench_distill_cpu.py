@@ -10,7 +10,7 @@ side by side in one process on the same synthetic batches:
 * ``floor`` = hard + teacher_fwd (computed, not run)                     (c)
 * ``teacher_train``: the teacher's own hard-label training step, for scale
 * ``live``: ``KDObjective`` with the live teacher, as ``asr-kd distill`` runs it
-  (``KDSettings()`` defaults: impl auto, its chunk size)                  (d)
+  (``KDConfig()`` defaults: impl auto, its chunk size)                  (d)
 * ``cache_K``: ``KDObjective`` reading a real top-K cache (``build_cache`` +
   ``TeacherCache``, memory-mapped shards in a temporary folder)          (e)
 * variants: ``live_chunkC`` (vocabulary chunk C), ``live_reference`` (the
@@ -141,7 +141,8 @@ def build_variants(names, teacher, student0, cache_dirs, base, tmp, args):
     """name -> callable(batch) for every requested variant."""
     import torch
 
-    from asr_kd.distill import KDObjective, KDSettings
+    from asr_kd.distill import KDObjective
+    from asr_kd.ops import KDConfig
     from asr_kd.teacher_cache import TeacherCache
     from asr_kd.train import LMObjective
 
@@ -180,20 +181,20 @@ def build_variants(names, teacher, student0, cache_dirs, base, tmp, args):
         elif name.startswith("teacher_fwd"):
             out[name] = teacher_fwd(name[len("teacher_fwd_"):] if name != "teacher_fwd" else "")
         elif name == "live":
-            out[name] = Step(student(), KDObjective(KDSettings(), teacher=teacher))
+            out[name] = Step(student(), KDObjective(KDConfig(), teacher=teacher))
         elif name.startswith("live_chunk"):
             c = int(name[len("live_chunk"):])
-            out[name] = Step(student(), KDObjective(KDSettings(chunk_size=c), teacher=teacher))
+            out[name] = Step(student(), KDObjective(KDConfig(chunk_size=c), teacher=teacher))
         elif name == "live_reference":
-            out[name] = Step(student(), KDObjective(KDSettings(impl="reference"), teacher=teacher))
+            out[name] = Step(student(), KDObjective(KDConfig(impl="reference"), teacher=teacher))
         elif name == "live_inference":
-            out[name] = Step(student(), InferenceKD(KDSettings(), teacher=teacher))
+            out[name] = Step(student(), InferenceKD(KDConfig(), teacher=teacher))
         elif name == "cache_lookup":
             cache = TeacherCache(cache_dirs[min(cache_dirs)])
             out[name] = (lambda c: lambda b: float(c.lookup(b.positions.reshape(-1))[1][0, 0]))(cache)
         elif name.startswith("cache_"):
             k = int(name[len("cache_"):])
-            out[name] = Step(student(), KDObjective(KDSettings(), cache=TeacherCache(cache_dirs[k])))
+            out[name] = Step(student(), KDObjective(KDConfig(), cache=TeacherCache(cache_dirs[k])))
         elif name == "base_live":
             out[name] = Step(student(), base.distill.KDObjective(base.distill.KDSettings(),
                                                                  teacher=teacher))

@@ -82,7 +82,7 @@ def make_topk(g, u, c, y, K, rows=1024):
 def build(method, inp, topk):
     """Return a zero-arg callable doing forward + backward, or raise ImportError."""
     h, w, b, y, g, u, c = inp
-    from asr_kd.ops import TeacherLogits, TeacherTopK, kd_loss
+    from asr_kd.ops import KDConfig, TeacherLogits, TeacherTopK, kd_loss
     teacher = TeacherLogits(g, u, c)
     if method == "eager":
         return lambda: eager_loss(h, w, b, y, g, u, c).backward()
@@ -90,11 +90,10 @@ def build(method, inp, topk):
         fn = torch.compile(eager_loss, dynamic=False)
         return lambda: fn(h, w, b, y, g, u, c).backward()
     if method == "ours_torch":
-        return lambda: kd_loss(h, w, b, y, teacher=teacher, alpha=ALPHA, tau=TAU,
-                               impl="torch", chunk_size=8192).backward()
+        return lambda: kd_loss(h, w, b, y, teacher=teacher, cfg=KDConfig(
+            alpha=ALPHA, tau=TAU, impl="torch", chunk_size=8192)).backward()
     if method.startswith("ours_triton@"):
         # sweep variant "ours_triton@<scratch MiB>[,fp32|,topk]": row block from the scratch budget
-        from asr_kd.ops.kd_reference import KDConfig
         from asr_kd.ops.kd_triton import kd_loss_triton
         spec = method.split("@", 1)[1].split(",")
         mb, opt = float(spec[0]), (spec[1] if len(spec) > 1 else "")
@@ -109,16 +108,15 @@ def build(method, inp, topk):
             raise ImportError("asr_kd.ops.kd_triton not importable")
         if method == "ours_triton_topk":
             tk = TeacherTopK(*topk)
-            return lambda: kd_loss(h, w, b, y, teacher=tk, alpha=ALPHA, tau=TAU,
-                                   impl="triton").backward()
+            return lambda: kd_loss(h, w, b, y, teacher=tk,
+                                   cfg=KDConfig(alpha=ALPHA, tau=TAU, impl="triton")).backward()
         if method == "ours_triton_fp32logits":
-            from asr_kd.ops.kd_reference import KDConfig
             from asr_kd.ops.kd_triton import kd_loss_triton
             cfg = KDConfig(alpha=ALPHA, tau=TAU)
             return lambda: kd_loss_triton(h, w, b, y, (teacher,), cfg,
                                           logits_dtype="float32").loss.backward()
-        return lambda: kd_loss(h, w, b, y, teacher=teacher, alpha=ALPHA, tau=TAU,
-                               impl="triton").backward()
+        return lambda: kd_loss(h, w, b, y, teacher=teacher,
+                               cfg=KDConfig(alpha=ALPHA, tau=TAU, impl="triton")).backward()
     if method == "liger_chunked":
         from liger_kernel.chunked_loss import LigerFusedLinearJSDLoss
         fn = LigerFusedLinearJSDLoss(weight_hard_loss=1 - ALPHA, weight_soft_loss=ALPHA,

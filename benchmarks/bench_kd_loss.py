@@ -33,7 +33,7 @@ def child(impl: str, n: int, d: int, v: int, chunk: int, teacher_kind: str, k: i
     import torch
     torch.set_num_threads(threads)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from asr_kd.ops import TeacherLogits, TeacherTopK, kd_loss
+    from asr_kd.ops import KDConfig, TeacherLogits, TeacherTopK, kd_loss
 
     g = torch.Generator().manual_seed(0)
     h = (torch.randn(n, d, generator=g)).requires_grad_()
@@ -58,8 +58,9 @@ def child(impl: str, n: int, d: int, v: int, chunk: int, teacher_kind: str, k: i
             for t in (h, w, b):
                 t.grad = None
             t0 = time.perf_counter()
-            loss = kd_loss(h, w, b, y, teacher=teacher, impl=impl, chunk_size=chunk,
-                           alpha=0.5, tau=2.0, trust="prob" if teacher_kind == "logits" else "none")
+            loss = kd_loss(h, w, b, y, teacher=teacher, cfg=KDConfig(
+                impl=impl, chunk_size=chunk, alpha=0.5, tau=2.0,
+                trust="prob" if teacher_kind == "logits" else "none"))
             loss.backward()
             times.append(time.perf_counter() - t0)
             del loss

@@ -40,8 +40,8 @@ def make_set(path: Path, n_hyp: int) -> None:
 def run(path: Path, streamed: bool) -> tuple[float, float, str]:
     """(peak RSS MiB, seconds, first stdout line) of one score run."""
     code = ("import sys, time\n"
-            "from asr_kd.cli import main, score\n"
-            + ("" if streamed else "score.streamable = lambda args, mode: False\n")
+            "from asr_kd import score_set\nfrom asr_kd.cli import main\n"
+            + ("" if streamed else "score_set.streamable = lambda req, mode: False\n")
             + "t = time.perf_counter()\n"
             f"rc = main(['score', '--nbest', {str(path)!r}, '--weight', 'am=1', '--weight', "
             "'lm0=0.5', '--weight', 'lm:x=0.2', '--quiet'])\n"

@@ -22,7 +22,8 @@ import torch.multiprocessing as mp
 
 from asr_kd.cli import main
 from asr_kd.config import TrainConfig
-from asr_kd.distill import KDObjective, KDSettings
+from asr_kd.distill import KDObjective
+from asr_kd.ops import KDConfig
 from asr_kd.errors import InputError
 from asr_kd.models import LMConfig, LstmLM
 from asr_kd.teacher_cache import TeacherCache, build_cache
@@ -76,7 +77,7 @@ def objective(case, cache_dir):
     kind = CASES[case][1]
     if kind == "lm":
         return LMObjective()
-    s = KDSettings(alpha=0.6, tau=2.0, trust="prob", impl="torch")
+    s = KDConfig(alpha=0.6, tau=2.0, trust="prob", impl="torch")
     if kind == "kd":
         return KDObjective(s, teacher=teacher())
     return KDObjective(s, cache=TeacherCache(cache_dir))
@@ -135,6 +136,7 @@ def _close(a, b, rel=1e-5):
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-8)
 
 
+@pytest.mark.slow  # two spawned training processes
 def test_ddp_matches_single_process_with_the_global_batch(tmp_path):
     root = str(tmp_path)
     make_cache(root, 8)
@@ -198,6 +200,7 @@ def _resume_worker(rank, root):
         torch.save(results, os.path.join(root, "resume.pt"))
 
 
+@pytest.mark.slow  # spawned training processes
 def test_ddp_resume_is_exact_and_world_size_is_checked(tmp_path):
     root = str(tmp_path)
     run_case("lm-stream", root, str(tmp_path / "single"), 8, max_steps=2)
@@ -210,6 +213,7 @@ def test_ddp_resume_is_exact_and_world_size_is_checked(tmp_path):
         run_case("lm-stream", root, str(tmp_path / "part-lm-stream"), 8, resume=True)
 
 
+@pytest.mark.slow  # torchrun
 def test_torchrun_train_lm_cli_matches_one_process(tmp_path):
     tr, va = tmp_path / "train.txt", tmp_path / "valid.txt"
     tr.write_text("\n".join(TRAIN_S) + "\n")

@@ -11,7 +11,8 @@ import torch
 from asr_kd.cli import main
 from asr_kd.config import TrainConfig
 from asr_kd.corpus import SentenceBatches, StreamBatches
-from asr_kd.distill import KDObjective, KDSettings
+from asr_kd.distill import KDObjective
+from asr_kd.ops import KDConfig
 from asr_kd.errors import InputError
 from asr_kd.modeldir import load_model, save_model
 from asr_kd.models import LMConfig, LstmLM, TeacherEnsemble
@@ -63,7 +64,7 @@ def test_topk_cache_with_full_k_equals_live_teacher(tmp_path, corpus):
     cache = TeacherCache(str(tmp_path / "c"))
     batch = next(SentenceBatches(ids, tok.bos, tok.eos, 7, seed=3).epoch(0))
     for trust in ("none", "prob", "rank", "margin"):
-        s = KDSettings(alpha=0.7, tau=2.0, trust=trust, trust_k=3, impl="torch")
+        s = KDConfig(alpha=0.7, tau=2.0, trust=trust, trust_k=3, impl="torch")
         live, p1, _ = KDObjective(s, teacher=teacher).loss(student, batch, None)
         cached, p2, _ = KDObjective(s, cache=cache).loss(student, batch, None)
         assert torch.allclose(live, cached, rtol=1e-5), trust
@@ -102,11 +103,11 @@ def test_cache_sharded_jobs_and_checks(tmp_path, corpus):
     ids = [tok.encode(s) for s in sents(tr)]
     teacher = tiny(tok.size).eval()
     out = str(tmp_path / "c")
-    m = build_cache(teacher, tok, ids, out, topk=3, shard_tokens=40, shard=(0, 2))
+    m = build_cache(teacher, tok, ids, out, topk=3, shard_tokens=40, job=(0, 2))
     assert m["missing_shards"] and not os.path.exists(os.path.join(out, "manifest.json"))
     with pytest.raises(InputError, match="manifest"):
         TeacherCache(out)
-    m = build_cache(teacher, tok, ids, out, topk=3, shard_tokens=40, shard=(1, 2))
+    m = build_cache(teacher, tok, ids, out, topk=3, shard_tokens=40, job=(1, 2))
     assert m["missing_shards"] == []
     cache = TeacherCache(out)
     cache.check(tok, ids, "sentence", 32, 35, 400)
@@ -125,7 +126,7 @@ def test_distill_resume_matches_uninterrupted(tmp_path, corpus):
     for batching in ("sentence", "stream"):
         cfg = TrainConfig(batching=batching, batch_size=4, bptt=6, epochs=2, lr=0.5,
                           lr_schedule="constant")
-        s = KDSettings(alpha=0.5, tau=2.0, trust="margin", impl="torch")
+        s = KDConfig(alpha=0.5, tau=2.0, trust="margin", impl="torch")
 
         def run(out, **kw):
             torch.manual_seed(0)

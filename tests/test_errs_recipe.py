@@ -8,6 +8,8 @@ import pytest
 
 from test_recipe import RECIPE, _fake_shared, run_recipe  # noqa: F401  (RECIPE: skip marks)
 
+pytestmark = pytest.mark.slow  # every test runs recipes/wsj/run.sh
+
 
 def test_recipe_stops_when_the_lm_text_holds_the_test_set(tmp_path):
     import os

@@ -112,6 +112,7 @@ needs_chromium = pytest.mark.skipif(_chromium() is None, reason="no Chromium ins
                                     "(apt-get install chromium)")
 
 
+@pytest.mark.slow  # headless Chromium
 @needs_chromium
 def test_browser_loads_without_console_errors_and_filters(tmp_path, capsys):
     exp = make_exp(tmp_path, capsys)

@@ -6,6 +6,7 @@ import pytest
 from asr_kd.errors import InputError
 from asr_kd.frontier import gain_kept, gap_closed, spread
 from asr_kd.report import System, write_report
+from asr_kd.results import RunLayout
 
 
 def test_gain_kept_and_gap_closed():
@@ -89,7 +90,7 @@ def _rows(md, heading):
 def test_frontier_table_plots_and_results(tmp_path):
     exp, systems = _exp(tmp_path)
     out = tmp_path / "report"
-    md = write_report(str(exp), systems, ["dev", "eval"], str(out))
+    md = write_report(RunLayout(str(exp)), systems, ["dev", "eval"], str(out))
     assert "## Size frontier" in md and "Missing inputs" not in md
     rows = _rows(md, "### dev:")
     # sorted by parameters (1x8 first), one row per student; params, % of teacher,
@@ -121,7 +122,7 @@ def test_frontier_table_plots_and_results(tmp_path):
 
 def test_one_run_shows_values_without_ranges(tmp_path):
     exp, systems = _exp(tmp_path, runs=1)
-    md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+    md = write_report(RunLayout(str(exp)), systems, ["dev"], str(tmp_path / "r"))
     assert _rows(md, "### dev:")["1x8"][2:4] == ["9.50", "9.00"]
 
 
@@ -131,7 +132,7 @@ def test_missing_results_are_dashes_and_listed(tmp_path):
     gone.unlink()
     no_test = exp / "frontier" / "1x8" / "compare" / "dev.baseline_vs_student.json"
     no_test.unlink()
-    md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+    md = write_report(RunLayout(str(exp)), systems, ["dev"], str(tmp_path / "r"))
     # one run without the value: no mean over the other run alone
     rows = _rows(md, "### dev:")
     assert rows["1x64"][3] == "-" and rows["1x8"][4] == "- [-, -]"
@@ -142,7 +143,7 @@ def test_missing_results_are_dashes_and_listed(tmp_path):
 def test_no_frontier_no_section(tmp_path):
     exp, systems = _exp(tmp_path)
     (exp / "frontier" / "sizes.json").unlink()
-    md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+    md = write_report(RunLayout(str(exp)), systems, ["dev"], str(tmp_path / "r"))
     assert "Size frontier" not in md and not (tmp_path / "r" / "frontier_wer.png").exists()
     assert "frontier" not in json.loads((tmp_path / "r" / "results.json").read_text())
 
@@ -157,7 +158,7 @@ def test_truncated_inputs_are_refused_naming_the_file(tmp_path, rel, text, msg):
     exp, systems = _exp(tmp_path)
     (exp / rel).write_text(text)
     with pytest.raises(InputError, match=msg) as e:
-        write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+        write_report(RunLayout(str(exp)), systems, ["dev"], str(tmp_path / "r"))
     assert str(exp / rel) in str(e.value)
     assert not (tmp_path / "r" / "report.md").exists()
 
@@ -165,7 +166,7 @@ def test_truncated_inputs_are_refused_naming_the_file(tmp_path, rel, text, msg):
 def test_a_teacher_without_gain_gives_no_shares_and_says_so(tmp_path):
     exp, systems = _exp(tmp_path)
     (exp / "score" / "teacher" / "dev.json").write_text('{"wer": 10.5}')   # worse than first
-    md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+    md = write_report(RunLayout(str(exp)), systems, ["dev"], str(tmp_path / "r"))
     assert "first pass WER 10.00 (the teacher gains nothing over the first pass here" in md
     row = _rows(md, "### dev:")["1x8"]
     assert row[6:8] == ["-", "-"] and row[3] == "9.10 (9.00-9.20)"
@@ -176,7 +177,7 @@ def test_an_int8_export_the_recipe_could_not_make_is_noted_not_missing(tmp_path)
     plan = json.loads((exp / "frontier" / "sizes.json").read_text())
     plan["sizes"][0]["int8"] = True     # asked for at 1x64; models.json has no student_int8
     (exp / "frontier" / "sizes.json").write_text(json.dumps(plan))
-    md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+    md = write_report(RunLayout(str(exp)), systems, ["dev"], str(tmp_path / "r"))
     assert "No int8 student at 1x64: asked for, but `asr-kd export` refused it" in md
     assert "1x64 (student_int8)" not in md and "Missing inputs" not in md
 
@@ -191,7 +192,7 @@ def test_test_text_perplexities_get_their_table(tmp_path):
                          ("student_int8", st)):
                 _write(exp / "frontier" / "1x8" / f"seed{r}" / "ppl" / f"{s}.test.{mode}.json",
                        {"ppl": v + (5 if mode == "sentence" else 0)})
-    md = write_report(str(exp), systems, ["dev"], str(tmp_path / "r"))
+    md = write_report(RunLayout(str(exp)), systems, ["dev"], str(tmp_path / "r"))
     assert "### Test perplexity: teacher 90.0 (stream mode), 95.0 (sentence mode)" in md
     rows = _rows(md, "### Test perplexity")
     # stream: baseline 132, student 111, teacher 90: (132 - 111) / (132 - 90) = 50 %

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
-from asr_kd.ops import TRUST_MODES, KDParts, TeacherLogits, TeacherTopK, kd_loss
+from asr_kd.ops import TRUST_MODES, KDConfig, KDParts, TeacherLogits, TeacherTopK, kd_loss
 
 F64 = torch.float64
 IGN = -100
@@ -59,9 +59,10 @@ def topk_from(members, y, K, ensemble="prob"):
 
 
 def run(h, w, b, y, teacher, grad_scale=2.5, **kw):
-    """Loss parts and gradients (hidden, weight, bias) of grad_scale * loss."""
+    """Loss parts and gradients (hidden, weight, bias) of grad_scale * loss; ``kw``: KDConfig
+    fields."""
     leaves = [t.detach().clone().requires_grad_() if t is not None else None for t in (h, w, b)]
-    parts = kd_loss(*leaves, y, teacher=teacher, return_parts=True, **kw)
+    parts = kd_loss(*leaves, y, teacher=teacher, return_parts=True, cfg=KDConfig(**kw))
     (parts.loss * grad_scale).backward()
     return KDParts(*(x.detach() for x in parts)), [None if t is None else t.grad for t in leaves]
 
@@ -143,8 +144,8 @@ def test_hand_computed_full_teacher(mode, impl):
         losses.append((1 - ALPHA * w) * ce + ALPHA * w * TAU ** 2 * kl)
     expected = sum(losses) / 2
     h, W, b, y, teacher = _identity_problem()
-    p = kd_loss(h, W, b, y, teacher=teacher, alpha=ALPHA, tau=TAU, trust=mode, trust_k=1,
-                trust_beta=BETA, impl=impl, chunk_size=2, return_parts=True)
+    p = kd_loss(h, W, b, y, teacher=teacher, cfg=KDConfig(alpha=ALPHA, tau=TAU, trust=mode,
+                trust_k=1, trust_beta=BETA, impl=impl, chunk_size=2), return_parts=True)
     assert float(p.loss) == pytest.approx(expected, rel=1e-12)
     assert float(p.trust) == pytest.approx(sum(ws) / 2, rel=1e-12)
     if mode == "rank":
@@ -172,8 +173,8 @@ def test_hand_computed_topk_with_tail(mode, impl):
     logp = F.log_softmax(teacher.hidden, 1)
     idt = torch.tensor(ids + [[0, 1]])
     topk = TeacherTopK(idt, logp.gather(1, idt), logp.gather(1, y.clamp(min=0)[:, None])[:, 0])
-    loss = kd_loss(h, W, b, y, teacher=topk, alpha=ALPHA, tau=TAU, trust=mode, trust_k=1,
-                   trust_beta=BETA, impl=impl, chunk_size=2)
+    loss = kd_loss(h, W, b, y, teacher=topk, cfg=KDConfig(alpha=ALPHA, tau=TAU, trust=mode,
+                   trust_k=1, trust_beta=BETA, impl=impl, chunk_size=2))
     assert float(loss) == pytest.approx(sum(losses) / 2, rel=1e-12)
 
 
@@ -191,7 +192,8 @@ def test_hand_computed_ensemble(ensemble, impl):
     members = [TeacherLogits(torch.tensor([z1], dtype=F64), eye),
                TeacherLogits(torch.tensor([z2], dtype=F64), eye)]
     loss = kd_loss(torch.tensor([s], dtype=F64), eye, None, torch.tensor([y]),
-                   teacher=members, alpha=ALPHA, tau=TAU, ensemble=ensemble, impl=impl)
+                   teacher=members, cfg=KDConfig(alpha=ALPHA, tau=TAU, ensemble=ensemble,
+                                                 impl=impl))
     assert float(loss) == pytest.approx(expected, rel=1e-12)
 
 
@@ -260,8 +262,8 @@ def test_topk_soft_term_zero_when_student_matches_cache():
     m = members[0]
     topk = topk_from([m], y, 7)
     for impl in ("reference", "torch"):
-        p = kd_loss(m.hidden, m.weight, m.bias, y, teacher=topk, tau=3.0, impl=impl,
-                    chunk_size=16, return_parts=True)
+        p = kd_loss(m.hidden, m.weight, m.bias, y, teacher=topk,
+                    cfg=KDConfig(tau=3.0, impl=impl, chunk_size=16), return_parts=True)
         assert abs(float(p.soft)) < 1e-12
 
 
@@ -327,7 +329,7 @@ def test_ignored_rows_get_zero_gradient_and_do_not_count():
     assert (gh[ign] == 0).all() and (gh[~ign].abs().sum(1) > 0).all()
     real = ~ign
     q = kd_loss(h[real], w, b, y[real], teacher=TeacherLogits(
-        members[0].hidden[real], members[0].weight, members[0].bias), impl="torch")
+        members[0].hidden[real], members[0].weight, members[0].bias), cfg=KDConfig(impl="torch"))
     assert float(p.loss) == pytest.approx(float(q), rel=1e-12)
 
 
@@ -359,14 +361,15 @@ def test_chunked_gradients_only_where_wanted(kind):
     must give the same parts, and a frozen input gets none (the others unchanged)."""
     h, w, b, y, members = make_problem(seed=35, D=(9, 5))
     teacher, extra = teacher_for(kind, members, y, w.shape[0])
-    kw = dict(teacher=teacher, impl="torch", trust="margin", chunk_size=16, **extra)
-    p_all, g_all = run(h, w, b, y, **kw)
+    kw = dict(impl="torch", trust="margin", chunk_size=16, **extra)
+    p_all, g_all = run(h, w, b, y, teacher, **kw)
     with torch.no_grad():
-        p_ng = kd_loss(h.requires_grad_(), w, b, y, return_parts=True, **kw)
+        p_ng = kd_loss(h.requires_grad_(), w, b, y, teacher=teacher, return_parts=True,
+                       cfg=KDConfig(**kw))
     h.requires_grad_(False)
     assert all(float(x) == float(r) for x, r in zip(p_ng, p_all))
     hh, ww, bb = h.clone().requires_grad_(), w.clone(), b.clone().requires_grad_()
-    kd_loss(hh, ww, bb, y, **kw).mul(2.5).backward()
+    kd_loss(hh, ww, bb, y, teacher=teacher, cfg=KDConfig(**kw)).mul(2.5).backward()
     assert ww.grad is None
     assert torch.equal(hh.grad, g_all[0]) and torch.equal(bb.grad, g_all[2])
 
@@ -393,8 +396,8 @@ def test_chunked_graph_saves_no_n_by_v_tensor(kind):
     leaves = [t.clone().requires_grad_() for t in (h, w, b)]
 
     def loss(impl):
-        return lambda: kd_loss(*leaves, y, teacher=teacher, impl=impl, trust="prob",
-                               chunk_size=16, **extra)
+        return lambda: kd_loss(*leaves, y, teacher=teacher,
+                               cfg=KDConfig(impl=impl, trust="prob", chunk_size=16, **extra))
     assert max(_saved_numels(loss("reference"))) >= nv      # the hook does see (N, V)
     assert max(_saved_numels(loss("torch"))) < nv
 
@@ -403,11 +406,11 @@ def test_chunked_graph_saves_no_n_by_v_tensor(kind):
 
 def test_auto_is_torch_on_cpu_and_triton_refused():
     h, w, b, y, members = make_problem(seed=51)
-    a = kd_loss(h, w, b, y, teacher=members[0], impl="auto")
-    t = kd_loss(h, w, b, y, teacher=members[0], impl="torch")
+    a = kd_loss(h, w, b, y, teacher=members[0], cfg=KDConfig(impl="auto"))
+    t = kd_loss(h, w, b, y, teacher=members[0], cfg=KDConfig(impl="torch"))
     assert float(a) == float(t)
     with pytest.raises((ValueError, RuntimeError), match="triton"):
-        kd_loss(h, w, b, y, teacher=members[0], impl="triton")
+        kd_loss(h, w, b, y, teacher=members[0], cfg=KDConfig(impl="triton"))
 
 
 @pytest.mark.parametrize("change, match", [
@@ -424,7 +427,7 @@ def test_auto_is_torch_on_cpu_and_triton_refused():
 def test_bad_settings_raise(change, match):
     h, w, b, y, members = make_problem(N=5, V=11, seed=52)
     with pytest.raises(ValueError, match=match):
-        kd_loss(h, w, b, y, teacher=members[0], **change)
+        kd_loss(h, w, b, y, teacher=members[0], cfg=KDConfig(**change))
 
 
 def test_bad_shapes_raise():
@@ -449,7 +452,7 @@ def test_bad_topk_raises():
     h, w, b, y, members = make_problem(N=5, V=11, seed=54, n_ignored=0)
     t = topk_from(members, y, 4)
     with pytest.raises(ValueError, match="trust_k"):
-        kd_loss(h, w, b, y, teacher=t, trust="rank", trust_k=5)
+        kd_loss(h, w, b, y, teacher=t, cfg=KDConfig(trust="rank", trust_k=5))
     dup = t.ids.clone()
     dup[:, 1] = dup[:, 0]
     with pytest.raises(ValueError, match="distinct"):

@@ -35,7 +35,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from asr_kd.ops import TRUST_MODES, KDParts, TeacherLogits, TeacherTopK, kd_loss  # noqa: E402
+from asr_kd.ops import (TRUST_MODES, KDConfig, KDParts, TeacherLogits, TeacherTopK,  # noqa: E402
+                        kd_loss)
 
 F64 = torch.float64
 IGN = -100
@@ -92,7 +93,7 @@ def run(h, w, b, y, teacher, grad_scale=2.5, frozen_w=False, autocast=False, **k
         leaves[1].requires_grad_(False)
     # autocast: called as the training loop calls it, inside a bf16 autocast region
     with torch.autocast(h.device.type, dtype=torch.bfloat16, enabled=autocast):
-        parts = kd_loss(*leaves, y, teacher=teacher, return_parts=True, **kw)
+        parts = kd_loss(*leaves, y, teacher=teacher, return_parts=True, cfg=KDConfig(**kw))
     (parts.loss * grad_scale).backward()
     return KDParts(*(x.detach() for x in parts)), [None if t is None else t.grad for t in leaves]
 
@@ -223,6 +224,7 @@ def interp_results():
     return json.loads(marker[-1][len("@@RESULTS@@"):])
 
 
+@pytest.mark.slow  # Triton's interpreter in a subprocess
 @pytest.mark.skipif(not HAVE_TRITON, reason="triton not installed (pip install triton)")
 @pytest.mark.parametrize("case", list(INTERP_CASES))
 def test_interpreter_matches_float64_reference(case, interp_results):
@@ -318,7 +320,7 @@ def test_cuda_auto_picks_triton_and_memory_is_bounded(monkeypatch):
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
-    loss = kd_loss(h, w, b, y, teacher=t, impl="auto")
+    loss = kd_loss(h, w, b, y, teacher=t, cfg=KDConfig(impl="auto"))
     loss.backward()
     torch.cuda.synchronize()
     extra = torch.cuda.max_memory_allocated() - base

@@ -62,6 +62,7 @@ def check_report(tmp_path, p):
     assert len(res["comparisons"]) == 10
 
 
+@pytest.mark.slow  # runs recipes/wsj/run.sh
 def test_recipe_mini_task_end_to_end_and_rerun_skips(tmp_path):
     p = run_recipe(tmp_path, "--mini-words", "3000", "--mini-utts", "8", "--mini-nbest", "5",
                    "--num-teachers", "2")
@@ -94,6 +95,7 @@ def test_recipe_mini_task_end_to_end_and_rerun_skips(tmp_path):
     assert "| student (consensus, scale " in p4.stdout
 
 
+@pytest.mark.slow  # runs recipes/wsj/run.sh
 def test_recipe_seeds_report_means_ranges_and_pooled_tests(tmp_path):
     p = run_recipe(tmp_path, "--mini-words", "3000", "--mini-utts", "8", "--mini-nbest", "5",
                    "--seeds", "2", "--seed", "5")
@@ -130,6 +132,7 @@ def student_scores(path):
         return [h["scores"]["lm:student"] for line in f for h in json.loads(line)["hyps"]]
 
 
+@pytest.mark.slow  # runs recipes/wsj/run.sh
 def test_recipe_real_data_path_with_lm_text_and_kaldi_archives(tmp_path):
     import random
 
@@ -189,6 +192,7 @@ def _fake_shared(root, rng):
     return root
 
 
+@pytest.mark.slow  # runs recipes/wsj/run.sh
 def test_recipe_whisper_task_data_stage(tmp_path):
     """--task wsj-whisper, stage 0: the scored list is split by id and its repeats dropped."""
     import random
@@ -208,6 +212,7 @@ def test_recipe_whisper_task_data_stage(tmp_path):
         (shared / "ptb" / "ptb.valid.txt").read_text()
 
 
+@pytest.mark.slow  # runs recipes/wsj/run.sh
 def test_recipe_whisper_task_end_to_end(tmp_path):
     """--task chime4 on HyPoradise lists: split by id, repeats dropped, first pass exact, OOV feature."""
     import random
@@ -239,6 +244,7 @@ def test_recipe_whisper_task_end_to_end(tmp_path):
     assert (tmp_path / "lmexp" / "teacher_cache" / "manifest.json").is_file()
 
 
+@pytest.mark.slow  # runs recipes/wsj/run.sh
 def test_atis_recipe_end_to_end_with_heldout_eval(tmp_path):
     """recipes/atis/run.sh: LM text from the list's own references minus dev/eval, by id."""
     import json as _json

@@ -98,6 +98,7 @@ def test_to_leaves_the_earlier_file_when_killed_or_failing(tmp_path):
     assert oct(out.stat().st_mode & 0o777) == "0o644"
 
 
+@pytest.mark.slow  # runs recipes/wsj/run.sh twice
 @needs_bash
 def test_second_run_on_one_exp_is_refused(tmp_path):
     exp = tmp_path / "exp"

@@ -104,6 +104,7 @@ def test_line_cap_is_settable(tmp_path, monkeypatch, capsys):
     assert main(["score", "--nbest", str(nb), "--weight", "rank=1", "--ref", str(ref)]) == 0
 
 
+@pytest.mark.slow  # train-lm in a subprocess
 def test_yaml_alias_bomb_is_refused_without_expanding_it(tmp_path):
     # one known key whose value holds 9^9 strings once the aliases are expanded
     levels = ["&a [x, x, x, x, x, x, x, x, x]"]
@@ -188,6 +189,7 @@ def test_consensus_of_utterance_length_lists_still_runs(capsys, tmp_path):
     assert "%WER 0.00" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # scores a huge list in a subprocess
 def test_one_huge_list_does_not_pad_the_whole_set(tmp_path):
     """1500 one-hypothesis lists and one of 50,000: padding asks for 675 MB of features, under a
     1 GiB address-space limit a MemoryError before; now one line naming the list."""

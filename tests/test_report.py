@@ -34,6 +34,7 @@ import pytest  # noqa: E402
 
 from asr_kd.errors import InputError  # noqa: E402
 from asr_kd.report import System, collect, load_results  # noqa: E402
+from asr_kd.results import RunLayout  # noqa: E402
 
 
 def _exp(tmp_path):
@@ -54,7 +55,7 @@ def _exp(tmp_path):
 
 def test_complete_run_reports_without_a_missing_section(tmp_path):
     exp, systems = _exp(tmp_path)
-    res = collect(str(exp), systems, ["dev"])
+    res = collect(RunLayout(str(exp)), systems, ["dev"])
     assert "missing" not in res                  # first pass: no ppl/stats/config by design
     row = [l for l in markdown(res).splitlines() if l.startswith("| student")][0]
     assert "80.5" in row and "900" in row and "Missing inputs" not in markdown(res)
@@ -67,7 +68,7 @@ def test_truncated_input_is_refused_naming_it(tmp_path, name):
     path = exp / name
     path.write_text(path.read_text()[:-3])
     with pytest.raises(InputError) as e:
-        collect(str(exp), systems, ["dev"])
+        collect(RunLayout(str(exp)), systems, ["dev"])
     assert str(e.value).startswith(f"{path}: corrupt ") and "\n" not in str(e.value)
 
 
@@ -76,19 +77,19 @@ def test_truncated_model_config_and_compare_are_refused(tmp_path):
     (exp / "compare").mkdir()
     (exp / "compare" / "dev.first_pass_vs_student.json").write_text('{"a": {"wer": 9')
     with pytest.raises(InputError, match="first_pass_vs_student.json: corrupt"):
-        collect(str(exp), systems, ["dev"])
+        collect(RunLayout(str(exp)), systems, ["dev"])
     (exp / "compare" / "dev.first_pass_vs_student.json").unlink()
     cfg = tmp_path / "lm" / "config.json"
     cfg.write_text('{"num_params": 1')
     with pytest.raises(InputError, match="config.json: corrupt"):
-        collect(str(exp), systems, ["dev"])
+        collect(RunLayout(str(exp)), systems, ["dev"])
 
 
 def test_missing_inputs_are_named_in_the_report(tmp_path):
     exp, systems = _exp(tmp_path)
     (exp / "ppl" / "student.json").unlink()
     (exp / "score" / "student" / "dev.json").unlink()
-    res = collect(str(exp), systems, ["dev"])
+    res = collect(RunLayout(str(exp)), systems, ["dev"])
     assert res["missing"] == [str(exp / "ppl" / "student.json"),
                               str(exp / "score" / "student" / "dev.json")]
     md = markdown(res)

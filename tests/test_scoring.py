@@ -224,7 +224,7 @@ needs_readers = pytest.mark.skipif(not cli_ready(), reason="asr_kd.nbest readers
 
 
 def write_jsonl(path, nb: NBest, with_refs: bool = True):
-    """Native N-best JSONL by hand (docs/design.md, section 'Files on disk')."""
+    """Native N-best JSONL by hand (the format: asr_kd/nbest/jsonl.py)."""
     with open(path, "w") as f:
         for u in nb:
             d = {"utt": u.utt, "hyps": [{"text": h.text, "scores": h.scores} for h in u.hyps]}

@@ -136,7 +136,7 @@ def test_sharded_cache_merge_checks_every_shard(tmp_path, capsys):
     teacher = LstmLM(LMConfig(vocab_size=tok.size, embed_dim=8, hidden_dim=8)).eval()
     out = str(tmp_path / "cache")
     for i in (0, 1):
-        m = build_cache(teacher, tok, ids, out, topk=3, shard_tokens=40, shard=(i, 3))
+        m = build_cache(teacher, tok, ids, out, topk=3, shard_tokens=40, job=(i, 3))
     assert m["num_shards"] >= 3 and m["missing_shards"]
     assert main(["merge", "--kind", "cache", out]) == 2
     err = capsys.readouterr().err
@@ -145,8 +145,8 @@ def test_sharded_cache_merge_checks_every_shard(tmp_path, capsys):
     assert ": " + ", ".join(map(str, missing)) in err
     # a job with other settings may not add shards to this folder
     with pytest.raises(InputError, match="other settings .*topk"):
-        build_cache(teacher, tok, ids, out, topk=4, shard_tokens=40, shard=(2, 3))
-    build_cache(teacher, tok, ids, out, topk=3, shard_tokens=40, shard=(2, 3))
+        build_cache(teacher, tok, ids, out, topk=4, shard_tokens=40, job=(2, 3))
+    build_cache(teacher, tok, ids, out, topk=3, shard_tokens=40, job=(2, 3))
     assert os.path.isfile(os.path.join(out, "manifest.json"))     # the last job wrote it
     os.unlink(os.path.join(out, "manifest.json"))
     assert main(["merge", "--kind", "cache", out]) == 0
@@ -155,6 +155,7 @@ def test_sharded_cache_merge_checks_every_shard(tmp_path, capsys):
         finish_cache(str(tmp_path))
 
 
+@pytest.mark.slow  # torchrun
 def test_torchrun_rescore_shards_by_rank_and_merges(setup):
     d = setup
     assert rescore(d, d / "full.jsonl.gz") == 0

@@ -1,9 +1,10 @@
-"""asr_kd.sharding: job split, round-robin storage shards, the torchrun epilogue."""
+"""asr_kd.jobs: job split, round-robin storage shards, the torchrun epilogue; asr_kd.sharding's
+shard file names."""
 import pytest
 
 from asr_kd.errors import InputError
-from asr_kd.sharding import (done_path, finish_under_torchrun, job_shard, round_robin,
-                             shard_path, split_by_torchrun)
+from asr_kd.jobs import finish_under_torchrun, job_shard, round_robin, split_by_torchrun
+from asr_kd.sharding import done_path, shard_path
 
 
 def test_job_shard_from_the_option_or_torchrun(monkeypatch):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from asr_kd import score_set
 from asr_kd.cli import main
-from asr_kd.cli import score as score_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the a of to and in is it that was for on are as with his they at be this".split()
@@ -74,7 +74,7 @@ def _run(argv: list[str], out_dir: Path, capsys, monkeypatch, chunk: int | None)
     argv = argv + ["--out-hyp", str(out_dir / "hyp.txt"), "--out-trn", str(out_dir / "hyp.trn")]
     with monkeypatch.context() as m:
         if chunk is None:
-            m.setattr(score_cli, "streamable", lambda args, mode: False)
+            m.setattr(score_set, "streamable", lambda req, mode: False)
         else:
             m.setenv("ASR_KD_SCORE_CHUNK", str(chunk))
         capsys.readouterr()
@@ -228,8 +228,8 @@ PEAK_KB = ("def peak_kb():\n"
 def _peak_kb(nb: Path, whole: bool) -> int:
     """Peak RSS (KiB) of one `score` run in a fresh process."""
     code = (PEAK_KB +
-            "from asr_kd.cli import main, score\n"
-            + ("score.streamable = lambda args, mode: False\n" if whole else "")
+            "from asr_kd import score_set\nfrom asr_kd.cli import main\n"
+            + ("score_set.streamable = lambda req, mode: False\n" if whole else "")
             + f"rc = main(['score', '--nbest', {str(nb)!r}, '--weight', 'am=1', "
             "'--weight', 'lm0=0.5', '--weight', 'lm:x=0.2', '--json', '--quiet'])\n"
             "assert rc == 0\n"
@@ -255,6 +255,7 @@ def _big(path: Path, n_hyp: int) -> Path:
     return path
 
 
+@pytest.mark.slow  # large sets scored in subprocesses
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
 def test_peak_memory_stays_flat_as_the_set_grows(tmp_path):
     small, large = _big(tmp_path / "s.jsonl", 10000), _big(tmp_path / "l.jsonl", 40000)

@@ -15,6 +15,7 @@ from asr_kd.modeldir import save_model
 from asr_kd.models import LMConfig, LstmLM
 from asr_kd.nbest.model import Hyp, NBest, Utterance
 from asr_kd.report import System, collect, markdown, plots
+from asr_kd.results import RunLayout
 from asr_kd.tune import tune_weights
 
 
@@ -67,7 +68,7 @@ def _exp(tmp_path):
 
 def test_markdown_states_ppl_kind_counts_and_error_types(tmp_path):
     exp, systems = _exp(tmp_path)
-    res = collect(str(exp), systems, ["dev"])
+    res = collect(RunLayout(str(exp)), systems, ["dev"])
     md = markdown(res)
     head = next(l for l in md.splitlines() if l.startswith("| system"))
     assert "ppl (sentence, per word)" in head and head.endswith("| sub | del | ins |")
@@ -98,7 +99,7 @@ def test_plots_use_mb_and_the_lm_weight(tmp_path, monkeypatch):
     exp, systems = _exp(tmp_path)
     out = tmp_path / "rep"
     out.mkdir()
-    plots(collect(str(exp), systems, ["dev"]), str(out))
+    plots(collect(RunLayout(str(exp)), systems, ["dev"]), str(out))
     size = next(v for k, v in seen.items() if "size" in k)
     assert size[0] == "LM size (MB)" and sorted(x for x, _ in size[1]) == [1.0, 4.0]
     curve = next(v for k, v in seen.items() if "weight" in k)

@@ -8,7 +8,7 @@ from ..config import (MODEL_KEYS, TRAIN_KEYS, kd_config, load_config, parse_over
 from ..corpus import read_sentences
 from ..fileio import check_writable
 from ..modeldir import load_models
-from ..sharding import finish_under_torchrun, job_shard, split_by_torchrun
+from ..jobs import finish_under_torchrun, job_shard, split_by_torchrun
 from ..teacher_cache import build_cache, finish_cache
 from ..device import pick_device
 from .common import add_common, add_device, setup_logging

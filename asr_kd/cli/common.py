@@ -29,6 +29,22 @@ def add_device(p) -> None:
                    help="where to run (default: cuda when available)")
 
 
+def add_training_args(p) -> None:
+    """The options of both training commands (train-lm, distill)."""
+    p.add_argument("--config", help="YAML file of model and training options")
+    p.add_argument("--train", required=True, help="training text (plain or Kaldi text)")
+    p.add_argument("--valid", required=True, help="validation text")
+    p.add_argument("--out", required=True, help="output model folder")
+    p.add_argument("--vocab", help="words.txt / spm.model or a folder holding one "
+                   "(default: all words of --train)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights, batch order and dropout (default 0); "
+                   "recorded in config.json")
+    add_device(p)
+    add_common(p)
+
+
 class _LogFile(logging.FileHandler):
     """A log file that, once it cannot be written (disk full), says so on one line
     and goes quiet, instead of printing a traceback for every record; the real
@@ -171,30 +187,3 @@ def warn(command: str, message: str) -> None:
     """One warning line on stderr: ``asr-kd <command>: warning: <message>``."""
     print(f"asr-kd {command}: warning: {message}", file=sys.stderr)
 
-
-def attach_ref_file(nbest, ref: str, nbest_path: str, command: str) -> None:
-    """Attach the references of ``ref`` to ``nbest`` (read from ``nbest_path``), saying so
-    when they replace different references stored in the N-best set or are matched to
-    ids the reader made up from positions.
-
-    The one policy for references (every command): an N-best utterance without a
-    reference is an error listing the ids (:func:`asr_kd.nbest.attach_refs`);
-    references without N-best utterances are left out with a warning giving their
-    count and the first ids.
-    """
-    from ..checks import replaced_refs
-    from ..nbest import attach_refs, read_refs
-
-    refs = read_refs(ref)
-    if getattr(nbest, "positional_ids", False):
-        warn(command, f"{nbest_path} has no utterance ids (they are positions 0..{len(nbest) - 1})"
-             f": the references of {ref} are matched by position only; check that they list "
-             "the same utterances in the same order")
-    stored, differ = replaced_refs(nbest, refs)
-    if differ:
-        warn(command, f"--ref {ref} replaces the references stored in {nbest_path}: "
-             f"{differ} of {stored} differ")
-    extra = attach_refs(nbest, refs, ref)
-    if extra:
-        warn(command, f"{ref}: {len(extra)} references have no N-best entry and are left out "
-             f"(first: {', '.join(extra[:5])})")

@@ -1,11 +1,7 @@
-"""Outputs of `score --decode consensus` besides the hypotheses: the meshes with their
-word posteriors (``--out-mesh``) and an nbest-rover control file (``--write-rover-control``)."""
+"""The options of the outputs of `score --decode consensus` besides the hypotheses: the
+meshes with their word posteriors (``--out-mesh``) and an nbest-rover control file
+(``--write-rover-control``); :mod:`asr_kd.score_set` checks and writes them."""
 from __future__ import annotations
-
-import os
-
-from ..errors import InputError
-from ..fileio import check_writable
 
 
 def add_consensus_output_args(p) -> None:
@@ -18,45 +14,3 @@ def add_consensus_output_args(p) -> None:
                    help="write an nbest-rover control file for these weights and posterior "
                    "scale (as nbest-optimize -write-rover-control); needs SRILM input, every "
                    "weighted extra score from --srilm-scores")
-
-
-def check_consensus_outputs(args, mode: str) -> None:
-    """Refuse the options without consensus decoding, and unwritable outputs, before work."""
-    given = [f for f, v in (("--out-mesh", args.out_mesh),
-                            ("--write-rover-control", args.write_rover_control)) if v]
-    if given and mode != "consensus":
-        raise InputError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} "
-                         "consensus decoding (--decode consensus "
-                         "or a weights file from `asr-kd tune --decode consensus`)")
-    if args.out_mesh:
-        check_writable(args.out_mesh, folder=True)
-    if args.write_rover_control:
-        from ..nbest.io import detect_format
-        if (args.format or detect_format(args.nbest)) != "srilm":
-            raise InputError("--write-rover-control needs SRILM input (the lists nbest-rover "
-                             "reads): convert them with convert-nbest --to srilm", args.nbest)
-        check_writable(args.write_rover_control)
-
-
-def write_consensus_outputs(args, nbest, meshes, weights: dict, scale: float) -> None:
-    """Write what ``--out-mesh`` / ``--write-rover-control`` ask for."""
-    from ..fileio import FileSet, atomic_write
-
-    if args.write_rover_control:
-        from ..nbest.srilm import rover_control
-        from .scoringopts import srilm_keys, srilm_reader_opts
-
-        dirs = srilm_reader_opts(args, args.format, args.nbest).get("scores", {})
-        text = rover_control(weights, scale, args.nbest, dirs, **srilm_keys(args))
-        with atomic_write(args.write_rover_control) as f:
-            f.write(text)
-    if args.out_mesh:
-        from ..consensus import mesh_text
-        from ..nbest.srilm import safe_name
-
-        os.makedirs(args.out_mesh, exist_ok=True)
-        with FileSet() as files:
-            for u, mesh in zip(nbest, meshes):
-                name = safe_name(u.utt, "utterance id", args.out_mesh)
-                with files.open(os.path.join(args.out_mesh, name)) as f:
-                    f.write(mesh_text(mesh, u.utt))

@@ -27,7 +27,7 @@ from ..checks import require_utterances
 from ..fileio import atomic_write, check_writable
 from ..nbest import FORMATS, WRITABLE_FORMATS, read_nbest, write_nbest
 from ..nbest.io import detect_format
-from .common import attach_ref_file, warn
+from .common import warn
 
 
 def register(sub) -> None:
@@ -81,7 +81,8 @@ def run(args) -> int:
     nbest = read_nbest(args.input, src, **opts)
     require_utterances(nbest, args.input, args.allow_empty, f"read as {src}")
     if args.ref:
-        attach_ref_file(nbest, args.ref, args.input, "convert-nbest")
+        from ..score_input import attach_ref_file
+        attach_ref_file(nbest, args.ref, args.input, lambda msg: warn("convert-nbest", msg))
     elif getattr(nbest, "positional_ids", False):
         warn("convert-nbest", f"{args.input} has no utterance ids: they are written as "
              f"positions 0..{len(nbest) - 1}, so a --ref given later is matched by position "

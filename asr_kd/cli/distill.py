@@ -6,19 +6,19 @@ import logging
 import os
 
 
-from ..config import kd_config
-from ..distill import KDObjective, check_impl
+from ..config import kd_config, training_inputs
+from ..distill import KDObjective, cache_ensemble, check_impl
 from .. import dist
 from ..errors import InputError
 from ..modeldir import load_models, same_tokenizer
+from ..models import build_model
 from ..ops import TRUST_MODES, KDConfig
-from ..ops.kd_reference import ENSEMBLES, IMPLS
+from ..ops.kd_types import ENSEMBLES, IMPLS
 from ..teacher_cache import TeacherCache
 from ..device import pick_device
 from ..train import Interrupted, train
-from .common import (no_lone_log_on_failure, report_interrupted, resume_command,
-                     setup_training_logging, training_out)
-from .train_lm import add_training_args, build_model, prepare
+from .common import (add_training_args, no_lone_log_on_failure, report_interrupted,
+                     resume_command, setup_training_logging, training_out)
 
 log = logging.getLogger("asr_kd")
 
@@ -63,22 +63,12 @@ def kd_flags(args) -> dict:
     return {f: v for f, v in given.items() if v is not None}
 
 
-def cache_ensemble(settings: KDConfig, cached: str | None, section: dict | None,
-                   args) -> KDConfig:
-    """The settings with the combine rule the cache was built with (``cached``, from
-    its manifest; None for one teacher or an older cache: unchanged), so that the
-    student's config.json states it.  A rule set explicitly (flag or the config's
-    kd.ensemble) that differs is an InputError: the cache holds the other one."""
-    if cached is None or cached == settings.ensemble:
-        return settings
-    given = ("--ensemble" if args.ensemble is not None
-             else "kd.ensemble" if (section or {}).get("ensemble") is not None else None)
-    if given:
-        raise InputError(f"the cache's teachers were combined with ensemble {cached!r}, "
-                         f"{given} says {settings.ensemble!r}: rebuild the cache with "
-                         f"cache-teacher --ensemble {settings.ensemble} (or --config this "
-                         "file), or drop the setting", args.teacher_cache)
-    return dataclasses.replace(settings, ensemble=cached)
+def ensemble_given(args, section: dict | None) -> str | None:
+    """Where the ensemble rule was set explicitly: ``"--ensemble"``, ``"kd.ensemble"``
+    (the config's kd: section) or None (KDConfig's default)."""
+    if args.ensemble is not None:
+        return "--ensemble"
+    return "kd.ensemble" if (section or {}).get("ensemble") is not None else None
 
 
 @no_lone_log_on_failure("distill")
@@ -92,7 +82,8 @@ def _run(args) -> int:
     # A signal before the training loop (while reading the data) stops without a new
     # checkpoint; the same --resume command continues from the last one.
     args.interrupt_hint = f"to continue, run: {resume_command(args)}"
-    model_kw, tcfg, rest, tok, train_s, valid_s = prepare(args, sections={"kd"})
+    model_kw, tcfg, rest, tok, train_s, valid_s = training_inputs(
+        args.config, args.extra, args.train, args.valid, args.vocab, sections={"kd"})
     settings = kd_config(rest.get("kd"), kd_flags(args), KD_FLAGS, args.config)
     device = pick_device(args.device)
     check_impl(settings, device)
@@ -103,7 +94,8 @@ def _run(args) -> int:
     else:
         cache = TeacherCache(args.teacher_cache)
         t_tok, src = cache.tokenizer, args.teacher_cache
-        settings = cache_ensemble(settings, cache.meta.get("ensemble"), rest.get("kd"), args)
+        settings = cache_ensemble(settings, cache.meta.get("ensemble"),
+                                  ensemble_given(args, rest.get("kd")), args.teacher_cache)
     if args.vocab:
         if not same_tokenizer(tok, t_tok):
             raise InputError("the student's vocabulary (--vocab) differs from the teacher's; "

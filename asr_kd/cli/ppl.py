@@ -1,11 +1,10 @@
 """asr-kd ppl: perplexity of a model folder (or an ensemble of several) on a text."""
 from __future__ import annotations
 
-import json
-
 from ..corpus import read_sentences
 from ..modeldir import load_models
 from ..perplexity import perplexity
+from ..results import ppl_json
 from ..device import pick_device
 from .common import TEXT_FORMAT_HELP, add_common, add_device
 
@@ -35,10 +34,7 @@ def run(args) -> int:
     res = perplexity(model, tok, read_sentences(args.text, args.text_format), args.mode,
                      device, quiet=args.quiet)
     if args.json:
-        print(json.dumps({"ppl": round(res["ppl"], 4), "tokens": res["tokens"], "oov": res["oov"],
-                          "sentences": res["sentences"], "mode": args.mode,
-                          "unit": "word" if tok.kind == "words" else "token",
-                          "word_ppl": round(res["word_ppl"], 4), "words": res["words"]}))
+        print(ppl_json(res, args.mode, word_unit=tok.kind == "words"))
     else:
         per_word = "" if tok.kind == "words" else \
             f"; per word {res['word_ppl']:.2f} over {res['words']} words"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 from ..report import System, write_report
+from ..results import RunLayout
 
 
 def register(sub) -> None:
@@ -34,7 +35,7 @@ def run(args) -> int:
         systems.append(System(name, [d for d in dirs.split(",") if d]))
     sets = [s for s in args.sets.split(",") if s]
     try:
-        print(write_report(args.exp, systems, sets, args.out, runs=args.runs))
+        print(write_report(RunLayout(args.exp), systems, sets, args.out, runs=args.runs))
     except ValueError as e:  # runs that do not match
         raise InputError(str(e)) from None
     return 0

@@ -1,22 +1,19 @@
 """asr-kd rescore: add an LM score to every hypothesis of an N-best set."""
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import time
 
-import torch
-
 from ..errors import InputError
-from ..fileio import atomic_write, check_writable, fsync_dir, new_temp_dir
+from ..fileio import check_writable
 from ..modeldir import load_models
-from ..nbest import read_nbest, write_kaldi_scores, write_nbest
+from ..nbest import read_nbest, write_kaldi_folder, write_nbest
 from ..nbest.model import utt_ids_digest
-from ..rescore import rescore_nbest
-from ..sharding import (finish_under_torchrun, job_shard, merge_shards, shard_path,
-                        split_by_torchrun, write_shard)
+from ..rescore import lm_input, rescore_nbest, scoring_threads
+from ..results import write_rescore_stats
+from ..jobs import finish_under_torchrun, job_shard, split_by_torchrun
+from ..sharding import merge_shards, shard_path, write_shard
 from ..textfilter import TextFilter
 from ..device import pick_device
 from ..checks import oov_report, oov_warning
@@ -54,7 +51,9 @@ def register(sub) -> None:
                    "'+BLOCK' keeps only the named ones ('conf/whisper_to_ptb.rules -numbers'; "
                    "python -m asr_kd.textfilter --list FILE lists them)")
     p.add_argument("--batch-tokens", type=int, default=20000,
-                   help="tokens per scoring group (memory bound)")
+                   help="memory bound: consecutive utterances are grouped so that the new "
+                   "unique token sequences of a group, each counted as its length + 1, sum "
+                   "to at most this (one utterance may exceed it) (default: 20000)")
     p.add_argument("--method", default="trie", choices=["trie", "padded"],
                    help="trie: shared prefixes scored once (default); padded: naive")
     p.add_argument("--max-oov-rate", type=float, default=0.2,
@@ -72,55 +71,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def write_kaldi_folder(nbest, out: str, name: str) -> None:
-    """Write the Kaldi archives into a new folder beside ``out``, then move them in.
-
-    A failed write (disk full) leaves ``out`` as it was; files of ``out`` that
-    are not rewritten (e.g. other ``lmwt.*`` of an input folder) are kept.
-    """
-    out = os.path.abspath(out)
-    parent = os.path.dirname(out)
-    stage = new_temp_dir(out)
-    try:
-        write_nbest(nbest, stage, "kaldi")
-        write_kaldi_scores(nbest, stage, name)
-        if not os.path.isdir(out):
-            os.replace(stage, out)  # a new folder appears whole
-        else:
-            for f in sorted(os.listdir(stage)):
-                os.replace(os.path.join(stage, f), os.path.join(out, f))
-        fsync_dir(out)
-        fsync_dir(parent)
-    except OSError as e:
-        raise InputError(f"cannot write: {e.strerror or e}", e.filename or out) from None
-    except InputError as e:  # name the user's folder, not the staging one
-        if e.path and e.path.startswith(stage):
-            raise InputError(e.detail, out + e.path[len(stage):], e.line) from None
-        raise
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def lm_input(noise, text_filter):
-    """The text the LM scores for a hypothesis: its noise words removed (``noise``, a
-    :class:`asr_kd.noise.NoiseFilter`), then ``text_filter``; ``.noise`` is the filter."""
-    def rewrite(text: str) -> str:
-        return text_filter(noise.text(text)) if noise else text_filter(text)
-    rewrite.noise = noise
-    return rewrite
-
-
-def scoring_threads(model) -> int:
-    """The CPU threads ``model`` scores on: an exported model (or an ensemble of them
-    only) runs on onnxruntime's one thread whatever ``--threads`` says; PyTorch models
-    on torch's threads."""
-    from ..export import OnnxLM
-    members = list(getattr(model, "members", None) or [model])
-    if all(isinstance(m, OnnxLM) for m in members):
-        return 1
-    return torch.get_num_threads()
-
-
 def run(args) -> int:
     setup_logging(args)
     if not args.name or any(c.isspace() for c in args.name):
@@ -129,13 +79,13 @@ def run(args) -> int:
         raise InputError(f"--max-oov-rate must lie in [0, 1], got {args.max_oov_rate}")
     if args.batch_tokens < 1:
         raise InputError(f"--batch-tokens must be a positive number, got {args.batch_tokens}")
-    shard = job_shard(args.shard)   # (i, n): this job scores block i of n
+    job = job_shard(args.shard)   # (i, n): this job scores block i of n
     under_torchrun = split_by_torchrun(args.shard)
-    if shard[1] > 1 and args.out_format != "jsonl":
+    if job[1] > 1 and args.out_format != "jsonl":
         raise InputError("sharded rescoring writes jsonl shards: use --out-format jsonl "
                          "(convert the merged file afterwards)")
     # Refuse an output that cannot be created now, not after minutes of scoring.
-    check_writable(shard_path(args.out, *shard) if shard[1] > 1 else args.out,
+    check_writable(shard_path(args.out, *job) if job[1] > 1 else args.out,
                    folder=args.out_format == "kaldi")
     if args.stats_out:
         check_writable(args.stats_out)
@@ -157,14 +107,14 @@ def run(args) -> int:
     num_utts, digest = len(nbest), utt_ids_digest(nbest)
     nbest, stats = rescore_nbest(nbest, model, tok, args.name, filt, args.method,
                                  args.batch_tokens, device, quiet=args.quiet,
-                                 shard=shard if shard[1] > 1 else None)
+                                 job=job if job[1] > 1 else None)
     dt = time.time() - t0
     msg = oov_warning(oov_report(nbest, tok, filt), ", ".join(args.model), args.max_oov_rate)
     if msg:
         warn("rescore", msg)
     written = args.out
-    if shard[1] > 1:
-        written = write_shard(nbest, args.out, shard, num_utts, digest,
+    if job[1] > 1:
+        written = write_shard(nbest, args.out, job, num_utts, digest,
                               {"name": args.name, "models": [os.path.abspath(m) for m in args.model],
                                "ensemble": args.ensemble, "text_filter": args.text_filter,
                                "noise": list(filt.noise.patterns)})
@@ -173,19 +123,14 @@ def run(args) -> int:
     else:
         write_nbest(nbest, args.out, "jsonl")
     if args.stats_out:
-        with atomic_write(args.stats_out) as f:
-            json.dump({"name": args.name, "utts": len(nbest), "hyps": stats.sequences,
-                       "unique": stats.unique_sequences, "token_evals": stats.token_evals,
-                       "seconds": round(dt, 3), "hyps_per_s": round(stats.sequences / max(dt, 1e-9), 1),
-                       "device": str(device), "threads": scoring_threads(model),
-                       "noise": list(filt.noise.patterns),
-                       **({"shard": f"{shard[0]}/{shard[1]}"} if shard[1] > 1 else {})}, f)
+        write_rescore_stats(args.stats_out, args.name, len(nbest), stats, dt, device,
+                            scoring_threads(model), list(filt.noise.patterns), job)
     print(f"scored {stats.sequences} hypotheses ({stats.unique_sequences} unique) of "
           f"{len(nbest)} utterances in {dt:.1f} s ({stats.sequences / max(dt, 1e-9):.0f} hyps/s, "
           f"{stats.token_evals} LM token evaluations); wrote {written}")
     if under_torchrun:
         # every rank has written its shard: rank 0 checks them all and writes OUT
-        n = finish_under_torchrun(lambda: merge_shards(args.out, shard[1]))
+        n = finish_under_torchrun(lambda: merge_shards(args.out, job[1]))
         if n is not None:
             print(f"merged {n} shards into {args.out}")
     return 0

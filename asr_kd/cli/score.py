@@ -8,25 +8,12 @@ still written and no WER is computed.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 
 from ..errors import InputError
 from ..fileio import check_writable
-from ..tuned_on import NOT_WEIGHTS, TUNED_ON, read_weights_file
 from .common import warn
-
-
-FEATURES_HELP = """\
-score keys: a stored score (am, lm0, lm:NAME, oov:NAME, score, ...) or a built-in
-feature; a score stored under the same name always wins:
-  rank          minus the 0-based position in the list (0, -1, -2, ...): the
-                first-pass order, for lists without scores
-  KEY*words     KEY times the word count (score*words: Whisper's per-token
-                average log-prob as a length-aware total)
-  KEY/words     KEY divided by max(word count, 1) (lm:teacher/words: per word)
-"""
+from .scoringopts import FEATURES_HELP
 
 
 def register(subparsers) -> None:
@@ -69,10 +56,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-# weights-file keys that are not score weights
-DECODE_KEYS = ("decode", "posterior_scale", "deletion_bias")
-
-
 def add_decode_args(p) -> None:
     """``--decode``, ``--posterior-scale`` and ``--deletion-bias`` (score)."""
     p.add_argument("--decode", choices=["1best", "consensus"], default=None,
@@ -90,145 +73,11 @@ def add_decode_args(p) -> None:
                    "\"deletion_bias\", else 1")
 
 
-def _file_number(obj: dict, key: str, path: str):
-    v = obj.get(key)
-    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-        raise InputError(f'"{key}": expected a number, got {v!r}', path)
-    return v
-
-
-def decode_options(args) -> tuple[str, float | None, float]:
-    """(decode mode, posterior scale, deletion bias) from the options, else the weights
-    file.  Consensus options with 1-best decoding are an InputError (they would change
-    nothing); a deletion bias other than the one the weights were tuned with is warned
-    about."""
-    mode, scale, bias = args.decode, args.posterior_scale, args.deletion_bias
-    fbias = None
-    if args.weights is not None:
-        try:
-            obj = read_weights_file(args.weights)
-        except InputError:
-            obj = {}  # parse_weights reports it
-        if obj:
-            fmode = obj.get("decode")
-            if fmode is not None and fmode not in ("1best", "consensus"):
-                raise InputError(f'"decode": expected "1best" or "consensus", got {fmode!r}',
-                                 args.weights)
-            fscale = _file_number(obj, "posterior_scale", args.weights)
-            fbias = _file_number(obj, "deletion_bias", args.weights)
-            if scale is None and fscale is not None and not (math.isfinite(fscale)
-                                                             and fscale >= 0):
-                raise InputError(f'"posterior_scale": expected a finite number >= 0, '
-                                 f"got {fscale}", args.weights)
-            mode = mode or fmode
-            scale = fscale if scale is None else scale
-    mode = mode or "1best"
-    if mode != "consensus":
-        given = [o for o, v in (("--posterior-scale", args.posterior_scale),
-                                ("--deletion-bias", args.deletion_bias)) if v is not None]
-        if given:
-            raise InputError(f"{' and '.join(given)} only apply to consensus decoding, and "
-                             f"this run decodes 1-best: add --decode consensus, or leave "
-                             f"{'them' if len(given) > 1 else 'it'} out")
-        return mode, None, 1.0
-    if scale is None:
-        raise InputError("--decode consensus needs --posterior-scale (or a weights file "
-                         "from `asr-kd tune --decode consensus`); SRILM's nbest-lattice "
-                         "default is the LM weight")
-    if not math.isfinite(scale) or scale < 0:
-        raise InputError(f"--posterior-scale must be a finite number >= 0, got {scale}")
-    if bias is None:
-        bias = 1.0 if fbias is None else fbias
-    elif fbias is not None and bias != fbias:
-        warn("score", f"--deletion-bias {bias:g}, but {args.weights} was tuned with "
-             f"{fbias:g}: the weights and scale were chosen for the other bias")
-    if not math.isfinite(bias) or bias < 0:
-        raise InputError(f"--deletion-bias must be a finite number >= 0, got {bias}")
-    return mode, float(scale), float(bias)
-
-
-def load_nbest(path: str, fmt: str | None, ref: str | None, command: str = "score",
-               allow_empty: bool = False, **opts):
-    """Read an N-best set (``opts`` go to the reader) and, when ``ref`` is given, attach
-    its references (:func:`asr_kd.cli.common.attach_ref_file`: warns when they replace
-    stored ones or meet positional ids).  An empty set is an InputError unless
-    ``allow_empty``."""
-    from ..checks import require_utterances
-    from ..nbest import read_nbest  # readers load lazily: the CLI starts fast
-    from .common import attach_ref_file
-
-    nbest = read_nbest(path, fmt, **opts)
-    require_utterances(nbest, path, allow_empty, "to " + command,
-                       "--allow-empty" if command == "score" else None)
-    if ref is not None:
-        attach_ref_file(nbest, ref, path, command)
-    return nbest
-
-
-def has_refs(nbest, where: str) -> bool:
-    """True if every utterance has a reference, False if none has; InputError if only some."""
-    missing = [u.utt for u in nbest if u.ref is None]
-    if missing and len(missing) < len(nbest):
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise InputError(f"{len(missing)} of {len(nbest)} utterances have no reference: {shown}",
-                         where)
-    return not missing
-
-
-def require_ref_words(nbest, where: str) -> None:
-    """InputError when the (filtered) references of a non-empty set hold no word
-    (:func:`asr_kd.checks.require_ref_words`); an empty set is ``--allow-empty``'s."""
-    from ..checks import require_ref_words as check
-
-    if len(nbest):
-        check((u.ref for u in nbest), where)
-
-
-def warn_case(nbest, command: str) -> None:
-    """Warn when references and hypotheses are in opposite cases (:mod:`asr_kd.checks`)."""
-    from ..checks import ref_hyp_case_mismatch
-
-    msg = ref_hyp_case_mismatch(nbest)
-    if msg:
-        warn(command, msg)
-
-
-def parse_weights(path: str | None, pairs: list[str] | None) -> dict[str, float]:
-    """Weights from a JSON file (``{"key": number}``) or ``KEY=VALUE`` strings.
-
-    A file's ``"decode"`` and ``"posterior_scale"`` are decode options
-    (:func:`decode_options`), not weights, and are skipped here.
-    """
-    if path is not None:
-        obj = read_weights_file(path)
-        if not obj:
-            raise InputError(NOT_WEIGHTS, path)
-        items = list(obj.items())
-    else:
-        items = []
-        for s in pairs or []:
-            key, eq, val = s.rpartition("=")  # rpartition: keys like "lm:student" have no '='
-            if not eq or not key:
-                raise InputError(f"--weight {s!r}: expected KEY=VALUE")
-            items.append((key, val))
-    weights = {}
-    for key, val in items:
-        if path is not None and (key == TUNED_ON or key in DECODE_KEYS):
-            continue  # the tuning record (asr_kd.tuned_on), decode mode and scale: not weights
-        try:
-            v = float(val)
-        except (TypeError, ValueError):
-            v = math.nan
-        if isinstance(val, bool) or not math.isfinite(v):
-            raise InputError(f"weight {key!r}: expected a finite number, got {val!r}", path)
-        weights[key] = v
-    if not weights:
-        raise InputError('expected a JSON object {"key": weight, ...}', path)
-    return weights
-
-
 def run(args) -> int:
-    from ..scoring import corpus_wer, pick_best, write_text, write_trn
+    from ..results import score_json, unscored_json
+    from ..score_set import ScoreRequest, score_set
+    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line
+    from .scoringopts import scoring_input
 
     for out in (args.out_hyp, args.out_trn):
         if out:
@@ -237,169 +86,25 @@ def run(args) -> int:
         check_writable(args.details, folder=True)
     if args.speaker_chars is not None and args.speaker_chars < 1:
         raise InputError(f"--speaker-chars {args.speaker_chars}: expected a positive number")
-    from ..nbest.dedup import count_repeats
-    from ..tuned_on import mismatch, read_record, settings_mismatch
-    from .scoringopts import apply_noise, filter_for_weights, noise_from_args, srilm_reader_opts
-    rec = read_record(args.weights) if args.weights else None
-    flt = filter_for_weights(args, noise_from_args(args), rec, args.weights, "score")
-    mode, scale, bias = decode_options(args)
-    reader_opts = srilm_reader_opts(args, args.format, args.nbest)
-    if streamable(args, mode):
-        return run_streamed(args, flt, rec)
-    nbest = load_nbest(args.nbest, args.format, args.ref, "score", args.allow_empty,
-                       **reader_opts)
-    repeats = count_repeats(nbest)
-    nbest = apply_noise(flt, nbest, "score")
-    weights = parse_weights(args.weights, args.weight)
-    if rec:
-        for msg in [mismatch(rec, nbest, weights)] + settings_mismatch(
-                rec, weights, repeats, reader_opts.get("scores"), mode == "consensus"):
-            if msg:
-                warn("score", msg)
-    srilm = print_srilm(args, weights, scale if mode == "consensus" else None)
-    from .consensusout import check_consensus_outputs
-    check_consensus_outputs(args, mode)
-    if mode == "consensus":
-        return run_consensus(args, nbest, weights, scale, bias,
-                             {**flt.record(), **({"srilm": srilm} if srilm else {})})
-    chosen = pick_best(nbest, weights)
-    if args.out_hyp:
-        write_text(args.out_hyp, nbest, chosen)
-    if args.out_trn:
-        write_trn(args.out_trn, nbest, chosen)
-    if not has_refs(nbest, args.ref or args.nbest):
-        if args.details:
-            raise InputError("--details needs references (none in the N-best file; give --ref)",
-                             args.nbest)
-        print("asr-kd score: no references: chosen hypotheses only, no WER computed",
+    req = ScoreRequest(
+        **scoring_input(args), weights=args.weights, weight=args.weight, out_hyp=args.out_hyp,
+        out_trn=args.out_trn, allow_empty=args.allow_empty, details=args.details,
+        speaker_chars=args.speaker_chars, decode=args.decode,
+        posterior_scale=args.posterior_scale, deletion_bias=args.deletion_bias,
+        out_mesh=args.out_mesh, rover_control=args.write_rover_control)
+    out = score_set(req, warn=lambda msg: warn("score", msg),
+                    info=lambda msg: print(f"asr-kd score: {msg}", file=sys.stderr),
+                    show=None if args.json else print)
+    if out.result is None:
+        what = "consensus" if out.decode == "consensus" else "chosen"
+        print(f"asr-kd score: no references: {what} hypotheses only, no WER computed",
               file=sys.stderr)
         if args.json:
-            print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
-                              "ins": None, "del": None, "sub": None, "utts": len(nbest),
-                              **flt.record(), **({"srilm": srilm} if srilm else {})}))
-        return 0
-    require_ref_words(nbest, args.ref or args.nbest)
-    warn_case(nbest, "score")
-    r = corpus_wer(nbest, chosen)
-    if args.details:
-        from ..scoring import chosen_texts
-        write_score_details(args, nbest, [t for _, t in chosen_texts(nbest, chosen)], r)
-    print_result(args, r, {**flt.record(), **({"srilm": srilm} if srilm else {})})
-    return 0
-
-
-def print_srilm(args, weights: dict[str, float], scale: float | None) -> dict | None:
-    """``--print-srilm``: the weights in SRILM form (printed now unless ``--json``; the
-    returned dict goes into the JSON); None without the option."""
-    if not args.print_srilm:
-        return None
-    from ..nbest.srilm import format_srilm_weights, srilm_weights
-    from .scoringopts import srilm_keys
-    srilm = srilm_weights(weights, posterior_scale=scale, **srilm_keys(args))
-    if not args.json:   # printed first, so it is there with or without references
-        print("\n".join(format_srilm_weights(srilm)))
-    return srilm
-
-
-def print_result(args, r, record: dict) -> None:
-    """The %WER, %SER and %ORACLE lines of ``r``, or with ``--json`` one object
-    (``record``: the scoring filter, SRILM weights)."""
-    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line
-
-    if args.json:
-        print(json.dumps({**r.to_dict(), **record}))
+            print(unscored_json(out.utts, out.record))
+    elif args.json:
+        print(score_json(out.result, out.record))
     else:
-        print(kaldi_wer_line(r))
-        print(kaldi_ser_line(r))
-        print(oracle_line(r))
-
-
-def streamable(args, mode: str) -> bool:
-    """True when this run reads the N-best file in chunks (:mod:`asr_kd.score_stream`):
-    1-best decoding of native JSONL without ``--details`` (which aligns the whole set)."""
-    from ..fileio import require_regular
-    from ..nbest.io import detect_format
-
-    if mode != "1best" or args.details:
-        return False
-    # before detection, which reads the file: a FIFO would block (as in read_nbest)
-    require_regular(args.nbest, folder_ok=True,
-                    why=": N-best input is read more than once; write it to a file first")
-    return (args.format or detect_format(args.nbest)) == "jsonl"
-
-
-def run_streamed(args, flt, rec: dict | None) -> int:
-    """`score` of a JSONL file read in chunks; prints what :func:`run` prints."""
-    from ..score_stream import score_jsonl
-    from .consensusout import check_consensus_outputs
-
-    weights = parse_weights(args.weights, args.weight)
-    check_consensus_outputs(args, "1best")
-    s = score_jsonl(args.nbest, weights, flt, refs_path=args.ref, out_hyp=args.out_hyp,
-                    out_trn=args.out_trn, allow_empty=args.allow_empty, rec=rec,
-                    warn=lambda msg: warn("score", msg),
-                    info=lambda msg: print(f"asr-kd score: {msg}", file=sys.stderr))
-    srilm = print_srilm(args, weights, None)
-    record = {**flt.record(), **({"srilm": srilm} if srilm else {})}
-    if s.result is None:
-        print("asr-kd score: no references: chosen hypotheses only, no WER computed",
-              file=sys.stderr)
-        if args.json:
-            print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
-                              "ins": None, "del": None, "sub": None, "utts": s.utts,
-                              **record}))
-        return 0
-    print_result(args, s.result, record)
+        print(kaldi_wer_line(out.result))
+        print(kaldi_ser_line(out.result))
+        print(oracle_line(out.result))
     return 0
-
-
-def run_consensus(args, nbest, weights, scale: float, bias: float, record: dict) -> int:
-    """`score --decode consensus`: consensus hypotheses, their WER; oracle of the N-best.
-    ``record`` goes into the --json output (the scoring filter, SRILM weights)."""
-    from ..consensus import consensus_meshes
-    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer, write_texts
-    from .consensusout import write_consensus_outputs
-
-    meshes = consensus_meshes(nbest, weights, scale)
-    texts = [" ".join(m.consensus(bias)) for m in meshes]
-    write_consensus_outputs(args, nbest, meshes, weights, scale)
-    if args.out_hyp:
-        write_texts(args.out_hyp, nbest, texts)
-    if args.out_trn:
-        write_texts(args.out_trn, nbest, texts, trn=True)
-    extra = {"decode": "consensus", "posterior_scale": scale,
-             **({"deletion_bias": bias} if bias != 1.0 else {}), **record}
-    if not has_refs(nbest, args.ref or args.nbest):
-        if args.details:
-            raise InputError("--details needs references (none in the N-best file; give --ref)",
-                             args.nbest)
-        print("asr-kd score: no references: consensus hypotheses only, no WER computed",
-              file=sys.stderr)
-        if args.json:
-            print(json.dumps({"wer": None, "ser": None, "oracle_wer": None, "words": None,
-                              "ins": None, "del": None, "sub": None, "utts": len(nbest),
-                              **extra}))
-        return 0
-    require_ref_words(nbest, args.ref or args.nbest)
-    warn_case(nbest, "score")
-    r = texts_wer(nbest, texts)
-    if args.details:
-        write_score_details(args, nbest, texts, r)
-    if args.json:
-        print(json.dumps({**r.to_dict(), **extra}))
-    else:
-        print(kaldi_wer_line(r))
-        print(kaldi_ser_line(r))
-        print(oracle_line(r))
-    return 0
-
-
-def write_score_details(args, nbest, texts: list[str], r) -> None:
-    """``--details DIR``: the alignments behind ``r`` (:mod:`asr_kd.details`)."""
-    from ..details import align_texts, write_details
-    from ..scoring import kaldi_wer_line
-
-    aligns = align_texts([u.utt for u in nbest], [u.ref for u in nbest], texts)
-    write_details(args.details, aligns, expect=r.to_dict(), speaker_chars=args.speaker_chars,
-                  title=f"asr-kd score --nbest {args.nbest}: {kaldi_wer_line(r)}",
-                  extra={"nbest": args.nbest, "weights": args.weights or args.weight})

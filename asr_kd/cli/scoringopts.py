@@ -2,9 +2,16 @@
 the scoring-side noise filter and SRILM extra score folders."""
 from __future__ import annotations
 
-import sys
-
-from ..errors import InputError
+# the built-in features (asr_kd.scoring.feature_value), in the help of score and tune
+FEATURES_HELP = """\
+score keys: a stored score (am, lm0, lm:NAME, oov:NAME, score, ...) or a built-in
+feature; a score stored under the same name always wins:
+  rank          minus the 0-based position in the list (0, -1, -2, ...): the
+                first-pass order, for lists without scores
+  KEY*words     KEY times the word count (score*words: Whisper's per-token
+                average log-prob as a length-aware total)
+  KEY/words     KEY divided by max(word count, 1) (lm:teacher/words: per word)
+"""
 
 
 def add_noise_options(p, case: bool = True, what: str | None = None) -> None:
@@ -37,45 +44,22 @@ def noise_from_args(args):
                         ignore_case=getattr(args, "ignore_case", False))
 
 
+def scoring_input(args) -> dict:
+    """The fields of :class:`asr_kd.score_input.ScoringInput` from the options of
+    score and tune (the N-best input, the scoring filter, SRILM input)."""
+    return {"nbest": args.nbest, "fmt": args.format, "ref": args.ref, "noise": args.noise,
+            "noise_vocab": args.noise_vocab, "no_default_noise": args.no_default_noise,
+            "ignore_case": getattr(args, "ignore_case", False),
+            "srilm_scores": getattr(args, "srilm_scores", None),
+            "srilm_am": getattr(args, "srilm_am", None),
+            "srilm_lm": getattr(args, "srilm_lm", None),
+            "print_srilm": getattr(args, "print_srilm", False)}
+
+
 def filter_given(args) -> bool:
     """True when the command line sets the scoring filter (any of its options)."""
     return bool(args.noise or args.noise_vocab or args.no_default_noise
                 or getattr(args, "ignore_case", False))
-
-
-def filter_for_weights(args, flt, rec: dict | None, weights_path: str, cmd: str):
-    """The scoring filter to score with weights tuned under the record ``rec``
-    (:mod:`asr_kd.tuned_on`): without filter options, the recorded filter (said on
-    stderr when it is not the default); with options that give another filter, the
-    user's, with a warning (the WER is then not the one the weights were tuned for)."""
-    from ..noise import NoiseFilter
-    if not rec or not isinstance(rec.get("noise"), list):
-        return flt
-    try:
-        tuned = NoiseFilter([str(p) for p in rec["noise"]], bool(rec.get("ignore_case")))
-    except InputError:
-        return flt
-    same = tuned.patterns == flt.patterns and tuned.ignore_case == flt.ignore_case
-    if same:
-        return flt
-    if not filter_given(args):
-        print(f"asr-kd {cmd}: scoring filter from {weights_path} (what it was tuned with): "
-              f"{tuned.describe()}", file=sys.stderr)
-        return tuned
-    from .common import warn
-    warn(cmd, f"{weights_path} was tuned with the scoring filter {tuned.describe()}, this run "
-         f"scores with {flt.describe()}: the WER counts other words than the weights were "
-         "tuned for; drop the filter options to use the recorded filter")
-    return flt
-
-
-def apply_noise(flt, nbest, cmd: str):
-    """``nbest`` filtered by ``flt``; says on stderr how many tokens went."""
-    out, n_hyp, n_ref = flt.nbest(nbest)
-    if n_hyp or n_ref:
-        print(f"asr-kd {cmd}: scoring filter ({flt.describe()}) removed {n_hyp} "
-              f"hypothesis and {n_ref} reference tokens", file=sys.stderr)
-    return out
 
 
 def add_srilm_scores_option(p) -> None:
@@ -103,29 +87,9 @@ def srilm_keys(args) -> dict:
 
 def srilm_reader_opts(args, fmt: str | None, path: str) -> dict:
     """Reader options from ``--srilm-scores``, ``--srilm-am`` and ``--srilm-lm``
-    (InputError unless the input is srilm; the key names also name the columns of
-    ``--print-srilm`` and of convert-nbest ``--to srilm``)."""
-    pairs = getattr(args, "srilm_scores", None)
-    am, lm = getattr(args, "srilm_am", None), getattr(args, "srilm_lm", None)
-    if not pairs and am is None and lm is None:
-        return {}
-    from ..nbest.io import detect_format
-    if (fmt or detect_format(path)) != "srilm":
-        if pairs:
-            raise InputError("--srilm-scores applies to srilm input only", path)
-        if getattr(args, "dst", None) != "srilm" and not getattr(args, "print_srilm", False):
-            raise InputError("--srilm-am / --srilm-lm apply to srilm input, --print-srilm "
-                             "and convert-nbest --to srilm only", path)
-        return {}
-    keys = {k: v for k, v in (("am", am), ("lm", lm)) if v is not None}
-    if not pairs:
-        return keys
-    scores = {}
-    for s in pairs:
-        name, eq, folder = s.partition("=")
-        if not eq or not name or not folder:
-            raise InputError(f"--srilm-scores {s!r}: expected NAME=DIR")
-        if name in scores:
-            raise InputError(f"--srilm-scores: score name {name!r} given twice")
-        scores[name] = folder
-    return {"scores": scores, **keys}
+    (:func:`asr_kd.nbest.srilm.reader_options`)."""
+    from ..nbest.srilm import reader_options
+    return reader_options(getattr(args, "srilm_scores", None), getattr(args, "srilm_am", None),
+                          getattr(args, "srilm_lm", None), fmt, path,
+                          keys_used=(getattr(args, "dst", None) == "srilm"
+                                     or getattr(args, "print_srilm", False)))

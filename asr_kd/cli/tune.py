@@ -7,11 +7,12 @@ and the WER curve along the main LM weight; writes the weights as JSON.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 
 from ..errors import InputError
-from ..fileio import atomic_write, check_writable
-from .score import FEATURES_HELP, has_refs, load_nbest, require_ref_words
+from ..fileio import check_writable
+from .common import warn
+from .scoringopts import FEATURES_HELP
 
 
 SEARCH_HELP = """\
@@ -90,29 +91,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def plot_curve(path: str, key: str, curve, best: float) -> None:
-    """WER against one weight, the chosen value marked; written atomically as PNG."""
-    import matplotlib
-    matplotlib.use("Agg")  # no display on servers
-    import matplotlib.pyplot as plt
-
-    xs, ys = zip(*curve)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(xs, ys, marker=".")
-    ax.axvline(best, color="grey", linestyle="--", label=f"best {key} = {best:g}")
-    ax.set_xlabel(f"weight of {key}")
-    ax.set_ylabel("WER (%)")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
-
-
 def run(args) -> int:
-    from ..scoring import (corpus_wer, hyp_error_matrix, kaldi_ser_line, kaldi_wer_line,
-                           oracle_line, pick_best)
-    from ..tune import tune_weights
+    from ..tune_set import TuneRequest, tune_set
+    from .scoringopts import scoring_input
 
     keys = [k.strip() for k in args.scores.split(",") if k.strip()]
     if not keys:
@@ -123,71 +104,44 @@ def run(args) -> int:
     if args.decode == "consensus" and args.fallback:
         raise InputError("--fallback is a 1-best check; it cannot be combined with "
                          "--decode consensus")
-    from ..checks import ref_hyp_case_mismatch
-    from ..nbest.dedup import count_repeats
-    from .scoringopts import apply_noise, noise_from_args, srilm_reader_opts
-    flt = noise_from_args(args)
-    reader_opts = srilm_reader_opts(args, args.format, args.nbest)
-    nbest = load_nbest(args.nbest, args.format, args.ref, "tune",  # empty: an error
-                       **reader_opts)
-    # what the weights are tuned under, recorded beside them (asr_kd.tuned_on)
-    args.settings = {**flt.record(), **({"srilm_scores": reader_opts["scores"]}
-                                        if reader_opts.get("scores") else {}),
-                     "repeats": count_repeats(nbest)}
-    nbest = apply_noise(flt, nbest, "tune")
-    if not has_refs(nbest, args.ref or args.nbest):
-        raise InputError("tuning needs references: none in the N-best, give --ref",
-                         args.nbest)
-    require_ref_words(nbest, args.ref or args.nbest)
-    msg = ref_hyp_case_mismatch(nbest)
-    if msg:  # weights tuned against case errors are tuned for the wrong thing
-        raise InputError(f"not tuning: {msg}", args.ref or args.nbest)
-    errors = hyp_error_matrix(nbest)
-    from .tunestart import start_options
-    res = tune_weights(nbest, keys, wip=args.wip, lm_key=args.lm_key, errors=errors,
-                       signed=[k for k in args.signed.split(",") if k], **start_options(args))
-    guard = None
-    if args.fallback:
-        from ..tune import guard_weights
-        from .score import parse_weights
-        guard = guard_weights(nbest, keys, res.weights, parse_weights(args.fallback, None),
-                              wip=args.wip, signed=[k for k in args.signed.split(",") if k],
-                              folds=args.folds, confidence=args.fallback_confidence,
-                              errors=errors, **start_options(args))
-        res.weights = guard.weights
-    r = corpus_wer(nbest, pick_best(nbest, res.weights), errors)
-    res.wer, res.errors = r.wer, r.errors  # of the weights written (the fallback's if taken)
-    if args.decode == "consensus":
-        return run_consensus(args, nbest, keys, res, r, errors, flt)
+    req = TuneRequest(
+        **scoring_input(args), keys=keys, wip=args.wip, out=args.out,
+        signed=[k for k in args.signed.split(",") if k], fallback=args.fallback,
+        folds=args.folds, fallback_confidence=args.fallback_confidence, decode=args.decode,
+        lm_key=args.lm_key, plot=args.plot, curve_out=args.curve_out, start=args.start,
+        fixed=[k.strip() for k in args.fixed.split(",") if k.strip()])
+    res = tune_set(req, warn=lambda msg: warn("tune", msg),
+                   info=lambda msg: print(f"asr-kd tune: {msg}", file=sys.stderr), log=print)
+    if res.scale is None:
+        print_tuned(args, res)
+    else:
+        print_consensus(args, res)
+    return 0
 
-    # the weights, then what they were tuned on (asr_kd.tuned_on; score checks it)
-    from ..tuned_on import TUNED_ON, record
-    spreads = {k: v for k, v in res.spreads.items() if k in res.weights}
-    with atomic_write(args.out) as f:
-        f.write(json.dumps({**res.weights, TUNED_ON: record(nbest, args.nbest, keys, spreads,
-                                                             args.settings)},
-                           indent=2) + "\n")
-    if args.curve_out:
-        with atomic_write(args.curve_out) as f:
-            json.dump({"key": res.curve_key, "best": res.weights[res.curve_key], "wer": res.wer,
-                       "weights": res.weights, "points": [list(p) for p in res.curve],
-                       **flt.record()}, f)
-    if args.plot:
-        plot_curve(args.plot, res.curve_key, res.curve, res.weights[res.curve_key])
 
-    if guard is not None:
-        verdict = ("kept the fallback's weights" if guard.fell_back else "kept the tuned weights")
+def _wer_lines(res) -> None:
+    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line
+
+    print(kaldi_wer_line(res.result))
+    print(kaldi_ser_line(res.result))
+    print(oracle_line(res.result))
+    if res.filter:
+        print("scoring filter: " + res.filter.describe())
+
+
+def print_tuned(args, res) -> None:
+    """The 1-best result: the fallback check, the weights, spreads, WER lines, the
+    SRILM form (``--print-srilm``) and the curve."""
+    g = res.guard
+    if g is not None:
+        verdict = ("kept the fallback's weights" if g.fell_back else "kept the tuned weights")
         print(f"fallback {args.fallback}: {args.folds}-fold cross-validated tuning "
-              f"{guard.cv_errors} errors vs fallback {guard.fallback_errors}, "
-              f"P(tuned better) = {guard.p_tuned_better:.3f}: {verdict}")
+              f"{g.cv_errors} errors vs fallback {g.fallback_errors}, "
+              f"P(tuned better) = {g.p_tuned_better:.3f}: {verdict}")
     print("best weights: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items()))
     print("spreads (median within-utterance range): "
           + " ".join(f"{k}={v:g}" for k, v in res.spreads.items()))
-    print(kaldi_wer_line(r))
-    print(kaldi_ser_line(r))
-    print(oracle_line(r))
-    if flt:
-        print("scoring filter: " + flt.describe())
+    _wer_lines(res)
     if args.print_srilm:
         from ..nbest.srilm import format_srilm_weights, srilm_weights
         from .scoringopts import srilm_keys
@@ -195,55 +149,25 @@ def run(args) -> int:
     print(f"\nWER along {res.curve_key} (other weights at their best):")
     print(f"{res.curve_key:>12}  WER")
     for x, wer in res.curve:
-        mark = "  <- best" if x == res.weights[res.curve_key] else ""
+        mark = "  <- best" if x == res.best else ""
         print(f"{x:12.6g}  {wer:.2f}{mark}")
-    return 0
 
 
-def run_consensus(args, nbest, keys, res, onebest, errors, flt) -> int:
-    """`tune --decode consensus`: weights and posterior scale for consensus decoding,
-    starting from the 1-best result ``res`` (WER ``onebest``); ``flt``: the scoring
-    filter (printed and recorded)."""
-    from ..consensus import consensus_decode
-    from ..scoring import kaldi_ser_line, kaldi_wer_line, oracle_line, texts_wer
-    from ..tune_consensus import SCALE, tune_consensus
-    from .tunestart import start_options
-
-    print("1-best: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items())
-          + "  " + kaldi_wer_line(onebest))
-    c = tune_consensus(nbest, keys, wip=args.wip, signed=[k for k in args.signed.split(",") if k],
-                       start=res.weights, errors=errors, log=print,
-                       fixed=start_options(args)["fixed"])
-    r = texts_wer(nbest, consensus_decode(nbest, c.weights, c.scale), errors)
-    # the deletion bias the scale was tuned at (consensus_decode's default, 1)
-    out = {**c.weights, "decode": "consensus", SCALE: c.scale, "deletion_bias": 1.0}
-    from ..tuned_on import TUNED_ON, record
-    spreads = {k: v for k, v in res.spreads.items() if k in c.weights}
-    with atomic_write(args.out) as f:
-        f.write(json.dumps({**out, TUNED_ON: record(nbest, args.nbest, keys, spreads,
-                                                    args.settings)},
-                           indent=2) + "\n")
-    if args.curve_out:
-        with atomic_write(args.curve_out) as f:
-            json.dump({"key": SCALE, "best": c.scale, "wer": r.wer, "weights": out,
-                       "points": [list(p) for p in c.curve], **flt.record()}, f)
-    if args.plot:
-        plot_curve(args.plot, SCALE, c.curve, c.scale)
-    print("best weights: " + " ".join(f"{k}={v:g}" for k, v in c.weights.items())
-          + f" {SCALE}={c.scale:g}")
-    if c.scale == 0:
+def print_consensus(args, res) -> None:
+    """The consensus result: weights and posterior scale, WER lines, the SRILM form
+    (``--print-srilm``) and the curve along the scale."""
+    key = res.curve_key
+    print("best weights: " + " ".join(f"{k}={v:g}" for k, v in res.weights.items())
+          + f" {key}={res.scale:g}")
+    if res.scale == 0:
         print("consensus did not beat 1-best on this dev set: scale 0 (the 1-best choice)")
-    print(kaldi_wer_line(r))
-    print(kaldi_ser_line(r))
-    print(oracle_line(r))
-    if flt:
-        print("scoring filter: " + flt.describe())
+    _wer_lines(res)
     if args.print_srilm:
         from ..nbest.srilm import format_srilm_weights, srilm_weights
-        print("\n".join(format_srilm_weights(srilm_weights(c.weights, posterior_scale=c.scale))))
-    print(f"\nWER along {SCALE} (weights at their best, on the best result's alignment):")
-    print(f"{SCALE:>16}  WER")
-    for x, wer in c.curve:
-        mark = "  <- best" if x == c.scale else ""
+        print("\n".join(format_srilm_weights(srilm_weights(res.weights,
+                                                            posterior_scale=res.scale))))
+    print(f"\nWER along {key} (weights at their best, on the best result's alignment):")
+    print(f"{key:>16}  WER")
+    for x, wer in res.curve:
+        mark = "  <- best" if x == res.scale else ""
         print(f"{x:16.6g}  {wer:.2f}{mark}")
-    return 0

@@ -13,11 +13,3 @@ def add_start_args(p) -> None:
                    help="keys (not the first) kept at their --start weight, relative to the "
                    "first key's, instead of tuned")
 
-
-def start_options(args) -> dict:
-    """``{"start": weights or None, "fixed": [keys]}`` for tune_weights / tune_consensus."""
-    from .score import parse_weights
-
-    fixed = [k.strip() for k in args.fixed.split(",") if k.strip()]
-    start = parse_weights(args.start, None) if args.start else None
-    return {"start": start, "fixed": fixed}

@@ -21,8 +21,10 @@ Shared policies (every reader):
 - every bad-input error is an :class:`InputError` whose message is one line
   naming the file and, for line-based files, the line; no other exception
   escapes a reader, whatever the bytes (checked by tests/reliability);
-- scores must be finite numbers: ``nan``, ``inf``, ``1e999`` (overflows to
-  inf) and JSON integers too large for a float are InputErrors;
+- scores are natural logs, larger is better, in every format once read
+  (readers convert costs and other log bases); they must be finite numbers:
+  ``nan``, ``inf``, ``1e999`` (overflows to inf) and JSON integers too large
+  for a float are InputErrors;
 - text is UTF-8; a leading BOM is dropped and CRLF line ends are accepted
   (``fileio.read_lines``); a BOM starting a later line of an id-first file
   (Kaldi archives and text, ESPnet files, references) is an InputError naming

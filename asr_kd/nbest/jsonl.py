@@ -1,4 +1,4 @@
-"""The native N-best format (docs/design.md, section 'Files on disk'): JSONL, gzip by ``.gz`` suffix.
+"""The native N-best format: JSONL, gzip by ``.gz`` suffix.
 
 One utterance per line::
 

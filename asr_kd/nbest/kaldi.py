@@ -45,11 +45,12 @@ import io
 import math
 import os
 import re
+import shutil
 import struct
 from pathlib import Path
 
 from ..errors import InputError
-from ..fileio import atomic_write, open_text
+from ..fileio import atomic_write, fsync_dir, new_temp_dir, open_text
 from .io import keyed_lines, one_line, parse_score
 from .model import Hyp, NBest, Utterance
 
@@ -316,3 +317,34 @@ def write_kaldi_nbest(nbest: NBest, folder, words_txt=None) -> None:
             _write_costs(nbest, folder / _KEY_FILE[key], key)
         elif key.startswith("lm:"):
             write_kaldi_scores(nbest, folder, key)
+
+
+def write_kaldi_folder(nbest: NBest, out: str, name: str) -> None:
+    """``rescore --out-format kaldi``: the archives of :func:`write_kaldi_nbest` and
+    ``lmwt.<name>`` (:func:`write_kaldi_scores`) written into a new folder beside
+    ``out``, then moved in.
+
+    A failed write (disk full) leaves ``out`` as it was; files of ``out`` that
+    are not rewritten (e.g. other ``lmwt.*`` of an input folder) are kept.
+    """
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    stage = new_temp_dir(out)
+    try:
+        write_kaldi_nbest(nbest, stage)
+        write_kaldi_scores(nbest, stage, name)
+        if not os.path.isdir(out):
+            os.replace(stage, out)  # a new folder appears whole
+        else:
+            for f in sorted(os.listdir(stage)):
+                os.replace(os.path.join(stage, f), os.path.join(out, f))
+        fsync_dir(out)
+        fsync_dir(parent)
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}", e.filename or out) from None
+    except InputError as e:  # name the user's folder, not the staging one
+        if e.path and e.path.startswith(stage):
+            raise InputError(e.detail, out + e.path[len(stage):], e.line) from None
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -451,7 +451,7 @@ def _check_replaceable(folder: Path, names: list[str], utts: set[str]) -> None:
     ours = set(names) | {SRILM_LIST}
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.name.startswith(".tmp-"):
-            continue  # a killed writer's leftover of an older version
+            continue  # a killed writer's leftover temporary
         if entry.is_file(follow_symlinks=False):
             if entry.name in ours:
                 continue
@@ -467,6 +467,38 @@ def _check_replaceable(folder: Path, names: list[str], utts: set[str]) -> None:
                              folder)
         raise InputError(f"folder holds {entry.name}, which is not an earlier SRILM output; "
                          "the folder is replaced whole: use an empty folder", folder)
+
+
+def reader_options(pairs: list[str] | None, am: str | None, lm: str | None,
+                   fmt: str | None, path: str, keys_used: bool = False) -> dict:
+    """Reader options for :func:`read_srilm` from ``--srilm-scores NAME=DIR`` strings
+    (``pairs``) and the column keys ``am`` / ``lm`` (None: not given), for the N-best
+    input ``path`` in format ``fmt`` (None: detect).  InputError unless the input is
+    srilm, except that the keys may be given for other input when ``keys_used``
+    (they also name the columns of ``--print-srilm`` and of convert-nbest ``--to
+    srilm``); a pair that is not ``NAME=DIR`` or a name given twice is an InputError."""
+    if not pairs and am is None and lm is None:
+        return {}
+    from .io import detect_format
+    if (fmt or detect_format(path)) != "srilm":
+        if pairs:
+            raise InputError("--srilm-scores applies to srilm input only", path)
+        if not keys_used:
+            raise InputError("--srilm-am / --srilm-lm apply to srilm input, --print-srilm "
+                             "and convert-nbest --to srilm only", path)
+        return {}
+    keys = {k: v for k, v in (("am", am), ("lm", lm)) if v is not None}
+    if not pairs:
+        return keys
+    scores = {}
+    for s in pairs:
+        name, eq, folder = s.partition("=")
+        if not eq or not name or not folder:
+            raise InputError(f"--srilm-scores {s!r}: expected NAME=DIR")
+        if name in scores:
+            raise InputError(f"--srilm-scores: score name {name!r} given twice")
+        scores[name] = folder
+    return {"scores": scores, **keys}
 
 
 # ---------------------------------------------------------------- weights --
@@ -551,6 +583,16 @@ def rover_control(weights: dict[str, float], scale: float, nbest_dir, score_dirs
     lines.append(f"{os.path.abspath(nbest_dir)}\t{g(s['rescore_lmw'])} {g(s['rescore_wtw'])} "
                  f"1.0 {int(max_nbest)} {g(scale / a)}")
     return "\n".join(lines) + "\n"
+
+
+def write_rover_control(path: str, weights: dict[str, float], scale: float, nbest_dir,
+                        score_dirs: dict, am: str | None = None, lm: str | None = None) -> None:
+    """``score --write-rover-control FILE``: :func:`rover_control`, written atomically."""
+    from ..fileio import atomic_write
+
+    text = rover_control(weights, scale, nbest_dir, score_dirs, am, lm)
+    with atomic_write(path) as f:
+        f.write(text)
 
 
 def format_srilm_weights(s: dict) -> list[str]:

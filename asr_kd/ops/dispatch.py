@@ -1,9 +1,13 @@
 """``kd_loss``: the one entry point for the distillation loss.
 
-Specified in docs/design.md, sections 'Distillation loss' and 'Kernel contract'.
-
-It validates inputs (clear ValueErrors), removes ignored rows, and hands the
-real rows to an implementation:
+The loss is specified by :mod:`asr_kd.ops.kd_reference`; this module is the
+contract every implementation meets.  It validates everything (a ValueError
+starting ``kd_loss: ``: the settings through ``KDConfig.validate``, shapes,
+dtypes, devices, vocabulary sizes and, on CPU only, the target and cached-id
+ranges and distinct ids, since on CUDA those checks would cost a sync), removes
+ignored rows (all rows ignored: loss 0 with exact zero gradients, never NaN),
+normalises the teacher to a tuple of TeacherLogits or a TeacherTopK, and hands
+the real rows to an implementation:
 
 - ``"reference"``: :func:`asr_kd.ops.kd_reference.kd_loss_reference` (materialises (N, V));
 - ``"torch"``: :func:`asr_kd.ops.kd_chunked.kd_loss_chunked` (row blocks of at most
@@ -13,17 +17,31 @@ real rows to an implementation:
   teacher, cfg)`` with real rows only, ``teacher`` a tuple of TeacherLogits or
   a TeacherTopK, ``cfg`` a KDConfig, and return a KDParts like the others;
 - ``"auto"``: "triton" for CUDA inputs when available, else "torch".
+
+``impl="triton"`` on CPU tensors is a ValueError, without Triton a RuntimeError.
+Every implementation returns a KDParts whose ``loss`` has autograd to hidden,
+weight and bias (never the teacher) and whose other fields are detached means;
+computes in float32 (float64 for float64 inputs) and returns gradients in the
+inputs' dtypes; does no gradient work under ``torch.no_grad()``; takes the trust
+weight from :func:`asr_kd.ops.trust.trust_weight`.  Only ``reference`` ever
+holds an (N, V) tensor.  The tests hold each to the reference on random inputs
+at odd shapes, with ignored rows and ``grad_output != 1``:
+``tests/test_kd_loss.py`` (``torch`` against ``reference`` in float64 to 1e-10
+relative, values and gradients, every trust mode, ensembles, top-K with K = V
+equal to the full teacher) and ``tests/test_kd_triton.py`` (interpreter cases;
+``gpu`` cases at N = 1000, d = 300, V = 10007: relative error against float64
+below 1e-5 for float32 and 1e-2 for bf16).
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Sequence
 
 import torch
 
 from .kd_chunked import kd_loss_chunked
-from .kd_reference import KDConfig, KDParts, TeacherLogits, TeacherTopK, compute_dtype
+from .kd_reference import compute_dtype
+from .kd_types import KDConfig, KDParts, TeacherLogits, TeacherTopK
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,7 +58,7 @@ def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
             student_bias: torch.Tensor | None, targets: torch.Tensor, *,
             teacher: TeacherLogits | TeacherTopK | Sequence[TeacherLogits],
             cfg: KDConfig = KDConfig(), ignore_index: int = -100,
-            return_parts: bool = False, **settings) -> torch.Tensor | KDParts:
+            return_parts: bool = False) -> torch.Tensor | KDParts:
     """Mean over real tokens of
     ``(1 - alpha*w) * CE(y, q^1) + alpha*w * tau^2 * KL(p^tau || q^tau)``.
 
@@ -57,9 +75,6 @@ def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
                     chunk_size (memory bound of the torch impl: it works on row blocks
                     of max(1, N * chunk_size // V) rows over the whole vocabulary,
                     i.e. at most N x chunk_size logits per block buffer).
-    **settings:     KDConfig fields as keywords (``alpha=0.7, impl="torch"``) replace
-                    those of ``cfg``: the older calling form, kept for the tests and
-                    benchmarks; ``cfg`` is the primary one.
 
     Returns a scalar float32 (float64 for float64 inputs) tensor with autograd
     to hidden, weight and bias (never the teacher), or with ``return_parts`` a
@@ -67,7 +82,6 @@ def kd_loss(student_hidden: torch.Tensor, student_weight: torch.Tensor,
     If every row is ignored the loss is 0 with zero gradients (and the parts
     are 0), so an all-padding batch cannot poison training with NaN.
     """
-    cfg = dataclasses.replace(cfg, **settings) if settings else cfg
     teacher = _validate(student_hidden, student_weight, student_bias, targets,
                         teacher, cfg, ignore_index)
     fn = _select(cfg.impl, student_hidden)

@@ -22,10 +22,10 @@ with q^1 = softmax(s), q^tau = softmax(s / tau):
 (top-K: the soft part is tau * (Q_b - P_b) at a cached id b, and
 tau * (Q_tail - P_tail) * softmax over the tail of s at the other words).
 
-Why gradients in the forward pass: the earlier column-chunked version needed
-each row's log-sum-exps before any term, so it computed every student and
-teacher logit three times (two forward passes and the backward), which on a CPU
-cost about 3x the floor of a distillation step (teacher forward + student step);
+Why gradients in the forward pass: a column-chunked scheme needs each row's
+log-sum-exps before any term, so it computes every student and teacher logit
+three times (two forward passes and the backward), which on a CPU costs about
+3x the floor of a distillation step (teacher forward + student step);
 see benchmarks/RESULTS.md, "Distillation cost on the 2-core CPU". The loss and
 gradients are the same up to float rounding.
 
@@ -40,8 +40,8 @@ from typing import Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
-from .kd_reference import (KDConfig, KDParts, TeacherLogits, TeacherTopK,
-                           compute_dtype, topk_teacher_buckets, topk_trust_stats)
+from .kd_reference import compute_dtype, topk_teacher_buckets, topk_trust_stats
+from .kd_types import KDConfig, KDParts, TeacherLogits, TeacherTopK
 from .trust import trust_weight
 
 

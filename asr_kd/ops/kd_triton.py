@@ -82,8 +82,8 @@ import triton.language as tl
 from torch.autograd.function import once_differentiable
 
 from .kd_chunked import kd_loss_chunked
-from .kd_reference import (KDConfig, KDParts, TeacherLogits, TeacherTopK,
-                           topk_teacher_buckets, topk_trust_stats)
+from .kd_reference import topk_teacher_buckets, topk_trust_stats
+from .kd_types import KDConfig, KDParts, TeacherLogits, TeacherTopK
 from .trust import trust_weight
 
 # coef columns handed to the grad kernel

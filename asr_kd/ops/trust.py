@@ -1,4 +1,4 @@
-"""Per-token trust in the teacher, ``w`` in [0, 1] (docs/design.md, section 'Distillation loss').
+"""Per-token trust in the teacher, ``w`` in [0, 1], computed per position without gradient.
 
 The published paper's trust formula could not be obtained; this family is our
 own definition. Every mode is computed from teacher statistics without

@@ -22,6 +22,8 @@ import pytest
 
 import killharness as kh
 
+pytestmark = pytest.mark.slow  # kill -9 and signals at many points of every command
+
 KILLS = int(os.environ.get("ASR_KD_KILLS", "2"))
 
 

@@ -169,6 +169,7 @@ def full_runs(ws, earlier):
             for n, r in zip(FULL_CASES, results)}
 
 
+@pytest.mark.slow  # fault harness: every command under a file-size limit
 @pytest.mark.parametrize("name", list(FULL_CASES))
 def test_full_disk_one_line_error_and_earlier_result_intact(ws, earlier, full_runs, name):
     rc, err, before, after = full_runs[name]

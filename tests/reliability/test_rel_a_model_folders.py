@@ -117,6 +117,7 @@ def test_export_replaces_an_earlier_export_whole_and_refuses_foreign_files(model
     assert snapshot(out) == before
 
 
+@pytest.mark.slow  # faultkill: killed at every step
 def test_killed_export_over_an_earlier_one_leaves_it_or_the_new_one(models, tmp_path,
                                                                     monkeypatch):
     pytest.importorskip("onnxruntime")

@@ -58,6 +58,7 @@ def hidden_files(root):
                   for d, dirs, files in os.walk(root) for n in files + dirs if n.startswith("."))
 
 
+@pytest.mark.slow  # faultkill: killed at every rename
 @pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-renames"])
 @pytest.mark.parametrize("earlier", [False, True])
 def test_kill_at_every_rename_leaves_whole_set_or_earlier(tmp_path, earlier, exchange,
