@@ -46,7 +46,7 @@ import torch
 import torch.nn as nn
 
 from .errors import AsrKdError, DependencyError, InputError
-from .fileio import FileSet, new_temp_dir, output_lock, read_json, replace_folder
+from .fileio import FileSet, output_lock, read_json, replace_folder, staging_folder
 from .lm import LanguageModel
 from .models import LMConfig, LstmLM
 
@@ -375,18 +375,12 @@ def export_model(model_dir: str, fmt: str, out_dir: str, check_text: list[str] |
         # looked at again under the lock: another writer may have changed it meanwhile
         check_out_kind(out_dir, "exported", "export")
         _check_only_export_files(out_dir)
-        stage = new_temp_dir(out_dir)
         try:
-            cfg = _export_into(stage, model, tok, src_cfg, model_dir, fmt, sents, tol)
-            replace_folder(stage, out_dir)
+            with staging_folder(out_dir) as stage:
+                cfg = _export_into(stage, model, tok, src_cfg, model_dir, fmt, sents, tol)
+                replace_folder(stage, out_dir)
         except OSError as e:
             raise InputError(f"cannot write: {e.strerror or e}", out_dir) from None
-        except InputError as e:  # name the user's folder, not the staging one
-            if e.path and e.path.startswith(stage):
-                raise InputError(e.detail, out_dir + e.path[len(stage):], e.line) from None
-            raise
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
     return cfg
 
 

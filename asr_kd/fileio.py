@@ -163,6 +163,22 @@ def new_temp_dir(path: str | os.PathLike) -> str:
     return _make_temp(os.path.abspath(os.fspath(path)), tempfile.mkdtemp)
 
 
+@contextlib.contextmanager
+def staging_folder(dest: str):
+    """A new staging folder beside ``dest`` (:func:`new_temp_dir`), removed on leaving;
+    an InputError naming a path inside it is raised again naming the same path under
+    ``dest`` (the user's folder, not the staging one)."""
+    stage = new_temp_dir(dest)
+    try:
+        yield stage
+    except InputError as e:
+        if e.path and str(e.path).startswith(stage):
+            raise InputError(e.detail, dest + str(e.path)[len(stage):], e.line) from None
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 @functools.lru_cache(maxsize=None)
 def _libc():
     """The C library's functions (Linux only: renameat2, syncfs); OSError elsewhere."""

@@ -45,12 +45,11 @@ import io
 import math
 import os
 import re
-import shutil
 import struct
 from pathlib import Path
 
 from ..errors import InputError
-from ..fileio import atomic_write, fsync_dir, new_temp_dir, open_text
+from ..fileio import atomic_write, fsync_dir, open_text, staging_folder
 from .io import keyed_lines, one_line, parse_score
 from .model import Hyp, NBest, Utterance
 
@@ -329,22 +328,16 @@ def write_kaldi_folder(nbest: NBest, out: str, name: str) -> None:
     """
     out = os.path.abspath(out)
     parent = os.path.dirname(out)
-    stage = new_temp_dir(out)
     try:
-        write_kaldi_nbest(nbest, stage)
-        write_kaldi_scores(nbest, stage, name)
-        if not os.path.isdir(out):
-            os.replace(stage, out)  # a new folder appears whole
-        else:
-            for f in sorted(os.listdir(stage)):
-                os.replace(os.path.join(stage, f), os.path.join(out, f))
-        fsync_dir(out)
-        fsync_dir(parent)
+        with staging_folder(out) as stage:
+            write_kaldi_nbest(nbest, stage)
+            write_kaldi_scores(nbest, stage, name)
+            if not os.path.isdir(out):
+                os.replace(stage, out)  # a new folder appears whole
+            else:
+                for f in sorted(os.listdir(stage)):
+                    os.replace(os.path.join(stage, f), os.path.join(out, f))
+            fsync_dir(out)
+            fsync_dir(parent)
     except OSError as e:
         raise InputError(f"cannot write: {e.strerror or e}", e.filename or out) from None
-    except InputError as e:  # name the user's folder, not the staging one
-        if e.path and e.path.startswith(stage):
-            raise InputError(e.detail, out + e.path[len(stage):], e.line) from None
-        raise
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
