@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine:
-#   make demo   - the whole recipe on the embedded mini task (recipes/wsj/run.sh)
+#   make demo   - the whole recipe on the embedded mini task, 3 seeds (recipes/wsj/run_seeds.sh)
 #   make test   - the test suite (CPU; GPU tests skip without CUDA)
 # Each creates .venv and installs what it needs.  TORCH pins the CPU build that
 # lies on the reference machines; on a GPU machine install your own torch first
@@ -21,7 +21,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	cd recipes/wsj && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ./run.sh
+	cd recipes/wsj && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ./run_seeds.sh
 
 test: venv
 	$(PY) -m pytest -q -p no:cacheprovider

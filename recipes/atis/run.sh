@@ -16,37 +16,26 @@ set -euo pipefail
 cd "$(dirname "$0")"
 here=$PWD
 
-. ../wsj/local/options.sh  # opts name=default ...: each option named once
+. ../utils/options.sh  # the option parser of every recipe
+. ../utils/steps.sh    # log
+. ../utils/outputs.sh  # to FILE cmd... (atomic outputs)
 opts atis_json=../../../shared/data/hyporadise/train_atis.json nbest_eval= nbest_format=json
-opts stage=0 stop_stage=10 valid_every=20 data=data exp=exp
-# Our options first (--name value); all others are passed on to recipes/wsj/run.sh, which
-# refuses typos.
-pass=()
-while [ $# -gt 0 ]; do
-  v=${1#--}; v=${v//-/_}
-  if [ "$1" = --help ] || [ "$1" = -h ]; then
-    echo "Usage: $0 [options] [recipes/wsj/run.sh options]"
-    for v in $_opts; do printf '  --%-22s %s\n' "${v//_/-}" "${!v}"; done; exit 0
-  elif [ "$1" = "--${v//_/-}" ] && [[ " $_opts " == *" $v "* ]]; then
-    [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
-    printf -v "$v" '%s' "$2"; shift 2
-  else
-    pass+=("$1"); shift
-  fi
-done
+opts stage=0 stop_stage=10 valid_every=20 data=data exp=exp seeds=1
+opts_usage="[options] [recipes/wsj/run.sh options]"
+# Our options; all others are passed on to recipes/wsj/run.sh, which refuses typos.
+parse_options --pass-unknown "$@"
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
 [ -n "$nbest_eval" ] && nbest_eval=$(abspath "$nbest_eval")
 data=$(abspath "$data"); exp=$(abspath "$exp")
 export PATH="$here/../../.venv/bin:$PATH"
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  echo "$(date '+%F %T') Stage 0 (ATIS): split $atis_json by utterance id"
+  log "Stage 0 (ATIS): split $atis_json by utterance id"
   [ -f "$atis_json" ] || { echo "$0: no such file: $atis_json (see --atis-json)" >&2; exit 1; }
   python ../wsj/local/split_nbest.py --format json --buckets 10 --part dev=0 --part eval=1 \
     --part lm=2-9 --text-part lm "$atis_json" "$data/split"
-  mkdir -p "$data/lm_text"
-  awk -v n="$valid_every" 'NR % n == 0' "$data/split/lm.txt" > "$data/lm_text/valid.txt"
-  awk -v n="$valid_every" 'NR % n != 0' "$data/split/lm.txt" > "$data/lm_text/train.txt"
+  to "$data/lm_text/valid.txt" awk -v n="$valid_every" 'NR % n == 0' "$data/split/lm.txt"
+  to "$data/lm_text/train.txt" awk -v n="$valid_every" 'NR % n != 0' "$data/split/lm.txt"
 fi
 eval_src=$data/split/eval.jsonl.gz; eval_fmt=jsonl
 [ -n "$nbest_eval" ] && { eval_src=$nbest_eval; eval_fmt=$nbest_format; }
@@ -57,10 +46,12 @@ if [ -n "$nbest_eval" ] && [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 [ -n "$nbest_eval" ] && eval_src=$data/split/heldout.jsonl.gz
 
-exec ../wsj/run.sh --stage "$stage" --stop-stage "$stop_stage" \
+# --seeds K: every LM trained K times (recipes/wsj/run_seeds.sh), else one run.
+wsj=(../wsj/run.sh); [ "$seeds" -gt 1 ] && wsj=(../wsj/run_seeds.sh --seeds "$seeds")
+exec "${wsj[@]}" --stage "$stage" --stop-stage "$stop_stage" \
   --data "$data" --exp "$exp" \
   --lm-text "$data/lm_text/train.txt" --lm-valid "$data/lm_text/valid.txt" --lm-test "$data/eval.ref" \
   --nbest-dev "$data/split/dev.jsonl.gz" --nbest-eval "$eval_src" --nbest-format jsonl \
   --dedup true --first-pass-scores am --tune-first-pass false --oov-feature true --fallback true \
   --teacher-conf "$here/conf/teacher.yaml" --student-conf "$here/conf/student.yaml" \
-  --num-teachers 2 --vocab-size 20000 --speaker-chars 3 "${pass[@]}"
+  --num-teachers 2 --vocab-size 20000 --speaker-chars 3 "${passed[@]}"

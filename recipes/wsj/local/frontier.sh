@@ -1,7 +1,8 @@
-# The size frontier (run.sh --frontier SIZES, stage 10), sourced by run.sh: it uses its
-# options and its functions (done_or_run, to, share, rescore_key, log).
+# The size frontier (--frontier SIZES, stage 10), sourced by run.sh and run_seeds.sh: it
+# uses their options and helpers (utils/: done_or_run, to, spawn, log; local/settings.sh:
+# share, rescore_key, rescore_sharded) and $seeds, the number of seed runs.
 #
-# For every size (syntax: asr_kd/frontier_sizes.py) and every seed run R of --seeds, the
+# For every size (syntax: asr_kd/frontier_sizes.py) and every seed run R of run_seeds.sh, the
 # same-size baseline on hard labels and the distilled student(s) (one per trust mode of
 # --frontier-trust) train side by side from the recipe's own teacher(s) of run R (its top-K
 # cache with --use-cache true); the int8 student is exported where --frontier-int8 asks;
@@ -41,7 +42,7 @@ frontier_one() {
   if [ "$seeds" -gt 1 ]; then tl=$lm_exp/seed$r; te=$exp/seed$r; fi  # the recipe's run R
   local m=$lm_exp/frontier/$name/seed$r e=$exp/frontier/$name/seed$r
   local arch=(--num-layers "$layers" --hidden-dim "$hidden" --embed-dim "$embed" --proj-dim "$proj")
-  local ms k mode s src=() sys=(baseline) pids=() rc=0 th set in out key keys signed lmkey fb d
+  local ms k mode s src=() sys=(baseline) th set in out key keys signed lmkey fb d
   IFS=, read -ra ms <<< "$modes"
   if [ "$use_cache" = true ]; then src=(--teacher-cache "$tl/teacher_cache")
   else
@@ -51,24 +52,21 @@ frontier_one() {
   # The baseline and every student at once, the cores shared out among them.
   th=$(share $((1 + ${#ms[@]})))
   log "  $name, run $r (seed $sd): baseline and student(s) (trust ${modes//,/, }), $th thread(s) each"
-  done_or_run "frontier_lm_${name}_s${r}_baseline" $train_cmd "$m/log/train_baseline.log" \
+  spawn done_or_run "$lm_exp" "frontier_lm_${name}_s${r}_baseline" $train_cmd "$m/log/train_baseline.log" \
     asr-kd train-lm --config "$student_conf" --train "$lm_data/lm/train.txt" --valid "$lm_data/lm/valid.txt" \
       --vocab "$lm_data/lang" --out "$m/baseline" --seed "$sd" --resume --threads "$th" "${common[@]}" \
-      "${arch[@]}" &
-  pids+=($!)
+      "${arch[@]}"
   for mode in "${ms[@]}"; do
     s=student; [ "$mode" = "${ms[0]}" ] || s=student_$mode  # the first mode is the main student
     sys+=("$s")
-    done_or_run "frontier_lm_${name}_s${r}_$s" $train_cmd "$m/log/distill_$s.log" \
+    spawn done_or_run "$lm_exp" "frontier_lm_${name}_s${r}_$s" $train_cmd "$m/log/distill_$s.log" \
       asr-kd distill --config "$student_conf" --train "$lm_data/lm/train.txt" --valid "$lm_data/lm/valid.txt" \
         --out "$m/$s" "${src[@]}" --alpha "$alpha" --tau "$tau" --trust "$mode" --trust-k "$trust_k" \
-        --trust-beta "$trust_beta" --seed "$sd" --resume --threads "$th" "${common[@]}" "${arch[@]}" &
-    pids+=($!)
+        --trust-beta "$trust_beta" --seed "$sd" --resume --threads "$th" "${common[@]}" "${arch[@]}"
   done
-  for k in "${pids[@]}"; do wait "$k" || rc=1; done
-  [ $rc -eq 0 ] || { echo "$0: frontier size $name, run $r: training failed (logs: $m/log/)" >&2; exit 1; }
+  wait_jobs "frontier size $name, run $r: training (logs: $m/log/)" || exit 1
   if [ "$int8" = 1 ]; then
-    if done_or_run "frontier_lm_${name}_s${r}_student_int8" asr-kd export --model "$m/student" \
+    if done_or_run "$lm_exp" "frontier_lm_${name}_s${r}_student_int8" asr-kd export --model "$m/student" \
          --format int8 --out "$m/student_int8" $q; then sys+=(student_int8)
     else log "  $name: int8 export refused (above); no student_int8 point"; fi
   fi
@@ -95,11 +93,11 @@ print(json.dumps(dict(a.split("=", 1) for a in sys.argv[1:]), indent=1))' "${mad
       out=$e/rescore/$set.$s.jsonl.gz
       key=$(rescore_key "$in" "$m/$s")
       if [ "$nj" -le 1 ]; then
-        done_or_run "frontier_${name}_s${r}_rescore_${set}_$s.$key" asr-kd rescore --nbest "$in" \
+        done_or_run "$exp" "frontier_${name}_s${r}_rescore_${set}_$s.$key" asr-kd rescore --nbest "$in" \
           --model "$m/$s" --name "$s" --out "$out" --batch-tokens "$batch_tokens" \
           --stats-out "$e/rescore/$set.$s.stats.json" --threads "$threads" "${tf[@]}" "${common[@]}"
       else  # --nj: shard jobs and a checked merge, as stage 7
-        done_or_run "frontier_${name}_s${r}_rescore_${set}_$s.$key" rescore_sharded "$out" \
+        done_or_run "$exp" "frontier_${name}_s${r}_rescore_${set}_$s.$key" rescore_sharded "$out" \
           "$e/rescore/$set.$s.stats.json" "$e/log/rescore_${set}_$s" --nbest "$in" --model "$m/$s" \
           --name "$s" --batch-tokens "$batch_tokens" --threads "$rescore_threads" "${tf[@]}" "${common[@]}"
       fi

@@ -1,5 +1,5 @@
 # Recipe outputs written whole or not at all, and one run at a time per experiment folder.
-# Sourced by run.sh (needs `python` with asr_kd, for the lock).
+# Sourced by every recipe (needs `python`, for the lock).
 #
 # `to FILE CMD [ARGS...]`: CMD's standard output into FILE, written to a temporary
 #   name beside it (.tmp-NAME.HOST-PID.XXXXXX, the library's pattern), synced and
@@ -9,7 +9,7 @@
 # `lock_dirs DIR...`: an exclusive lock on DIR/.lock for as long as this shell (and any
 #   job it started) lives; a second run on the same DIR stops with one line naming it and
 #   the holder's pid. The kernel drops the lock when the holders die (no stale locks).
-#   Folders locked by the run that started this one (--seeds) are not locked again.
+#   Folders locked by the run that started this one (run_seeds.sh) are not locked again.
 _host=$(hostname 2>/dev/null | cut -d. -f1); _host=${_host:-host}
 
 to() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: local/run_local.sh LOG COMMAND [ARGS...]
+# Usage: utils/run_local.sh LOG COMMAND [ARGS...]
 # Runs COMMAND locally, output to LOG (stderr progress bars too); on failure
 # prints the last lines of LOG and exits with COMMAND's status.
 log=$1; shift

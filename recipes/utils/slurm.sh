@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: local/slurm.sh [SRUN OPTIONS...] LOG COMMAND [ARGS...]
+# Usage: utils/slurm.sh [SRUN OPTIONS...] LOG COMMAND [ARGS...]
 # Runs COMMAND through `srun` (waits for it), output to LOG.
 opts=()
 while [[ $# -gt 0 && $1 == --* ]]; do opts+=("$1"); shift; done
