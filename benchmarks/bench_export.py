@@ -18,7 +18,7 @@ memory) and measured on the same lists and text:
   that tunes once and ships the int8 model would see.  The first pass (weights
   ``--scores`` tuned alone) is listed as a reference row.
 
-    # mini task (after recipes/wsj/run.sh --seeds 1; with 3 seeds, exp/seed1/...)
+    # mini task (after recipes/wsj/run.sh; after run_seeds.sh, exp/seed1/...)
     OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/bench_export.py --tag mini \\
         --model teacher=recipes/wsj/exp/teacher1 --model student=recipes/wsj/exp/student \\
         --dev recipes/wsj/data/dev.nbest.jsonl.gz --eval recipes/wsj/data/eval.nbest.jsonl.gz \\

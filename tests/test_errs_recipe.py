@@ -22,7 +22,7 @@ def test_recipe_stops_when_the_lm_text_holds_the_test_set(tmp_path):
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
                OMP_NUM_THREADS="1")
     p = subprocess.run(["bash", RECIPE, "--data", str(tmp_path / "data"), "--exp",
-                        str(tmp_path / "exp"), "--seeds", "1", *args],
+                        str(tmp_path / "exp"), *args],
                        capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode != 0
     assert "asr-kd overlap: error: " in p.stderr and "of the reference sentences occur in the " \

@@ -1,4 +1,5 @@
-"""End to end: recipes/wsj/run.sh --frontier on the embedded mini task with tiny models."""
+"""End to end: recipes/wsj/run.sh and run_seeds.sh --frontier on the embedded mini task with
+tiny models."""
 import json
 import os
 import subprocess
@@ -124,7 +125,7 @@ def test_frontier_sh_writes_every_output_through_to():
 def test_frontier_one_seed_from_the_teacher_cache(tmp_path):
     """One seed run (the recipe's own folders) and --use-cache true: the frontier students
     distil from the run's top-K cache, in the recipe's own folders."""
-    args = ("--mini-words", "3000", "--mini-utts", "8", "--mini-nbest", "5", "--seeds", "1",
+    args = ("--mini-words", "3000", "--mini-utts", "8", "--mini-nbest", "5",
             "--int8-student", "false", "--use-cache", "true", "--topk", "8",
             "--frontier", "2x4")
     run_recipe(tmp_path, *args)

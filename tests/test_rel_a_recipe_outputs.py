@@ -1,9 +1,9 @@
 """recipes/wsj: sentinels stamp every file a step reads, outputs are atomic, one run per exp/.
 
-* ``local/step_signature.py`` stamps the file inside ``--text-filter "FILE -BLOCK"``
+* ``recipes/utils/step_signature.py`` stamps the file inside ``--text-filter "FILE -BLOCK"``
   and ``--name=FILE``: editing it reruns the step;
 * run.sh writes no output by a shell redirect or ``cp`` (a kill would leave it
-  empty or partial under its final name): ``to FILE cmd...`` (``local/outputs.sh``)
+  empty or partial under its final name): ``to FILE cmd...`` (``recipes/utils/outputs.sh``)
   writes a temporary and renames it, and a killed one leaves the earlier file;
 * a second run.sh on the same ``--exp`` stops at once with one line naming the
   folder and the first run's pid.
@@ -23,7 +23,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WSJ = os.path.join(ROOT, "recipes", "wsj")
 _spec = importlib.util.spec_from_file_location(
-    "step_signature", os.path.join(WSJ, "local", "step_signature.py"))
+    "step_signature", os.path.join(ROOT, "recipes", "utils", "step_signature.py"))
 sig = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sig)
 
@@ -84,15 +84,15 @@ def test_to_leaves_the_earlier_file_when_killed_or_failing(tmp_path):
     out = tmp_path / "dev.json"
     out.write_text('{"wer": 5.0}\n')
     # The writing command kills the shell that runs `to` in the middle of its output.
-    p = bash(f'. local/outputs.sh; to {out} sh -c \'printf "{{\\"we"; kill -9 $PPID; sleep 1\'',
+    p = bash(f'. ../utils/outputs.sh; to {out} sh -c \'printf "{{\\"we"; kill -9 $PPID; sleep 1\'',
              WSJ)
     assert p.returncode == -9 or p.returncode == 137, p
     assert out.read_text() == '{"wer": 5.0}\n'
-    p = bash(f'set -e; . local/outputs.sh; to {out} sh -c "printf partial; exit 3"; echo no',
+    p = bash(f'set -e; . ../utils/outputs.sh; to {out} sh -c "printf partial; exit 3"; echo no',
              WSJ)
     assert p.returncode == 3 and "no" not in p.stdout
     assert out.read_text() == '{"wer": 5.0}\n'
-    p = bash(f'set -e; . local/outputs.sh; to {out} echo new', WSJ)
+    p = bash(f'set -e; . ../utils/outputs.sh; to {out} echo new', WSJ)
     assert p.returncode == 0 and out.read_text() == "new\n"
     assert sorted(os.listdir(tmp_path)) == ["dev.json"]  # the killed temporary went too
     assert oct(out.stat().st_mode & 0o777) == "0o644"
@@ -107,7 +107,7 @@ def test_second_run_on_one_exp_is_refused(tmp_path):
                OMP_NUM_THREADS="1")
     env.pop("ASR_KD_RECIPE_LOCKS", None)
     cmd = ["bash", os.path.join(WSJ, "run.sh"), "--data", str(tmp_path / "data"),
-           "--exp", str(exp), "--seeds", "1", "--stage", "10", "--int8-student", "false"]
+           "--exp", str(exp), "--stage", "10", "--int8-student", "false"]
     with open(exp / ".lock", "a+") as held:      # a first run, holding the folder
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.seek(0)

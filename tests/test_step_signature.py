@@ -1,4 +1,4 @@
-"""recipes/wsj/local/step_signature.py: what a recipe step's sentinel records."""
+"""recipes/utils/step_signature.py: what a recipe step's sentinel records."""
 from __future__ import annotations
 
 import importlib.util
@@ -6,7 +6,7 @@ import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _spec = importlib.util.spec_from_file_location(
-    "step_signature", os.path.join(ROOT, "recipes", "wsj", "local", "step_signature.py"))
+    "step_signature", os.path.join(ROOT, "recipes", "utils", "step_signature.py"))
 sig = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sig)
 
@@ -21,7 +21,7 @@ def test_sign_keeps_options_and_inputs_not_runner_outputs_or_threads(tmp_path):
     out = tmp_path / "student"
     out.mkdir()
     (out / "config.json").write_text("{}")
-    words = ["local/run_local.sh", str(tmp_path / "x.log"), "asr-kd", "distill", "--train",
+    words = ["../utils/run_local.sh", str(tmp_path / "x.log"), "asr-kd", "distill", "--train",
              str(text), "--teacher", str(model), "--out", str(out), "--trust", "none",
              "--threads", "2", "--resume", "--quiet"]
     lines = sig.sign(words)

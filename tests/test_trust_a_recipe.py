@@ -1,4 +1,5 @@
-"""recipes/wsj/run.sh's option parser: every argument is an option with one value."""
+"""The recipes' option parser (recipes/utils/options.sh): every argument is an option with
+one value; --pass-unknown hands the rest on."""
 from __future__ import annotations
 
 import os
@@ -10,8 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WSJ = os.path.join(ROOT, "recipes", "wsj")
 RECIPE = os.path.join(WSJ, "run.sh")
 
-# the recipe's own option files, with two options, printing what they parsed
-HARNESS = ('. local/options.sh; opts stage=0 decode=1best; . local/parse_options.sh; '
+# the recipes' option parser, with two options, printing what they parsed
+HARNESS = ('. ../utils/options.sh; opts stage=0 decode=1best; parse_options "$@"; '
            'echo "stage=$stage decode=$decode"')
 
 

@@ -71,7 +71,7 @@ def test_run_sh_help_one_described_line_per_option():
     out = subprocess.run(["bash", "recipes/wsj/run.sh", "--help"], cwd=ROOT, text=True,
                          capture_output=True, check=True).stdout
     lines = [l for l in out.splitlines() if l.startswith("  --")]
-    src = open(os.path.join(ROOT, "recipes/wsj/run.sh")).read()
+    src = open(os.path.join(ROOT, "recipes/wsj/local/options.sh")).read()  # run.sh's options
     declared = [kv.split("=")[0] for l in src.splitlines() if l.startswith("opts ")
                 for kv in l.split("#")[0].split()[1:]]
     assert [l.split()[0] for l in lines] == ["--" + d.replace("_", "-") for d in declared]

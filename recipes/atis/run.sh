@@ -36,16 +36,15 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     --part lm=2-9 --text-part lm "$atis_json" "$data/split"
   to "$data/lm_text/valid.txt" awk -v n="$valid_every" 'NR % n == 0' "$data/split/lm.txt"
   to "$data/lm_text/train.txt" awk -v n="$valid_every" 'NR % n != 0' "$data/split/lm.txt"
+  if [ -n "$nbest_eval" ]; then
+    # One reader for both sets: the held-out list converted to JSONL (heldout.jsonl.gz).
+    python ../wsj/local/split_nbest.py ${nbest_format:+--format $nbest_format} --buckets 1 \
+      --part heldout=0 "$nbest_eval" "$data/split"
+  fi
 fi
-eval_src=$data/split/eval.jsonl.gz; eval_fmt=jsonl
-[ -n "$nbest_eval" ] && { eval_src=$nbest_eval; eval_fmt=$nbest_format; }
-# One reader for both sets: convert the held-out list to JSONL first when its format differs.
-if [ -n "$nbest_eval" ] && [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  python ../wsj/local/split_nbest.py ${eval_fmt:+--format $eval_fmt} --buckets 1 --part heldout=0 \
-    "$nbest_eval" "$data/split"
-fi
+# Stages 1-10: recipes/wsj/run.sh on the split (eval: bucket 1, or the held-out list).
+eval_src=$data/split/eval.jsonl.gz
 [ -n "$nbest_eval" ] && eval_src=$data/split/heldout.jsonl.gz
-
 # --seeds K: every LM trained K times (recipes/wsj/run_seeds.sh), else one run.
 wsj=(../wsj/run.sh); [ "$seeds" -gt 1 ] && wsj=(../wsj/run_seeds.sh --seeds "$seeds")
 exec "${wsj[@]}" --stage "$stage" --stop-stage "$stop_stage" \
