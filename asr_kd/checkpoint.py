@@ -1,4 +1,4 @@
-"""The training checkpoint ``train_state.pt`` and the training progress it carries.
+"""The training checkpoint ``train_state.pt`` and the training position it carries.
 
 One file per training folder, replaced atomically (a kill at any moment leaves
 the previous or the new checkpoint, never a partial one).  Its payload is a dict
@@ -6,10 +6,11 @@ of tensors and plain data only:
 
 * ``model``: the current weights (CPU tensors), ``optimizer``: its state dict;
 * ``rng``: the torch RNG states (``cpu``, and ``cuda`` when available);
-* ``progress``: :class:`TrainProgress` as a plain dict (the keys of its fields,
-  in field order), so the file needs no class to load;
+* ``position``: :class:`TrainPosition` as a plain dict (the keys of its fields,
+  in field order), so the file needs no class to load (checkpoints of asr_kd
+  0.1 before this name call it ``progress``; they are read the same way);
 * ``ranks`` (data-parallel runs only): every rank's ``{"rng", "stream_state"}``
-  in rank order; ``progress["stream_state"]`` is then None;
+  in rank order; ``position["stream_state"]`` is then None;
 * ``crc32``: :func:`content_crc32` of the rest, because ``torch.load`` does not
   check the zip's CRCs.
 
@@ -32,7 +33,7 @@ import torch
 from .errors import InputError, ResourceError, out_of_memory
 from .fileio import atomic_write
 
-STATE_FILE = "train_state.pt"
+CHECKPOINT_FILE = "train_state.pt"
 
 
 def new_epoch_sums() -> dict:
@@ -42,7 +43,7 @@ def new_epoch_sums() -> dict:
 
 
 @dataclass
-class TrainProgress:
+class TrainPosition:
     """Where a training run is: what a resume needs besides weights, optimizer and RNG.
 
     ``epoch`` (0-based) and ``step_in_epoch`` say which batch comes next;
@@ -68,13 +69,13 @@ class TrainProgress:
     world_size: int = 1
 
     def to_dict(self) -> dict:
-        """The checkpoint's ``progress`` dict: the fields in order, values not copied
+        """The checkpoint's ``position`` dict: the fields in order, values not copied
         (the same objects: the saved file holds exactly the fields' values)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainProgress":
-        """From a checkpoint's ``progress`` dict; a key it lacks keeps its default
+    def from_dict(cls, d: dict) -> "TrainPosition":
+        """From a checkpoint's ``position`` dict; a key it lacks keeps its default
         (a checkpoint without ``world_size`` is of one process)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
@@ -109,13 +110,13 @@ def content_crc32(obj, crc: int = 0) -> int:
     return zlib.crc32(f"{type(obj).__name__}:{obj!r}".encode(), crc)
 
 
-def write_checkpoint(path: str, model, opt, progress: dict, ranks: list | None = None,
+def write_checkpoint(path: str, model, opt, position: dict, ranks: list | None = None,
                      settings: dict | None = None) -> None:
-    """Write the checkpoint atomically.  progress: :meth:`TrainProgress.to_dict`;
+    """Write the checkpoint atomically.  position: :meth:`TrainPosition.to_dict`;
     ranks: under DDP, every rank's {"rng", "stream_state"} (rank order); settings:
     what a resume must not change (:func:`check_settings`), as JSON text."""
     payload = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "optimizer": opt.state_dict(), "rng": rng_states(), "progress": progress}
+               "optimizer": opt.state_dict(), "rng": rng_states(), "position": position}
     if ranks is not None:
         payload["ranks"] = ranks
     if settings is not None:
@@ -152,12 +153,14 @@ def read_checkpoint(path: str) -> dict:
                                 path) from None
         raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
                          f"{_first_line(e)})", path) from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("progress"), dict):
+    key = "position" if isinstance(payload, dict) and "position" in payload else "progress"
+    if not isinstance(payload, dict) or not isinstance(payload.get(key), dict):
         raise InputError("corrupt or incompatible checkpoint (not a training state)", path)
     want = payload.pop("crc32", None)
     if want is not None and content_crc32(payload) != want:
         raise InputError("corrupt checkpoint: its content does not match the checksum written "
                          "with it (damaged on disk?)", path)
+    payload["position"] = payload.pop(key)  # (the name of earlier checkpoints, see above)
     return payload
 
 
@@ -186,15 +189,15 @@ def check_settings(path: str, saved: str | None, settings: dict | None) -> None:
 
 
 def load_checkpoint(path: str, model, opt, device, rank: int = 0,
-                    world: int = 1, settings: dict | None = None) -> TrainProgress:
-    """Restore weights, optimizer and this rank's RNG from ``path``; the progress to go on from.
+                    world: int = 1, settings: dict | None = None) -> TrainPosition:
+    """Restore weights, optimizer and this rank's RNG from ``path``; the position to go on from.
 
     A checkpoint of another world size, model or optimizer, or (``settings``) one
     written with other settings, is an :class:`InputError`.
     """
     payload = read_checkpoint(path)
     check_settings(path, payload.get("settings"), settings)
-    saved_world = payload["progress"].get("world_size", 1)
+    saved_world = payload["position"].get("world_size", 1)
     if saved_world != world:
         raise InputError(
             f"checkpoint written by a run of {saved_world} process(es), this run has {world}: "
@@ -203,11 +206,11 @@ def load_checkpoint(path: str, model, opt, device, rank: int = 0,
     try:
         model.load_state_dict(payload["model"])
         opt.load_state_dict(payload["optimizer"])
-        progress = payload["progress"]
+        position = payload["position"]
         rng = payload["rng"]
         if world > 1:
             rng = payload["ranks"][rank]["rng"]
-            progress["stream_state"] = payload["ranks"][rank]["stream_state"]
+            position["stream_state"] = payload["ranks"][rank]["stream_state"]
         torch.set_rng_state(rng["cpu"])
     except Exception as e:  # shapes, keys, types: a checkpoint of another model or setup
         raise InputError(f"corrupt or incompatible checkpoint ({type(e).__name__}: "
@@ -215,4 +218,4 @@ def load_checkpoint(path: str, model, opt, device, rank: int = 0,
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
     model.to(device)
-    return TrainProgress.from_dict(progress)
+    return TrainPosition.from_dict(position)

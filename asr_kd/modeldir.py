@@ -39,7 +39,7 @@ import zlib
 
 import torch
 
-from .checkpoint import STATE_FILE
+from .checkpoint import CHECKPOINT_FILE
 from .errors import InputError, ResourceError, out_of_memory
 from .fileio import FileSet, read_json
 from .models import LMConfig, LstmLM
@@ -165,7 +165,7 @@ def folder_kind(folder: str) -> str | None:
             return "trained"
         if fmt == EXPORT_FORMAT:
             return "exported"
-    if any(os.path.exists(os.path.join(folder, f)) for f in (WEIGHTS, STATE_FILE)):
+    if any(os.path.exists(os.path.join(folder, f)) for f in (WEIGHTS, CHECKPOINT_FILE)):
         return "trained"
     if os.path.exists(os.path.join(folder, ONNX_FILE)):
         return "exported"

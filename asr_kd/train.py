@@ -6,7 +6,7 @@ for each epoch, :func:`_train_epoch` runs :func:`_train_step` on each batch
 step is skipped); :func:`_end_epoch` validates, writes the metrics row, saves
 the best model and adjusts the learning rate; :func:`_save_checkpoint` writes
 ``train_state.pt`` (:mod:`asr_kd.checkpoint`).  Where the run is lives in a
-:class:`~asr_kd.checkpoint.TrainProgress` ("progress"); the LSTM's recurrent
+:class:`~asr_kd.checkpoint.TrainPosition` ("position"); the LSTM's recurrent
 state carried between batches is the "rec_state" (saved as ``stream_state``).
 
 An objective provides::
@@ -21,7 +21,7 @@ perplexity of a distillation).
 Resume is exact: ``train_state.pt`` (:mod:`asr_kd.checkpoint`: loaded with
 ``weights_only=True``, so no pickled code runs, and checked against a CRC32 of
 its content, which torch.load does not verify) holds the current weights,
-optimizer, torch RNG states and the progress (learning rate, epoch, step within
+optimizer, torch RNG states and the position (learning rate, epoch, step within
 the epoch and, in stream mode, the carried recurrent state).  It is replaced
 atomically, so a kill at any moment leaves the previous or the new checkpoint,
 never a partial one.  Data order
@@ -81,7 +81,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from . import dist
-from .checkpoint import (STATE_FILE, TrainProgress, load_checkpoint, new_epoch_sums, rng_states,
+from .checkpoint import (CHECKPOINT_FILE, TrainPosition, load_checkpoint, new_epoch_sums, rng_states,
                          write_checkpoint)
 from .config import TrainConfig
 from .corpus import IGNORE_INDEX, SentenceBatches, StreamBatches
@@ -297,7 +297,7 @@ class _Run:
     loss_fn: object
     use_amp: bool
     out_dir: str
-    state_path: str
+    ckpt_path: str
     extra: dict
     max_steps: int | None
     settings: dict | None = None
@@ -320,7 +320,7 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     used by tests to simulate an interruption.
     Under torchrun (WORLD_SIZE > 1) or inside an initialised process group this
     is one rank of a data-parallel run (see the module notes).
-    Returns the list of per-epoch metric rows (``TrainProgress.history``).
+    Returns the list of per-epoch metric rows (``TrainPosition.history``).
     An ``out_dir`` holding an exported model is refused (InputError).
     """
     device = torch.device(device)
@@ -338,31 +338,31 @@ def train(model, objective, tokenizer, train_ids, valid_ids, cfg: TrainConfig, o
     if len(train_b) == 0:
         raise InputError("training corpus yields no batches")
     opt, params = make_optimizer(model, cfg)
-    state_path = os.path.join(out_dir, STATE_FILE)
-    progress = _start_or_resume(state_path, model, opt, cfg, device, rank, world, resume,
+    ckpt_path = os.path.join(out_dir, CHECKPOINT_FILE)
+    pos = _start_or_resume(ckpt_path, model, opt, cfg, device, rank, world, resume,
                                 resume_settings)
     run = _Run(model, objective, tokenizer, cfg, device, rank, world, opt, params,
                loss_fn=_loss_fn(model, objective, device, world),
-               use_amp=use_bf16, out_dir=out_dir, state_path=state_path,
+               use_amp=use_bf16, out_dir=out_dir, ckpt_path=ckpt_path,
                extra=_model_extra(extra_config, cfg, seed, world), max_steps=max_steps,
                settings=resume_settings)
     with _StopFlag() as stop:
-        while progress.epoch < cfg.epochs:
-            epoch = progress.epoch
-            if _train_epoch(run, progress, train_b, stop, quiet):
-                return progress.history  # max_steps reached, checkpoint written
-            _end_epoch(run, progress, valid_b)
-            _save_checkpoint(run, progress, None)  # (DDP: ends with a barrier, saves visible)
+        while pos.epoch < cfg.epochs:
+            epoch = pos.epoch
+            if _train_epoch(run, pos, train_b, stop, quiet):
+                return pos.history  # max_steps reached, checkpoint written
+            _end_epoch(run, pos, valid_b)
+            _save_checkpoint(run, pos, None)  # (DDP: ends with a barrier, saves visible)
             # A signal during validation: the checkpoint is fresh, stop here rather than
             # after a step of the next epoch (a finished run just finishes).
-            if progress.epoch < cfg.epochs and _stop_voted(stop, world):
+            if pos.epoch < cfg.epochs and _stop_voted(stop, world):
                 raise Interrupted(f"stopped by {stop.raised or 'a signal'} after epoch "
-                                  f"{epoch + 1}; checkpoint written to {state_path}",
+                                  f"{epoch + 1}; checkpoint written to {ckpt_path}",
                                   stop.signum or signal.SIGTERM)
     if rank == 0 and not os.path.isfile(os.path.join(out_dir, "model.safetensors")):
         save_model(model, tokenizer, out_dir, run.extra)
     dist.barrier()
-    return progress.history
+    return pos.history
 
 
 def _use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
@@ -389,18 +389,18 @@ def _use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
     return on
 
 
-def _start_or_resume(state_path: str, model, opt, cfg: TrainConfig, device, rank: int,
-                     world: int, resume: bool, settings: dict | None = None) -> TrainProgress:
-    """The progress to start from: the checkpoint's (weights, optimizer and RNG restored)
+def _start_or_resume(ckpt_path: str, model, opt, cfg: TrainConfig, device, rank: int,
+                     world: int, resume: bool, settings: dict | None = None) -> TrainPosition:
+    """The position to start from: the checkpoint's (weights, optimizer and RNG restored)
     when resuming and there is one, else a fresh start at ``cfg.lr``."""
-    if resume and os.path.isfile(state_path):
-        progress = load_checkpoint(state_path, model, opt, device, rank, world, settings)
-        log.info("resuming from %s: epoch %d, step %d", state_path, progress.epoch + 1,
-                 progress.step_in_epoch)
-        return progress
+    if resume and os.path.isfile(ckpt_path):
+        pos = load_checkpoint(ckpt_path, model, opt, device, rank, world, settings)
+        log.info("resuming from %s: epoch %d, step %d", ckpt_path, pos.epoch + 1,
+                 pos.step_in_epoch)
+        return pos
     if resume:
-        log.info("no %s in %s: starting from scratch", STATE_FILE, os.path.dirname(state_path))
-    return TrainProgress(lr=cfg.lr, world_size=world)
+        log.info("no %s in %s: starting from scratch", CHECKPOINT_FILE, os.path.dirname(ckpt_path))
+    return TrainPosition(lr=cfg.lr, world_size=world)
 
 
 def _model_extra(extra_config: dict | None, cfg: TrainConfig, seed: int, world: int) -> dict:
@@ -427,31 +427,31 @@ def _loss_fn(model, objective, device: torch.device, world: int):
     return DistributedDataParallel(_ObjectiveStep(model, objective), device_ids=ids)
 
 
-def _train_epoch(run: _Run, progress: TrainProgress, train_b, stop: _StopFlag,
+def _train_epoch(run: _Run, pos: TrainPosition, train_b, stop: _StopFlag,
                  quiet: bool) -> bool:
-    """Train the rest of epoch ``progress.epoch`` (from ``progress.step_in_epoch``).
+    """Train the rest of epoch ``pos.epoch`` (from ``pos.step_in_epoch``).
 
     Returns True when this call's ``max_steps`` ran out (checkpoint written).  A
     signal (under DDP: on any rank) checkpoints and raises :class:`Interrupted`;
     ``cfg.checkpoint_every`` steps also checkpoint.
     """
-    from .progress import progress as progress_bar
+    from .progress import progress
 
-    cfg, epoch = run.cfg, progress.epoch
-    progress.lr = _lr_for_epoch(cfg, epoch, progress.lr)
+    cfg, epoch = run.cfg, pos.epoch
+    pos.lr = _lr_for_epoch(cfg, epoch, pos.lr)
     for g in run.opt.param_groups:
-        g["lr"] = progress.lr
+        g["lr"] = pos.lr
     run.model.train()
-    sums = progress.epoch_sums
-    rec_state = to_device(progress.stream_state, run.device)
+    sums = pos.epoch_sums
+    rec_state = to_device(pos.stream_state, run.device)
     t0 = time.time() - sums["seconds"]  # a resumed epoch goes on counting its seconds
-    bar = progress_bar(total=len(train_b), initial=progress.step_in_epoch,
+    bar = progress(total=len(train_b), initial=pos.step_in_epoch,
                        quiet=quiet or run.rank > 0, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        unit="batch", leave=False)
-    for batch in train_b.epoch(epoch, start=progress.step_in_epoch):
-        rec_state, stop_vote = _train_step(run, progress, batch, rec_state, stop)
-        progress.step_in_epoch += 1
-        progress.global_step += 1
+    for batch in train_b.epoch(epoch, start=pos.step_in_epoch):
+        rec_state, stop_vote = _train_step(run, pos, batch, rec_state, stop)
+        pos.step_in_epoch += 1
+        pos.global_step += 1
         run.steps += 1
         sums["seconds"] = time.time() - t0
         if sums["tokens"]:
@@ -464,13 +464,13 @@ def _train_epoch(run: _Run, progress: TrainProgress, train_b, stop: _StopFlag,
         stopping = stop.raised if run.world == 1 else (
             (stop.raised or "a signal") if stop_vote else None)
         if stopping or hit_limit or (
-                cfg.checkpoint_every and progress.global_step % cfg.checkpoint_every == 0):
-            _save_checkpoint(run, progress, rec_state)
+                cfg.checkpoint_every and pos.global_step % cfg.checkpoint_every == 0):
+            _save_checkpoint(run, pos, rec_state)
         if stopping:
             bar.close()
             raise Interrupted(
-                f"stopped by {stopping} at epoch {epoch + 1}, step {progress.step_in_epoch}; "
-                f"checkpoint written to {run.state_path}", stop.signum or signal.SIGTERM)
+                f"stopped by {stopping} at epoch {epoch + 1}, step {pos.step_in_epoch}; "
+                f"checkpoint written to {run.ckpt_path}", stop.signum or signal.SIGTERM)
         if hit_limit:
             bar.close()
             return True
@@ -478,12 +478,12 @@ def _train_epoch(run: _Run, progress: TrainProgress, train_b, stop: _StopFlag,
     return False
 
 
-def _train_step(run: _Run, progress: TrainProgress, batch, rec_state, stop: _StopFlag):
+def _train_step(run: _Run, pos: TrainPosition, batch, rec_state, stop: _StopFlag):
     """One optimizer step on ``batch`` (this rank's share of the global batch).
 
     Forward (the objective's summed loss), all-reduce of the sums and of the stop
     flag, backward of the mean loss, clip, step; a non-finite loss or gradient
-    skips the step (:func:`_skip_step`).  Adds to ``progress.epoch_sums``.
+    skips the step (:func:`_skip_step`).  Adds to ``pos.epoch_sums``.
     Returns (the recurrent state the next batch continues from, whether any rank
     received a signal).
     """
@@ -512,13 +512,13 @@ def _train_step(run: _Run, progress: TrainProgress, batch, rec_state, stop: _Sto
         loss = loss_sum * (world / max(1, denom))
     if _apply_gradients(run, loss, loss_total):
         run.bad_in_row = 0
-        sums = progress.epoch_sums
+        sums = pos.epoch_sums
         sums["loss"] += loss_total
         sums["tokens"] += ntok
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + float(v)
     else:
-        rec_state = _skip_step(run, progress, inputs.shape[0])
+        rec_state = _skip_step(run, pos, inputs.shape[0])
     return rec_state, stop_vote
 
 
@@ -540,69 +540,69 @@ def _apply_gradients(run: _Run, loss: torch.Tensor, loss_total: float) -> bool:
     return ok
 
 
-def _skip_step(run: _Run, progress: TrainProgress, batch_size: int):
+def _skip_step(run: _Run, pos: TrainPosition, batch_size: int):
     """Count a skipped (non-finite) step and restart the recurrent state (it may hold
     NaN); ``cfg.max_bad_steps`` in a row checkpoint and raise :class:`TrainingError`.
     Returns the recurrent state to continue from."""
     cfg = run.cfg
-    progress.epoch_sums["skipped"] += 1
+    pos.epoch_sums["skipped"] += 1
     run.bad_in_row += 1
     log.warning("non-finite loss or gradient at epoch %d step %d: step skipped",
-                progress.epoch + 1, progress.step_in_epoch + 1)
+                pos.epoch + 1, pos.step_in_epoch + 1)
     rec_state = None if cfg.batching == "sentence" else run.objective.init_state(
         run.model, batch_size, run.device)
     if run.bad_in_row >= cfg.max_bad_steps:
-        _save_checkpoint(run, progress, rec_state)
+        _save_checkpoint(run, pos, rec_state)
         raise TrainingError(
-            f"{run.bad_in_row} non-finite steps in a row at epoch {progress.epoch + 1}: "
+            f"{run.bad_in_row} non-finite steps in a row at epoch {pos.epoch + 1}: "
             "lower the learning rate, check the data, or turn off bf16 (--amp false)")
     return rec_state
 
 
-def _end_epoch(run: _Run, progress: TrainProgress, valid_b) -> None:
-    """Close epoch ``progress.epoch``: validate, add its metrics row (metrics.csv),
+def _end_epoch(run: _Run, pos: TrainPosition, valid_b) -> None:
+    """Close epoch ``pos.epoch``: validate, add its metrics row (metrics.csv),
     save the model if it is the best so far, apply the plateau schedule, stop early
-    after ``cfg.early_stop`` epochs without improvement; progress then points at
-    the next epoch (``progress.epoch == cfg.epochs`` when stopping early)."""
-    cfg, epoch, sums = run.cfg, progress.epoch, progress.epoch_sums
+    after ``cfg.early_stop`` epochs without improvement; the position then points at
+    the next epoch (``pos.epoch == cfg.epochs`` when stopping early)."""
+    cfg, epoch, sums = run.cfg, pos.epoch, pos.epoch_sums
     nll, vtok = evaluate(run.model, valid_b, run.device, run.use_amp)
     if run.world > 1:
         nll, vtok = dist.all_reduce_sum([nll, vtok])
         vtok = int(vtok)
     valid_ppl = math.exp(nll / max(vtok, 1))
-    row = _metrics_row(progress, valid_ppl)
-    progress.history.append(row)
+    row = _metrics_row(pos, valid_ppl)
+    pos.history.append(row)
     log.info("epoch %d: lr %.4g train ppl %.2f valid ppl %.2f (%.0f tok/s, %d skipped)",
-             epoch + 1, progress.lr, row["train_ppl"], valid_ppl, row["tokens_per_s"],
+             epoch + 1, pos.lr, row["train_ppl"], valid_ppl, row["tokens_per_s"],
              sums["skipped"])
-    improved = valid_ppl < progress.best_ppl * (1 - cfg.plateau_threshold)
-    if valid_ppl < progress.best_ppl:
-        progress.best_ppl = valid_ppl
+    improved = valid_ppl < pos.best_ppl * (1 - cfg.plateau_threshold)
+    if valid_ppl < pos.best_ppl:
+        pos.best_ppl = valid_ppl
         if run.rank == 0:
             save_model(run.model, run.tokenizer, run.out_dir,
                        dict(run.extra, best_epoch=epoch + 1, valid_ppl=round(valid_ppl, 3)))
-    progress.bad_epochs = 0 if improved else progress.bad_epochs + 1
+    pos.bad_epochs = 0 if improved else pos.bad_epochs + 1
     if cfg.lr_schedule == "plateau" and not improved:
-        progress.lr = max(cfg.min_lr, progress.lr * cfg.decay_factor)
-    progress.epoch += 1
-    progress.step_in_epoch = 0
-    progress.epoch_sums = new_epoch_sums()
+        pos.lr = max(cfg.min_lr, pos.lr * cfg.decay_factor)
+    pos.epoch += 1
+    pos.step_in_epoch = 0
+    pos.epoch_sums = new_epoch_sums()
     if run.rank == 0:
-        _write_metrics(os.path.join(run.out_dir, METRICS_FILE), progress.history)
-    if cfg.early_stop and progress.bad_epochs >= cfg.early_stop:
-        log.info("no improvement for %d epochs: stopping early", progress.bad_epochs)
-        progress.epoch = cfg.epochs
+        _write_metrics(os.path.join(run.out_dir, METRICS_FILE), pos.history)
+    if cfg.early_stop and pos.bad_epochs >= cfg.early_stop:
+        log.info("no improvement for %d epochs: stopping early", pos.bad_epochs)
+        pos.epoch = cfg.epochs
 
 
-def _metrics_row(progress: TrainProgress, valid_ppl: float) -> dict:
-    """The metrics.csv row of the epoch ``progress`` is at the end of (its sums not yet
+def _metrics_row(pos: TrainPosition, valid_ppl: float) -> dict:
+    """The metrics.csv row of the epoch ``pos`` is at the end of (its sums not yet
     reset): training loss and PPL, validation PPL, speed, skipped steps, and each
     objective part per token."""
-    sums = progress.epoch_sums
+    sums = pos.epoch_sums
     train_loss = sums["loss"] / max(sums["tokens"], 1)
     # Perplexity is of the true next word: for distillation use the hard CE part.
     train_ce = sums.get("hard", sums["loss"]) / max(sums["tokens"], 1)
-    row = {"epoch": progress.epoch + 1, "step": progress.global_step, "lr": progress.lr,
+    row = {"epoch": pos.epoch + 1, "step": pos.global_step, "lr": pos.lr,
            "train_loss": round(train_loss, 5), "train_ppl": round(math.exp(min(train_ce, 50)), 3),
            "valid_ppl": round(valid_ppl, 3), "tokens": sums["tokens"],
            "seconds": round(sums["seconds"], 2),
@@ -614,20 +614,20 @@ def _metrics_row(progress: TrainProgress, valid_ppl: float) -> dict:
     return row
 
 
-def _save_checkpoint(run: _Run, progress: TrainProgress, rec_state) -> None:
+def _save_checkpoint(run: _Run, pos: TrainPosition, rec_state) -> None:
     """Write train_state.pt; ``rec_state`` (this rank's recurrent state) is carried
-    into it as ``progress.stream_state``.  Under DDP rank 0 writes every rank's RNG
+    into it as ``pos.stream_state``.  Under DDP rank 0 writes every rank's RNG
     and recurrent state, and all ranks meet at a barrier after."""
-    progress.stream_state = detach_state(to_device(rec_state, "cpu"))
+    pos.stream_state = detach_state(to_device(rec_state, "cpu"))
     if run.world == 1:
-        write_checkpoint(run.state_path, run.model, run.opt, progress.to_dict(),
+        write_checkpoint(run.ckpt_path, run.model, run.opt, pos.to_dict(),
                          settings=run.settings)
         return
     # every rank's RNG and recurrent state go into rank 0's file
-    ranks = dist.gather_to_main({"rng": rng_states(), "stream_state": progress.stream_state})
+    ranks = dist.gather_to_main({"rng": rng_states(), "stream_state": pos.stream_state})
     if run.rank == 0:
-        write_checkpoint(run.state_path, run.model, run.opt,
-                         dict(progress.to_dict(), stream_state=None), ranks,
+        write_checkpoint(run.ckpt_path, run.model, run.opt,
+                         dict(pos.to_dict(), stream_state=None), ranks,
                          settings=run.settings)
     dist.barrier()
 

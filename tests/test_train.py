@@ -12,7 +12,7 @@ import torch
 from asr_kd.config import TrainConfig
 from asr_kd.errors import AsrKdError, InputError
 from asr_kd.models import LMConfig, LstmLM
-from asr_kd.train import (STATE_FILE, LMObjective, TrainingError, evaluate, make_batches,
+from asr_kd.train import (CHECKPOINT_FILE, LMObjective, TrainingError, evaluate, make_batches,
                           train)
 from asr_kd.vocab import WordVocab
 
@@ -89,7 +89,7 @@ def test_training_lowers_validation_loss(tmp_path, batching):
         assert hist[0]["tokens"] == ntok
     else:
         assert ntok - cfg.batch_size < hist[0]["tokens"] <= ntok
-    for f in ("model.safetensors", "config.json", "words.txt", STATE_FILE, "metrics.csv"):
+    for f in ("model.safetensors", "config.json", "words.txt", CHECKPOINT_FILE, "metrics.csv"):
         assert os.path.isfile(tmp_path / f), f
 
 
@@ -154,7 +154,7 @@ def test_resume_gives_identical_weights(tmp_path, case):
         # from the checkpoint)
         model, _ = run(out, cfg, dropout=0.3, max_steps=k, init_seed=1 if i == 0 else 100 + k,
                        resume=i > 0)
-        assert os.path.isfile(out / STATE_FILE)
+        assert os.path.isfile(out / CHECKPOINT_FILE)
         with pytest.raises(AssertionError):
             _assert_same_weights(model, full)
     model, hist = run(out, cfg, dropout=0.3, resume=True, init_seed=99)
@@ -162,8 +162,8 @@ def test_resume_gives_identical_weights(tmp_path, case):
     assert _strip_time(hist) == _strip_time(full_hist)
     assert (out / "model.safetensors").read_bytes() == (tmp_path / "full" / "model.safetensors").read_bytes()
     # the checkpoints agree too
-    a = torch.load(out / STATE_FILE, weights_only=True)
-    b = torch.load(tmp_path / "full" / STATE_FILE, weights_only=True)
+    a = torch.load(out / CHECKPOINT_FILE, weights_only=True)
+    b = torch.load(tmp_path / "full" / CHECKPOINT_FILE, weights_only=True)
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k])
 
@@ -192,8 +192,8 @@ def test_crash_resumes_from_last_periodic_checkpoint(tmp_path, batching):
     out = tmp_path / "crash"
     with pytest.raises(_Crash):
         run(out, cfg, dropout=0.3, objective=CrashAt(6))
-    ckpt = torch.load(out / STATE_FILE, weights_only=True)
-    assert ckpt["progress"]["step_in_epoch"] == 3 and ckpt["progress"]["global_step"] == 3
+    ckpt = torch.load(out / CHECKPOINT_FILE, weights_only=True)
+    assert ckpt["position"]["step_in_epoch"] == 3 and ckpt["position"]["global_step"] == 3
     obj = CrashAt(-1)
     model, hist = run(out, cfg, dropout=0.3, resume=True, objective=obj, init_seed=5)
     n_batches = len(make_batches(TRAIN_IDS, TOK, cfg, 7, train=True))
@@ -217,7 +217,7 @@ def test_resume_without_state_starts_fresh_and_finished_run_is_a_no_op(tmp_path)
 def test_corrupt_train_state(tmp_path, content):
     cfg = tcfg(epochs=1)
     run(tmp_path, cfg, max_steps=2)
-    path = tmp_path / STATE_FILE
+    path = tmp_path / CHECKPOINT_FILE
     if content is None:                       # truncated real checkpoint
         content = path.read_bytes()[:200]
     path.write_bytes(content)
@@ -233,7 +233,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     with pytest.raises(InputError, match="incompatible") as e:
         train(model, LMObjective(), TOK, TRAIN_IDS, VALID_IDS, tcfg(epochs=1), str(tmp_path),
               quiet=True, resume=True)
-    assert str(tmp_path / STATE_FILE) in str(e.value)
+    assert str(tmp_path / CHECKPOINT_FILE) in str(e.value)
 
 
 class NanAt(LMObjective):
@@ -279,7 +279,7 @@ def test_too_many_nan_steps_in_a_row(tmp_path):
     assert obj.calls == 4
     assert "4 non-finite steps in a row" in str(e.value) and "\n" not in str(e.value)
     assert isinstance(e.value, AsrKdError)
-    assert os.path.isfile(tmp_path / STATE_FILE)
+    assert os.path.isfile(tmp_path / CHECKPOINT_FILE)
     # non-finite steps that are not consecutive never stop training
     obj = NanAt({1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15})
     _, hist = run(tmp_path / "ok", cfg, objective=obj)

@@ -136,7 +136,7 @@ def test_training_stops_on_signal_with_checkpoint_and_resume_line(ws, signal_run
     assert f"checkpoint written to {state}; to continue, run: " in r["last"]
     resume = shlex.split(r["last"].split("to continue, run: ", 1)[1])
     assert resume == ["asr-kd", *r["argv"], "--resume"]
-    assert _read_state(state)["progress"]["global_step"] > 0
+    assert _read_state(state)["position"]["global_step"] > 0
     assert not [t for t in r["temps"] if kh._is_temp(t)], r["temps"]
     if finish:  # the printed command finishes the run, as if never stopped
         assert r["finish_rc"] == 0, r["finish_err"]

@@ -30,7 +30,7 @@ import killharness as kh
 from asr_kd.cli import main
 from asr_kd.errors import InputError
 from asr_kd.modeldir import file_crc32, load_model
-from asr_kd.checkpoint import STATE_FILE, content_crc32 as _content_crc32
+from asr_kd.checkpoint import CHECKPOINT_FILE, content_crc32 as _content_crc32
 from asr_kd.checkpoint import read_checkpoint as _read_state
 from asr_kd.vocab import WordVocab
 
@@ -89,7 +89,7 @@ def one_line_cli_error(capsys, command: str) -> str:
 def test_malicious_train_state_is_refused_and_never_runs(ws, model_dir, tmp_path, capsys, how):
     victim = tmp_path / "pwned"
     evil = {"progress": CreatesFile(str(victim)), "model": {}}
-    state = os.path.join(model_dir, STATE_FILE)
+    state = os.path.join(model_dir, CHECKPOINT_FILE)
     with open(state, "wb") as f:
         if how == "torch.save":
             torch.save(evil, f)
@@ -191,12 +191,12 @@ def test_flipped_bits_in_model_folder(model_dir, name):
 
 
 def test_flipped_bits_in_train_state(ws, trained, tmp_path, capsys):
-    src = os.path.join(trained, STATE_FILE)
+    src = os.path.join(trained, CHECKPOINT_FILE)
     with open(src, "rb") as f:
         good = f.read()
     original = _read_state(src)
     want = _content_crc32(original)
-    path = str(tmp_path / STATE_FILE)
+    path = str(tmp_path / CHECKPOINT_FILE)
     rng = random.Random("flip-state")
     caught = 0
     for _ in range(FLIPS):
@@ -215,15 +215,15 @@ def test_flipped_bits_in_train_state(ws, trained, tmp_path, capsys):
     # and through the CLI: one line naming the file
     out = str(tmp_path / "resume")
     shutil.copytree(trained, out)
-    with open(os.path.join(out, STATE_FILE), "wb") as f:
+    with open(os.path.join(out, CHECKPOINT_FILE), "wb") as f:
         f.write(good[: len(good) - 1000])  # truncated
     assert main(train_args(ws, out, "--resume")) == 2
-    assert os.path.join(out, STATE_FILE) in one_line_cli_error(capsys, "train-lm")
+    assert os.path.join(out, CHECKPOINT_FILE) in one_line_cli_error(capsys, "train-lm")
 
 
 def test_flipped_tensor_byte_in_checkpoint_is_caught(trained, tmp_path):
     """The case torch.load alone misses: a changed byte inside tensor data."""
-    src = os.path.join(trained, STATE_FILE)
+    src = os.path.join(trained, CHECKPOINT_FILE)
     payload = torch.load(src, weights_only=True)
     w = payload["model"]["embed.weight"]
     with open(src, "rb") as f:
@@ -231,7 +231,7 @@ def test_flipped_tensor_byte_in_checkpoint_is_caught(trained, tmp_path):
     needle = w[3].numpy().tobytes()
     i = data.find(needle)
     assert i > 0
-    path = str(tmp_path / STATE_FILE)
+    path = str(tmp_path / CHECKPOINT_FILE)
     with open(path, "wb") as f:
         f.write(data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:])
     with pytest.raises(InputError, match="does not match the checksum") as e:
@@ -349,5 +349,5 @@ def test_resuming_a_student_of_another_vocabulary(ws, model_dir, tmp_path, capsy
                  "--quiet", "--device", "cpu", "--epochs", "1", "--teacher", model_dir,
                  "--out", out, "--resume"]) == 2
     line = one_line_cli_error(capsys, "distill")
-    assert line.startswith(f"asr-kd distill: error: {os.path.join(out, STATE_FILE)}: corrupt or "
+    assert line.startswith(f"asr-kd distill: error: {os.path.join(out, CHECKPOINT_FILE)}: corrupt or "
                            "incompatible checkpoint")
