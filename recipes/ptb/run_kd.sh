@@ -60,21 +60,6 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   wait_jobs "a training (see $exp/log/)" || exit 1
 fi
 
-# The table of stage 2: one row per model, from its config and $exp/ppl/MODEL.*.json.
-ppl_table() {
-  local m
-  printf '| model | params | valid ppl (stream) | test ppl (stream) | test ppl (sentence) |\n|---|---|---|---|---|\n'
-  for m in "$@"; do
-    python3 - "$exp/$m" "$exp/ppl/$m" "$m" <<'PY'
-import json, sys
-d, ppl, name = sys.argv[1:]
-p = json.load(open(f"{d}/config.json"))["num_params"]
-v = [round(json.load(open(f"{ppl}.{t}.json"))["ppl"], 2) for t in ("valid", "test", "test_sentence")]
-print(f"| {name} | {p} | {v[0]} | {v[1]} | {v[2]} |")
-PY
-  done
-}
-
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "stage 2: perplexities"
   models=()
@@ -88,6 +73,18 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     done
   done
   wait_jobs "a perplexity" || exit 1
-  to "$exp/ppl.md" ppl_table "${models[@]}"
+  table="| model | params | valid ppl (stream) | test ppl (stream) | test ppl (sentence) |
+|---|---|---|---|---|"
+  for m in "${models[@]}"; do
+    table+=$'\n'$(python3 - "$exp/$m" "$exp/ppl/$m" "$m" <<'PY'
+import json, sys
+d, ppl, name = sys.argv[1:]
+p = json.load(open(f"{d}/config.json"))["num_params"]
+v = [round(json.load(open(f"{ppl}.{t}.json"))["ppl"], 2) for t in ("valid", "test", "test_sentence")]
+print(f"| {name} | {p} | {v[0]} | {v[1]} | {v[2]} |")
+PY
+)
+  done
+  to "$exp/ppl.md" echo "$table"
   cat "$exp/ppl.md"
 fi

@@ -63,13 +63,18 @@ one() {  # NAME OPTIONS...: distil, rescore, tune, score
     --json --quiet
 }
 
-table() {  # VARIANT...: the table of EXP/ablation/table.md
-  local spec name dopts d
-  echo "| variant | distill options | valid ppl (sentence) | dev WER | eval WER | mean trust w |"
-  echo "|---|---|---|---|---|---|"
-  for spec in "$@"; do
-    name=${spec%%:*}; dopts=${spec#*:}; d=$exp/ablation/$name
-    python - "$d" "$lm_exp/ablation/$name" "$dopts" "$name" <<'PY'
+for spec in "$@"; do
+  name=${spec%%:*}; dopts=${spec#*:}
+  # shellcheck disable=SC2086  # the options are words
+  spawn one "$name" $dopts
+done
+wait_jobs "a variant (logs under $exp/ablation/)" || exit 1
+
+rows="| variant | distill options | valid ppl (sentence) | dev WER | eval WER | mean trust w |
+|---|---|---|---|---|---|"
+for spec in "$@"; do
+  name=${spec%%:*}; dopts=${spec#*:}; d=$exp/ablation/$name
+  rows+=$'\n'$(python - "$d" "$lm_exp/ablation/$name" "$dopts" "$name" <<'PY'
 import csv, json, os, sys
 d, m, opts, name = sys.argv[1:]
 ppl = json.load(open(os.path.join(d, "ppl.json")))["ppl"]
@@ -79,14 +84,7 @@ rows = list(csv.DictReader(open(os.path.join(m, "metrics.csv"))))
 w = rows[-1].get("trust", "-")
 print(f"| {name} | `{opts}` | {ppl:.2f} | {dev:.2f} | {ev:.2f} | {w} |")
 PY
-  done
-}
-
-for spec in "$@"; do
-  name=${spec%%:*}; dopts=${spec#*:}
-  # shellcheck disable=SC2086  # the options are words
-  spawn one "$name" $dopts
+)
 done
-wait_jobs "a variant (logs under $exp/ablation/)" || exit 1
-to "$exp/ablation/table.md" table "$@"
+to "$exp/ablation/table.md" echo "$rows"
 cat "$exp/ablation/table.md"
