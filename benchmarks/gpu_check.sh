@@ -58,8 +58,8 @@ if [ -n "$ptb_pid" ]; then
   pack() {
     local tarf=$1; shift; local files=() m f
     for m in "$@"; do
-      for f in config.json metrics.csv words.txt ppl_valid.json ppl_test.json ppl_test_sentence.json; do
-        [ -f "$ptb_exp/$m/$f" ] && files+=("$m/$f")
+      for f in $m/config.json $m/metrics.csv $m/words.txt ppl/$m.valid.json ppl/$m.test.json ppl/$m.test_sentence.json; do
+        [ -f "$ptb_exp/$f" ] && files+=("$f")
       done
       if [ -f "$ptb_exp/ppl.md" ] && [ -f "$ptb_exp/$m/model.safetensors" ]; then files+=("$m/model.safetensors")
       elif [ -f "$ptb_exp/$m/train_state.pt" ]; then files+=("$m/train_state.pt"); fi

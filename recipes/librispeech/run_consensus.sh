@@ -7,42 +7,57 @@
 #  (c) the HyPoradise Whisper 5-best lists (CHiME-4: rank only; WSJ: score, rank), repeats
 #      dropped, split by utterance-id hash into a tuning half and a test half.
 # Usage: recipes/librispeech/run_consensus.sh [--shared DIR] [--exp DIR] [--part abc]
-# Results: $exp/results.txt (one %WER line per tuned-on / scored set / decode mode).
+# Results: $exp/results.txt (one %WER line per tuned-on / scored set / decode mode), made
+# whole from the parts' $exp/NAME/results.TUNESET.txt (a part run alone keeps the others').
+# The list conversions are skipped when done (recipes/utils/steps.sh: sentinels in $exp/.done).
 set -euo pipefail
-shared=../shared/data
-exp=exp/consensus
-part=abc
-while [ $# -gt 0 ]; do
-  case $1 in
-    --shared) shared=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --part) part=$2; shift 2 ;;
-    *) echo "$0: unknown option $1" >&2; exit 1 ;;
-  esac
-done
+here=$(dirname "$0")
+. "$here/../utils/options.sh"  # opts, opt_help, parse_options: the parser of every recipe
+. "$here/../utils/steps.sh"    # log, done_or_run DIR NAME cmd...: the sentinel scheme
+. "$here/../utils/outputs.sh"  # to FILE cmd... (atomic outputs), lock_dirs DIR...
+opts shared=../shared/data exp=exp/consensus part=abc
+opt_help shared "the shared data folder"
+opt_help exp "experiment folder"
+opt_help part "which lists: a ESPnet, b SRILM, c Whisper (HyPoradise), any of them"
+parse_options "$@"
 D=$shared/librispeech-espnet-nbest
 [ -d "$shared" ] || { echo "$0: $shared not found (give --shared)" >&2; exit 1; }
 mkdir -p "$exp"
-here=$(dirname "$0")
+lock_dirs "$exp"
+step_outputs_under=("$exp")
 
-# run NAME TUNESET SETS FORMAT KEYS NBEST_OF REF_OF: tune 1best and consensus, score SETS
+# run NAME TUNESET SETS FORMAT KEYS NBEST_OF REF_OF: tune 1best and consensus, score SETS;
+# the result lines in $exp/NAME/results.TUNESET.txt
 run() {
-  local name=$1 tune=$2 sets=$3 fmt=$4 keys=$5 nb_of=$6 ref_of=$7 m s
+  local name=$1 tune=$2 sets=$3 fmt=$4 keys=$5 nb_of=$6 ref_of=$7 m s line lines=
   local o=$exp/$name
   mkdir -p "$o"
   for m in 1best consensus; do
     refs=(); [ -n "$ref_of" ] && refs=(--ref "$(eval echo "$ref_of" | sed "s/SET/$tune/")")
-    asr-kd tune --nbest "$(eval echo "$nb_of" | sed "s/SET/$tune/")" --format "$fmt" \
-      "${refs[@]}" --scores "$keys" --wip --decode $m \
-      --out "$o/w.$m.$tune.json" > "$o/tune.$m.$tune.log"
+    to "$o/tune.$m.$tune.log" asr-kd tune --nbest "$(eval echo "$nb_of" | sed "s/SET/$tune/")" \
+      --format "$fmt" "${refs[@]}" --scores "$keys" --wip --decode $m --out "$o/w.$m.$tune.json"
     for s in $sets; do
       refs=(); [ -n "$ref_of" ] && refs=(--ref "$(eval echo "$ref_of" | sed "s/SET/$s/")")
-      asr-kd score --nbest "$(eval echo "$nb_of" | sed "s/SET/$s/")" --format "$fmt" \
-        "${refs[@]}" --weights "$o/w.$m.$tune.json" \
-        --out-hyp "$o/hyp.$m.$tune.$s" > "$o/score.$m.$tune.$s.log"
-      echo "$name tuned on $tune, $s, $m: $(head -1 "$o/score.$m.$tune.$s.log")" | tee -a "$exp/results.txt"
+      to "$o/score.$m.$tune.$s.log" asr-kd score --nbest "$(eval echo "$nb_of" | sed "s/SET/$s/")" \
+        --format "$fmt" "${refs[@]}" --weights "$o/w.$m.$tune.json" --out-hyp "$o/hyp.$m.$tune.$s"
+      line="$name tuned on $tune, $s, $m: $(head -1 "$o/score.$m.$tune.$s.log")"
+      echo "$line"; lines+=$line$'\n'
     done
   done
+  to "$o/results.$tune.txt" printf '%s' "$lines"
+}
+
+# srilm_lists NBEST OUT_DIR OPTIONS...: local/to_srilm_nbest2.py into a fresh OUT_DIR (no
+# lists left from a conversion with other options)
+srilm_lists() { rm -rf "$2"; python "$here/local/to_srilm_nbest2.py" "$@"; }
+
+# hyporadise_split T LIST: the Whisper list of task T, repeats dropped, split by utterance-id
+# hash into $exp/hyporadise/T/{tune,test}.jsonl.gz
+hyporadise_split() {
+  local t=$1 list=$2
+  asr-kd convert-nbest --from json --to jsonl --dedup "$list" "$exp/hyporadise/$t.jsonl"
+  python "$here/../wsj/local/split_nbest.py" "$exp/hyporadise/$t.jsonl" "$exp/hyporadise/$t" \
+    --buckets 2 --part tune=0 --part test=1
 }
 
 if [[ $part == *a* ]]; then
@@ -52,20 +67,23 @@ if [[ $part == *a* ]]; then
 fi
 if [[ $part == *b* ]]; then
   for s in dev_clean dev_other; do
-    [ -f "$exp/srilm/$s/ref.txt" ] || python "$here/local/to_srilm_nbest2.py" "$D/$s" \
-      "$exp/srilm/$s" --format espnet --ref "$D/$s/ref/text" --every 4
+    done_or_run "$exp" srilm_$s srilm_lists "$D/$s" "$exp/srilm/$s" --format espnet \
+      --ref "$D/$s/ref/text" --every 4
   done
   run srilm dev_clean "dev_clean dev_other" srilm am,lm0 '$exp/srilm/SET/nbest' '$exp/srilm/SET/ref.txt'
 fi
 if [[ $part == *c* ]]; then
   for t in chime4 wsj; do
     mkdir -p "$exp/hyporadise"
-    [ -f "$exp/hyporadise/$t/test.jsonl.gz" ] || {
-      asr-kd convert-nbest --from json --to jsonl --dedup "$shared/hyporadise/${t}_dev.json" \
-        "$exp/hyporadise/$t.jsonl"
-      python "$here/../wsj/local/split_nbest.py" "$exp/hyporadise/$t.jsonl" "$exp/hyporadise/$t" \
-        --buckets 2 --part tune=0 --part test=1; }
+    done_or_run "$exp" hyporadise_$t hyporadise_split $t "$shared/hyporadise/${t}_dev.json"
     keys=rank; [ $t = wsj ] && keys=score,rank
     run hyporadise_$t tune "tune test" jsonl $keys '$exp/hyporadise/'$t'/SET.jsonl.gz' ''
   done
 fi
+# The results of every part run so far, in the order of a full run.
+results=()
+for f in "$exp"/espnet/results.dev_clean.txt "$exp"/espnet/results.dev_other.txt \
+  "$exp"/srilm/results.dev_clean.txt "$exp"/hyporadise_{chime4,wsj}/results.tune.txt; do
+  [ -f "$f" ] && results+=("$f")
+done
+to "$exp/results.txt" cat "${results[@]}"

@@ -6,75 +6,85 @@
 #                              [--seed N]   (seed of baseline and students, default 2)
 #   stage 0: teacher; stage 1: baseline + 4 students (--jobs at a time; on one
 #   GPU --jobs 5 runs them all at once); stage 2: perplexity table -> EXP/ppl.md
-# Each training runs with --resume, so an interrupted run continues where it
-# stopped; a model whose folder already holds model.safetensors and no
-# train_state.pt newer than it is finished (train-lm/distill then only reload it).
+#   (from EXP/ppl/MODEL.{valid,test,test_sentence}.json: not in the model folders, whose
+#   files are the inputs of the trainings that read them)
+# Paths are relative to the repository root (it cd's there). A training that is done is
+# skipped (recipes/utils/steps.sh: a sentinel under EXP/.done with its options and inputs);
+# each runs with --resume, so an interrupted run continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ptb=../shared/data/ptb; exp=exp/ptb; jobs=2; stage=0; stop_stage=2; device=auto; sconf=recipes/ptb/conf/student.yaml; seed=2
-while [[ $# -gt 0 ]]; do
-  case $1 in
-    --ptb) ptb=$2; shift 2 ;; --exp) exp=$2; shift 2 ;;
-    --jobs) jobs=$2; shift 2 ;; --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;; --device) device=$2; shift 2 ;;
-    --student-conf) sconf=$2; shift 2 ;; --seed) seed=$2; shift 2 ;;
-    *) echo "$0: unknown option $1" >&2; exit 1 ;;
-  esac
-done
+. recipes/utils/options.sh  # opts, opt_help, parse_options: the parser of every recipe
+. recipes/utils/steps.sh    # log, done_or_run DIR NAME cmd...: the sentinel scheme
+. recipes/utils/outputs.sh  # to FILE cmd... (atomic outputs), lock_dirs DIR...
+. recipes/utils/jobs.sh     # spawn cmd..., wait_jobs WHAT: jobs side by side
+opts ptb=../shared/data/ptb exp=exp/ptb jobs=2 stage=0 stop_stage=2 device=auto
+opts student_conf=recipes/ptb/conf/student.yaml seed=2
+opt_help ptb "folder of ptb.{train,valid,test}.txt"
+opt_help exp "experiment folder (models, logs, ppl.md)"
+opt_help jobs "trainings of stage 1 run at once"
+opt_help stage "first stage to run (0 teacher, 1 baseline and students, 2 perplexities)"
+opt_help stop_stage "last stage to run"
+opt_help device "auto | cpu | cuda"
+opt_help student_conf "config YAML of the baseline and the students"
+opt_help seed "seed of the baseline and the students (the teacher's is 1)"
+parse_options "$@"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+# The sentinels' signatures and the folder lock need `python`; a machine with only python3
+# (the GPU check's) uses that.
+command -v python > /dev/null || python() { python3 "$@"; }
+train_cmd=${train_cmd:-recipes/utils/run_local.sh}  # LOG COMMAND...: the output in LOG
+max_jobs=$jobs
+step_outputs_under=("$exp")
 tr=$ptb/ptb.train.txt; va=$ptb/ptb.valid.txt; te=$ptb/ptb.test.txt
 mkdir -p "$exp/log"
+lock_dirs "$exp"
 students="student_none student_prob student_rank student_margin"
 
-# run up to $jobs commands at once; each command is one string in "$@"
-run_parallel() {
-  local running=0 fail=0 c
-  for c in "$@"; do
-    bash -c "$c" &
-    running=$((running + 1))
-    if [ $running -ge $jobs ]; then wait -n || fail=1; running=$((running - 1)); fi
-  done
-  while [ $running -gt 0 ]; do wait -n || fail=1; running=$((running - 1)); done
-  return $fail
-}
-
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  echo "$(date) stage 0: teacher (2x200, Zaremba small)"
-  asr-kd train-lm --config recipes/ptb/conf/small.yaml --train $tr --valid $va \
-    --out $exp/small --seed 1 --resume --quiet --device $device > $exp/log/small.log 2>&1
+  log "stage 0: teacher (2x200, Zaremba small)"
+  done_or_run "$exp" small $train_cmd "$exp/log/small.log" \
+    asr-kd train-lm --config recipes/ptb/conf/small.yaml --train "$tr" --valid "$va" \
+      --out "$exp/small" --seed 1 --resume --quiet --device "$device"
 fi
+
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  echo "$(date) stage 1: baseline and students ($jobs at a time)"
-  common="--config $sconf --train $tr --valid $va --seed $seed --resume --quiet --device $device"
-  cmds=("asr-kd train-lm $common --vocab $exp/small --out $exp/baseline > $exp/log/baseline.log 2>&1")
+  log "stage 1: baseline and students ($jobs at a time)"
+  common=(--config "$student_conf" --train "$tr" --valid "$va" --seed "$seed" --resume --quiet --device "$device")
+  spawn done_or_run "$exp" baseline $train_cmd "$exp/log/baseline.log" \
+    asr-kd train-lm "${common[@]}" --vocab "$exp/small" --out "$exp/baseline"
   for name in $students; do
-    cmds+=("asr-kd distill $common --teacher $exp/small --alpha 0.5 --tau 2 --trust ${name#student_} \
---trust-k 10 --trust-beta 1 --out $exp/$name > $exp/log/$name.log 2>&1")
+    spawn done_or_run "$exp" "$name" $train_cmd "$exp/log/$name.log" \
+      asr-kd distill "${common[@]}" --teacher "$exp/small" --alpha 0.5 --tau 2 --trust "${name#student_}" \
+        --trust-k 10 --trust-beta 1 --out "$exp/$name"
   done
-  run_parallel "${cmds[@]}" || { echo "$0: a training failed; see $exp/log/" >&2; exit 1; }
+  wait_jobs "a training (see $exp/log/)" || exit 1
 fi
+
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  echo "$(date) stage 2: perplexities"
-  models=""; cmds=()
+  log "stage 2: perplexities"
+  models=()
   for m in small baseline $students; do
-    [ -f $exp/$m/model.safetensors ] || continue
-    models="$models $m"
+    [ -f "$exp/$m/model.safetensors" ] || continue
+    models+=("$m")
     for spec in valid:$va:stream test:$te:stream test_sentence:$te:sentence; do
       IFS=: read -r tag text mode <<< "$spec"
-      cmds+=("asr-kd ppl --model $exp/$m --text $text --mode $mode --json --quiet --device $device > $exp/$m/ppl_$tag.json")
+      spawn to "$exp/ppl/$m.$tag.json" asr-kd ppl --model "$exp/$m" --text "$text" --mode "$mode" \
+        --json --quiet --device "$device"
     done
   done
-  run_parallel "${cmds[@]}"
-  {
-    printf '| model | params | valid ppl (stream) | test ppl (stream) | test ppl (sentence) |\n|---|---|---|---|---|\n'
-    for m in $models; do
-      python3 - "$exp/$m" "$m" <<'PY'
+  wait_jobs "a perplexity" || exit 1
+  table="| model | params | valid ppl (stream) | test ppl (stream) | test ppl (sentence) |
+|---|---|---|---|---|"
+  for m in "${models[@]}"; do
+    table+=$'\n'$(python3 - "$exp/$m" "$exp/ppl/$m" "$m" <<'PY'
 import json, sys
-d, name = sys.argv[1], sys.argv[2]
+d, ppl, name = sys.argv[1:]
 p = json.load(open(f"{d}/config.json"))["num_params"]
-v = [round(json.load(open(f"{d}/ppl_{t}.json"))["ppl"], 2) for t in ("valid", "test", "test_sentence")]
+v = [round(json.load(open(f"{ppl}.{t}.json"))["ppl"], 2) for t in ("valid", "test", "test_sentence")]
 print(f"| {name} | {p} | {v[0]} | {v[1]} | {v[2]} |")
 PY
-    done
-  } | tee $exp/ppl.md
+)
+  done
+  to "$exp/ppl.md" echo "$table"
+  cat "$exp/ppl.md"
 fi

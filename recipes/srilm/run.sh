@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # SRILM-format N-best lists with noise and pause tokens: 1-best WER without and with the
 # scoring filter, tuned weights in SRILM's form, and the wip word count against SRILM's
-# nwords column. Optional (--libri): the LibriSpeech ESPnet 30-best lists converted to SRILM
-# and back score the same. Results: RESULTS.md. Usage: recipes/srilm/run.sh [--libri]
+# nwords column. Optional (--libri true): the LibriSpeech ESPnet 30-best lists converted to
+# SRILM and back score the same. Results: RESULTS.md.
+# Usage: recipes/srilm/run.sh [--libri true|false]
 set -euo pipefail
 cd "$(dirname "$0")"
+. ../utils/options.sh  # opts, opt_help, parse_options: the parser of every recipe
+opts libri=false
+opt_help libri "true: also the LibriSpeech ESPnet lists to SRILM and back (../shared/data)"
+parse_options "$@"
+case $libri in true|false) ;; *) echo "$0: --libri is true or false, not '$libri'" >&2; exit 1 ;; esac
 root=$(cd ../.. && pwd)
 export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
 py=${PYTHON:-$root/.venv/bin/python}
@@ -33,7 +39,7 @@ for f in "--no-default-noise" "--noise-vocab $d/noise.vocab"; do
   done
   cmp -s $exp/hyp.wip $exp/hyp.nwords && echo "   same hypotheses" || echo "   different hypotheses"
 done
-if [ "${1:-}" = --libri ]; then
+if [ "$libri" = true ]; then
   L=$root/../shared/data/librispeech-espnet-nbest
   for set in dev_clean dev_other; do
     o=$exp/libri/$set; rm -rf $o; mkdir -p $exp/libri

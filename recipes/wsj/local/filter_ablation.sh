@@ -10,35 +10,41 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ./path.sh
-exp=; rules=; first_pass_scores=; model=; blocks=
-while [[ $# -gt 0 ]]; do
-  case $1 in
-    --exp|--rules|--first-pass-scores|--model|--blocks) v=${1#--}; printf -v "${v//-/_}" '%s' "$2"; shift 2 ;;
-    *) echo "$0: unknown option $1" >&2; exit 1 ;;
-  esac
-done
+. ./cmd.sh
+. ../utils/options.sh  # opts, opt_help, parse_options: the parser of every recipe
+. ../utils/outputs.sh  # to FILE cmd... (atomic outputs), lock_dirs DIR...
+opts exp= rules= first_pass_scores= model= blocks=
+opt_help exp "the finished run's experiment folder (its rescore/*.all.jsonl.gz)"
+opt_help rules "the LM-input rules file"
+opt_help first_pass_scores "the recogniser's score keys, tuned with the LM"
+opt_help model "the system's model folder(s), space-separated"
+opt_help blocks "the blocks to leave out one at a time (default: every block of --rules)"
+parse_options "$@"
 [ -n "$exp" ] && [ -n "$rules" ] && [ -n "$first_pass_scores" ] && [ -n "$model" ] \
   || { sed -n 2,9p "$0" >&2; exit 1; }
 [ -n "$blocks" ] || blocks=$(python -m asr_kd.textfilter --list "$rules" | cut -f1)
 d=$exp/filter_ablation; mkdir -p "$d"
+lock_dirs "$d"
 variants=("none::" "all::$rules")
 for b in $blocks; do variants+=("-$b::$rules -$b"); done
-{
-  echo "| LM input filter | dev WER | eval WER | OOV words per 100 hypothesis words (dev) |"
-  echo "|---|---|---|---|"
-  for v in "${variants[@]}"; do
-    name=${v%%::*}; spec=${v#*::}
-    tf=(); [ -n "$spec" ] && tf=(--text-filter "$spec")
-    for set in dev eval; do
-      asr-kd rescore --nbest "$exp/rescore/$set.all.jsonl.gz" --model $model --name f \
-        --out "$d/$set.jsonl.gz" --stats-out "$d/$set.stats.json" "${tf[@]}" --quiet 2>/dev/null
-    done
-    asr-kd tune --nbest "$d/dev.jsonl.gz" --scores "$first_pass_scores,lm:f,oov:f" --signed oov:f \
-      --wip --out "$d/weights.json" > /dev/null
-    for set in dev eval; do
-      asr-kd score --nbest "$d/$set.jsonl.gz" --weights "$d/weights.json" --json > "$d/$set.json"
-    done
-    python - "$d" "$name" <<'PY'
+# One row per variant (rescored, tuned on dev, scored), shown as it comes; the rescoring's
+# lines go to $d/rescore.SET.log.
+header="| LM input filter | dev WER | eval WER | OOV words per 100 hypothesis words (dev) |
+|---|---|---|---|"
+echo "$header"; rows=
+for v in "${variants[@]}"; do
+  name=${v%%::*}; spec=${v#*::}
+  tf=(); [ -n "$spec" ] && tf=(--text-filter "$spec")
+  for set in dev eval; do
+    $cpu_cmd "$d/rescore.$set.log" asr-kd rescore --nbest "$exp/rescore/$set.all.jsonl.gz" \
+      --model $model --name f --out "$d/$set.jsonl.gz" --stats-out "$d/$set.stats.json" "${tf[@]}" --quiet
+  done
+  asr-kd tune --nbest "$d/dev.jsonl.gz" --scores "$first_pass_scores,lm:f,oov:f" --signed oov:f \
+    --wip --out "$d/weights.json" > /dev/null
+  for set in dev eval; do
+    to "$d/$set.json" asr-kd score --nbest "$d/$set.jsonl.gz" --weights "$d/weights.json" --json
+  done
+  row=$(python - "$d" "$name" <<'PY'
 import gzip, json, os, sys
 d, name = sys.argv[1:]
 wer = {s: json.load(open(os.path.join(d, f"{s}.json")))["wer"] for s in ("dev", "eval")}
@@ -49,5 +55,7 @@ with gzip.open(os.path.join(d, "dev.jsonl.gz"), "rt") as f:
             oov += h["scores"]["oov:f"]; words += h["scores"].get("nwords", len(h["text"].split()))
 print(f"| {name} | {wer['dev']:.2f} | {wer['eval']:.2f} | {100 * oov / max(words, 1):.2f} |")
 PY
-  done
-} | tee "$d/table.md"
+)
+  echo "$row"; rows+=$row$'\n'
+done
+to "$d/table.md" printf '%s\n%s' "$header" "$rows"
