@@ -29,9 +29,6 @@ opt_help student_conf "config YAML of the baseline and the students"
 opt_help seed "seed of the baseline and the students (the teacher's is 1)"
 parse_options "$@"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-# The sentinels' signatures and the folder lock need `python`; a machine with only python3
-# (the GPU check's) uses that.
-command -v python > /dev/null || python() { python3 "$@"; }
 train_cmd=${train_cmd:-recipes/utils/run_local.sh}  # LOG COMMAND...: the output in LOG
 max_jobs=$jobs
 step_outputs_under=("$exp")

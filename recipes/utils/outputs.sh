@@ -1,5 +1,5 @@
 # Recipe outputs written whole or not at all, and one run at a time per experiment folder.
-# Sourced by every recipe (needs `python`, for the lock).
+# Sourced by every recipe (needs `python` or `python3`, for the lock).
 #
 # `to FILE CMD [ARGS...]`: CMD's standard output into FILE, written to a temporary
 #   name beside it (.tmp-NAME.HOST-PID.XXXXXX, the library's pattern), synced and
@@ -38,7 +38,8 @@ lock_dirs() {
     real=$(realpath -m "$d")
     case " ${ASR_KD_RECIPE_LOCKS:-} " in *" $real "*) continue ;; esac
     exec {fd}>>"$d/.lock"
-    python "$(dirname "${BASH_SOURCE[0]}")/lock_dir.py" "$fd" "$d" "$$" || exit 1
+    "$(command -v python || command -v python3)" "$(dirname "${BASH_SOURCE[0]}")/lock_dir.py" \
+      "$fd" "$d" "$$" "${0##*/}" || exit 1
     ASR_KD_RECIPE_LOCKS="${ASR_KD_RECIPE_LOCKS:-} $real"
   done
   export ASR_KD_RECIPE_LOCKS
