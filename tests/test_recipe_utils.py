@@ -46,7 +46,7 @@ def test_spawn_limits_jobs_and_wait_jobs_reports_a_failure(tmp_path):
     # Three jobs, two at a time: the third starts only after the first ended.
     script = ('. ./jobs.sh; max_jobs=2; job() { echo "start $1" >> "$L"; sleep "$2"; '
               'echo "end $1" >> "$L"; return "$3"; }; '
-              'spawn job a 0.3 0; spawn job b 0.6 0; spawn job c 0 0; wait_jobs "the jobs" '
+              'spawn job a 1 0; spawn job b 1.2 0; spawn job c 0 0; wait_jobs "the jobs" '
               '&& echo ok; spawn job d 0 1; spawn job e 0 0; wait_jobs "job d (log: x)" '
               '|| echo failed')
     p = subprocess.run(["bash", "-c", script], cwd=UTILS, capture_output=True, text=True,
@@ -56,7 +56,7 @@ def test_spawn_limits_jobs_and_wait_jobs_reports_a_failure(tmp_path):
     assert p.stderr.strip() == "bash: job d (log: x) failed"
     events = log.read_text().splitlines()
     assert events.index("end a") < events.index("start c")  # at most 2 at once
-    assert events.index("start b") < events.index("end a")   # ... but 2 at once
+    assert events.index("start b") < events.index("end a")   # ... but 2 at once (a sleeps 1 s)
     assert {"start e", "end e"} <= set(events)               # a failure stops nothing else
 
 
