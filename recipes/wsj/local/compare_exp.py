@@ -30,6 +30,8 @@ VOLATILE = {"seconds", "elapsed_s", "hyps_per_s", "utts_per_s", "tokens_per_s", 
             "time", "date", "created", "host", "threads", "speed", "rate", "peak_rss_mb"}
 PATHISH = {"path", "paths", "exp", "out", "model", "models", "teacher", "dir", "folder", "file"}
 CSV_VOLATILE = {"seconds", "tokens_per_s"}
+# Checkpoint keys renamed between versions, compared under their current name.
+RENAMED = {"progress": "position"}
 SKIP_DIRS = {".done"}
 SKIP_SUFFIXES = (".log", ".lock")
 
@@ -151,6 +153,7 @@ def same(a: str, b: str) -> tuple[bool, str]:
         ca, cb = (torch.load(io.BytesIO(d), weights_only=True) for d in (da, db))
         for c in (ca, cb):  # its checksum covers the texts with the roots in them
             c.pop("crc32", None)
+        ca, cb = ({RENAMED.get(k, k): v for k, v in c.items()} for c in (ca, cb))
         return _same_value(ca, cb), "checkpoint values"
     try:
         ta, tb = da.decode("utf-8"), db.decode("utf-8")
