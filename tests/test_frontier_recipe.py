@@ -106,7 +106,7 @@ def test_frontier_is_passed_on_by_the_atis_recipe(tmp_path):
     assert p.returncode == 1
     assert "run.sh: --frontier: size 2 '1z8'" in p.stderr
     help_ = subprocess.run(["bash", atis, "--help"], text=True, capture_output=True).stdout
-    stop = [line.split() for line in help_.splitlines() if "--stop-stage" in line]
+    stop = [line.split()[:2] for line in help_.splitlines() if "--stop-stage" in line]
     assert stop == [["--stop-stage", "10"]]
 
 

@@ -108,7 +108,10 @@ def test_run_sh_does_not_run_itself_again():
     with open(os.path.join(WSJ, "run.sh"), encoding="utf-8") as f:
         src = f.read()
     assert not re.search(r'^\s*(exec\s+)?"?\$(0|\{0\}|_self)"?\s', src, re.M)
-    assert "--seeds" not in src.replace("run_seeds.sh", "")
+    assert "opts seeds" not in src
+    p = subprocess.run(["bash", os.path.join(WSJ, "run.sh"), "--seeds", "3"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 1 and "./run_seeds.sh --seeds K" in p.stderr
     with open(os.path.join(WSJ, "run_seeds.sh"), encoding="utf-8") as f:
         assert f.read().count("./run.sh ") >= 2
 

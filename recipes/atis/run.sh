@@ -22,6 +22,15 @@ here=$PWD
 opts atis_json=../../../shared/data/hyporadise/train_atis.json nbest_eval= nbest_format=json
 opts stage=0 stop_stage=10 valid_every=20 data=data exp=exp seeds=1
 opts_usage="[options] [recipes/wsj/run.sh options]"
+opt_help atis_json "the HyPoradise ATIS list: dev, eval and the LM text are split from it by id"
+opt_help nbest_eval "a held-out list to report on instead of bucket 1 (its references inside)"
+opt_help nbest_format "reader of --nbest-eval (json, jsonl, kaldi, espnet, srilm, nemo)"
+opt_help stage "first stage (0 the split here; 1-10 those of recipes/wsj/run.sh)"
+opt_help stop_stage "last stage"
+opt_help valid_every "every N-th LM text line held out for validation"
+opt_help data "data folder"
+opt_help exp "experiment folder"
+opt_help seeds "K > 1: every LM trained K times (recipes/wsj/run_seeds.sh)"
 # Our options; all others are passed on to recipes/wsj/run.sh, which refuses typos.
 parse_options --pass-unknown "$@"
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }

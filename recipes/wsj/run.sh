@@ -37,6 +37,12 @@ cd "$(dirname "$0")"
 . ../utils/steps.sh    # log, done_or_run DIR NAME cmd...: the sentinel scheme
 . ../utils/outputs.sh  # to FILE cmd... (atomic outputs), lock_dirs DIR...
 . ../utils/jobs.sh     # spawn cmd..., wait_jobs WHAT: jobs side by side
+for _a in "$@"; do  # (the option of run_seeds.sh, which loops this script over seeds)
+  case $_a in --seeds|--seeds=*)
+    echo "$0: run.sh is one run (one seed); for several: ./run_seeds.sh --seeds K [run.sh options]" >&2
+    exit 1 ;;
+  esac
+done
 . local/options.sh     # this recipe's options, the --task presets, the command line
 . local/settings.sh    # threads, systems, rescore_key, rescore_sharded, ...
 . local/frontier.sh    # stage 10: frontier_plan, frontier_stage
