@@ -256,15 +256,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     done
     log "  $s: weights $(python -c 'import json, sys; w = json.load(open(sys.argv[1])); w.pop("_tuned_on", None); print(json.dumps(w))' "$d/weights.json"); dev $(cat "$d/dev.json")"
   done
-  mkdir -p "$exp/compare"
-  for set in dev eval; do
-    for pair in $pairs; do
-      a=${pair%%:*}; b=${pair##*:}
-      to "$exp/compare/$set.${a}_vs_$b.json" asr-kd compare --ref "$data/$set.ref" \
-        "$exp/score/$a/$set.hyp" "$exp/score/$b/$set.hyp" "${nz[@]}" --seed "$seed" --json \
-        --details "$exp/compare/$set.${a}_vs_$b"
-    done
-  done
+  significance this_run
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then

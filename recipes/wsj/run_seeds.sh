@@ -61,15 +61,7 @@ fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Significance over the $seeds runs pooled"
-  mkdir -p "$exp/compare"
-  for set in dev eval; do
-    for pair in $pairs; do
-      a=${pair%%:*}; b=${pair##*:}
-      to "$exp/compare/$set.${a}_vs_$b.json" asr-kd compare --ref "$data/$set.ref" \
-        "$(runs score/$a/$set.hyp)" "$(runs score/$b/$set.hyp)" "${nz[@]}" --seed "$seed" --json \
-        --details "$exp/compare/$set.${a}_vs_$b"
-    done
-  done
+  significance runs
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then

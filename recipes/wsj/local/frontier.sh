@@ -18,12 +18,7 @@
 # with --json, as JSON. A malformed --frontier* option stops here with one line.
 frontier_plan() {
   local i8=$frontier_int8
-  if [ "$i8" = auto ]; then
-    i8=$int8_student
-    if [ "$i8" = auto ]; then
-      if python -c 'import onnxruntime' 2>/dev/null; then i8=true; else i8=false; fi
-    fi
-  fi
+  [ "$i8" = auto ] && i8=$int8_student  # (true or false: local/settings.sh resolved its auto)
   python local/frontier_sizes.py --sizes "$frontier" --trust "${frontier_trust:-$trust}" \
     --trust-at "$frontier_trust_at" --int8 "$i8" "$@"
 }

@@ -19,6 +19,22 @@ for k in $(seq 1 "$num_teachers"); do teachers+=("$lm_exp/teacher$k"); done
 fp_keys=$first_pass_scores
 # Significance tests of stage 8, A:B (is B better than A?).
 pairs="teacher:student baseline:student first_pass:student baseline:teacher first_pass:teacher"
+# `significance PATHS_OF`: stage 8's tests of every pair on dev and eval, into $exp/compare;
+# `PATHS_OF REL` names the hypothesis file(s) of REL: this run's (this_run), or every seed
+# run's, comma-separated (run_seeds.sh's runs), which pools them.
+this_run() { echo "$exp/$1"; }
+significance() {
+  local paths_of=$1 set pair a b
+  mkdir -p "$exp/compare"
+  for set in dev eval; do
+    for pair in $pairs; do
+      a=${pair%%:*}; b=${pair##*:}
+      to "$exp/compare/$set.${a}_vs_$b.json" asr-kd compare --ref "$data/$set.ref" \
+        "$($paths_of "score/$a/$set.hyp")" "$($paths_of "score/$b/$set.hyp")" "${nz[@]}" \
+        --seed "$seed" --json --details "$exp/compare/$set.${a}_vs_$b"
+    done
+  done
+}
 # The scoring filter of stage 8 (tune, score, compare).
 nz=(); [ -n "$noise" ] && nz+=(--noise "$noise"); [ -n "$noise_vocab" ] && nz+=(--noise-vocab "$noise_vocab")
 # --int8-student auto: when onnxruntime is installed.
